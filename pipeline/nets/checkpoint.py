@@ -1,0 +1,97 @@
+"""Checkpoint I/O: weights-only loading, the published formats, strict and readable.
+
+Formats accepted (reference spec §5.1):
+  * bare state dicts: GANSketching `netG.pth` / `netD.pth` / `weights/*.pth`, `photosketch.pth`;
+  * rosinality dicts: `{"g_ema", "g", "d", "latent_avg", ...}` (train.py, convert_weight.py, NADA);
+  * `.safetensors` files.
+Never a plain pickle load: `torch.load(..., weights_only=True)` refuses objects that would run code.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message names the file and what was expected."""
+
+
+def load_file(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a checkpoint dict without executing pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file as st_load
+        return st_load(str(path), device=str(map_location))
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # UnpicklingError for code-running pickles, RuntimeError for non-zip files
+        raise CheckpointError(
+            f"{path}: not a weights-only PyTorch checkpoint ({type(e).__name__}: {str(e).splitlines()[0]}). "
+            "Files that need arbitrary unpickling are refused because loading them could run code; "
+            "re-save the state dict with torch.save(model.state_dict(), path).") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
+    return obj
+
+
+def pick_state_dict(ckpt: dict, role: str, path: str | os.PathLike = "<checkpoint>") -> dict:
+    """Select the state dict for `role` ("g" or "d") from a bare or rosinality-wrapped checkpoint."""
+    wrapped = {"g": ("g_ema", "g"), "d": ("d",)}[role]
+    for key in wrapped:
+        if key in ckpt and isinstance(ckpt[key], dict):
+            return ckpt[key]
+    if any(k in ckpt for k in ("g_ema", "g", "d")):
+        raise CheckpointError(f"{path}: rosinality-style checkpoint without a {' or '.join(map(repr, wrapped))} "
+                              f"entry (has {sorted(k for k in ckpt if not torch.is_tensor(ckpt[k]))})")
+    return ckpt
+
+
+def load_strict(module: nn.Module, state_dict: dict, path: str | os.PathLike = "<checkpoint>") -> None:
+    """Strict load with a message that lists missing/unexpected keys and shape mismatches."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = [f"{k}: file {tuple(state_dict[k].shape)} vs network {tuple(own[k].shape)}"
+              for k in own if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        name = type(module).__name__
+        lines = [f"{path}: does not match {name}"
+                 + (f" ({getattr(module, 'cfg', '')})" if hasattr(module, "cfg") else "")]
+        if shapes:
+            lines.append(f"  {len(shapes)} shape mismatches (wrong resolution or width?): " + "; ".join(shapes[:5])
+                         + (" ..." if len(shapes) > 5 else ""))
+        if missing:
+            lines.append(f"  {len(missing)} missing keys: " + ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else ""))
+        if unexpected:
+            lines.append(f"  {len(unexpected)} unexpected keys: " + ", ".join(unexpected[:8])
+                         + (" ..." if len(unexpected) > 8 else ""))
+        raise CheckpointError("\n".join(lines))
+    module.load_state_dict(state_dict, strict=True)
+
+
+def load_into(module: nn.Module, path: str | os.PathLike, role: str | None = None) -> dict:
+    """Load `path` strictly into `module`; returns the full checkpoint dict (e.g. for `latent_avg`)."""
+    ckpt = load_file(path)
+    sd = pick_state_dict(ckpt, role, path) if role else ckpt
+    load_strict(module, sd, path)
+    return ckpt
+
+
+def save_atomic(obj, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file in the same folder, then rename: a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
