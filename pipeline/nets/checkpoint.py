@@ -9,11 +9,12 @@ Never a plain pickle load: `torch.load(..., weights_only=True)` refuses objects 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..io import atomic_path
 
 
 class CheckpointError(ValueError):
@@ -85,13 +86,5 @@ def load_into(module: nn.Module, path: str | os.PathLike, role: str | None = Non
 
 def save_atomic(obj, path: str | os.PathLike) -> None:
     """torch.save to a temporary file in the same folder, then rename: a kill never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,0 +1,306 @@
+"""Typed, validated configuration built once from params.yaml.
+
+`load_params(path)` -> `Params` (the whole file, validated before any work); `Params.stage(...)`
+gives the frozen config object a stage needs. Errors name the offending key path and what is
+allowed, e.g. `params.yaml: methods.syog.lr: must be > 0, got -0.1`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from .io import write_bytes
+
+
+class ConfigError(ValueError):
+    """A params.yaml problem; the message names the key and what is expected."""
+
+
+# ----------------------------------------------------------------------------
+# Generic dataclass <- dict conversion with type checks
+
+
+def _type_name(tp) -> str:
+    if typing.get_origin(tp) is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _convert(value, tp, path: str):
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{path}: must be one of {', '.join(map(repr, args))}; got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__} {value!r}")
+        item = args[0] if args else Any
+        out = [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        return {k: _convert(v, args[1], f"{path}.{k}") for k, v in value.items()} if args else dict(value)
+    if tp is Any:
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {type(value).__name__} {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp} at {path}")
+
+
+def from_dict(cls, data, path: str):
+    """Build dataclass `cls` from a mapping; unknown keys, missing keys and wrong types are errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of {cls.__name__} fields, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                          f"allowed: {', '.join(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], f"{path}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{path}: missing required key {name!r} ({_type_name(hints[name])})")
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if check:
+        check(path)
+    return obj
+
+
+def positive(path: str, **values):
+    for k, v in values.items():
+        if v is not None and not v > 0:
+            raise ConfigError(f"{path}.{k}: must be > 0, got {v}")
+
+
+def in_unit(path: str, **values):
+    for k, v in values.items():
+        if not 0 <= v <= 1:
+            raise ConfigError(f"{path}.{k}: must be in [0, 1], got {v}")
+
+
+# ----------------------------------------------------------------------------
+# Experiment
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """Architecture of the pretrained networks (must match the checkpoint)."""
+    style_dim: int = 512
+    n_mlp: int = 8
+    channel_base: int = 32768
+    channel_max: int = 512
+    lr_mlp: float = 0.01
+
+    def validate(self, path):
+        positive(path, style_dim=self.style_dim, n_mlp=self.n_mlp, channel_base=self.channel_base,
+                 channel_max=self.channel_max, lr_mlp=self.lr_mlp)
+
+
+@dataclass(frozen=True)
+class AssetsSpec:
+    source: Literal["synthetic", "official", "mirror"] = "synthetic"
+    mirror_dir: Optional[str] = None     # folder with the same files as the official URLs
+    task: str = "standing_cat"           # sketch/eval task folder name (official data)
+    photos: str = "cat"                  # LSUN category for image regularization
+    photo_cap: int = 10000               # how many LSUN photos to export
+    sketch_set: str = "photosketch"      # data/sketch/<sketch_set>/<task>
+    stylegan: str = "stylegan2-cat"      # pretrained/<stylegan>/netG.pth
+
+    def validate(self, path):
+        positive(path, photo_cap=self.photo_cap)
+        if self.source == "mirror" and not self.mirror_dir:
+            raise ConfigError(f"{path}.mirror_dir: required when source is 'mirror' (a folder holding the "
+                              "official archives)")
+
+
+@dataclass(frozen=True)
+class DemoDataSpec:
+    """How the offline demo makes its data from scikit-image's CC0 `chelsea` photo."""
+    n_sketches: int = 8
+    n_photos: int = 64
+    n_eval: int = 64
+
+    def validate(self, path):
+        positive(path, n_sketches=self.n_sketches, n_photos=self.n_photos, n_eval=self.n_eval)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    iters: int = 40000
+    batch: int = 4
+    ckpt_every: int = 2500               # resumable checkpoint cadence (steps)
+    log_every: int = 100                 # loss-history cadence (steps)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def validate(self, path):
+        positive(path, iters=self.iters, batch=self.batch, ckpt_every=self.ckpt_every, log_every=self.log_every)
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    model: str = "ViT-B-32-quickgelu"
+    pretrained: Optional[str] = "openai"
+    checkpoint: Optional[str] = None     # local open_clip state-dict file (offline)
+    cache_dir: Optional[str] = None      # where open_clip looks for / stores tagged weights (fetch stage)
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    n_samples: int = 2500                # samples for FID/KID/PR (paper protocol: 2,500)
+    grid_size: int = 32                  # fixed-noise grid (8 x 4)
+    truncation: float = 1.0              # paper protocol: none
+    metrics: tuple[str, ...] = ("fid", "kid", "precision", "recall", "clip_score_target", "clip_score_source",
+                                "sketch_chamfer")
+    feature_extractor: str = "inception-v3-compat"
+    feature_weights: Optional[str] = None
+    kid_subset_size: int = 1000
+    resize: Literal["tf", "clean"] = "clean"
+    batch: int = 50
+
+    def validate(self, path):
+        positive(path, n_samples=self.n_samples, grid_size=self.grid_size, kid_subset_size=self.kid_subset_size,
+                 batch=self.batch)
+        in_unit(path, truncation=self.truncation)
+        if self.kid_subset_size > self.n_samples:
+            raise ConfigError(f"{path}.kid_subset_size: {self.kid_subset_size} exceeds n_samples "
+                              f"{self.n_samples}; KID needs subset size <= number of samples")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    seed: int
+    size: int
+    demo: bool
+    generator: GeneratorSpec
+    assets: AssetsSpec
+    sketch_extractor: Literal["photosketch", "xdog"]
+    train: TrainSpec
+    clip: ClipSpec
+    eval: EvalSpec
+    target_prompt: str = "a photo of a cat"
+    source_prompt: str = "a photo of a cat"
+    demo_data: DemoDataSpec = field(default_factory=DemoDataSpec)
+    photosketch_bn_mode: Literal["train", "eval"] = "train"
+
+    def validate(self, path):
+        if self.size < 8 or self.size & (self.size - 1):
+            raise ConfigError(f"{path}.size: must be a power of two >= 8, got {self.size}")
+        for k in ("target_prompt", "source_prompt"):
+            if not getattr(self, k).strip():
+                raise ConfigError(f"{path}.{k}: must be a non-empty prompt")
+
+
+# ----------------------------------------------------------------------------
+# Methods: each registered method declares its own dataclass (see pipeline.methods)
+
+
+@dataclass(frozen=True)
+class Params:
+    experiment: Experiment
+    methods: dict[str, Any]              # name -> method config dataclass
+    raw: dict
+
+    def method(self, name: str):
+        if name not in self.methods:
+            raise ConfigError(f"params.yaml: methods.{name}: no such method block; defined: "
+                              f"{', '.join(self.methods)}")
+        return self.methods[name]
+
+
+def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None = None) -> Params:
+    """Read and validate params.yaml. `overrides` maps dotted keys to values (tests, CLIs)."""
+    from .methods import method_config_class  # registry; imported here to avoid a cycle
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    for key, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    where = str(path)
+    allowed = {"experiment", "experiments", "methods"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown top-level key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    exps = raw.get("experiments") or {}
+    name = raw.get("experiment")
+    if name not in exps:
+        raise ConfigError(f"{where}: experiment: {name!r} is not a block under experiments: "
+                          f"({', '.join(exps) or 'none defined'})")
+    experiment = from_dict(Experiment, {"name": name, **exps[name]}, f"{where}: experiments.{name}")
+    methods_raw = raw.get("methods") or {}
+    if not methods_raw:
+        raise ConfigError(f"{where}: methods: at least one method block is required")
+    methods = {}
+    for mname, block in methods_raw.items():
+        mpath = f"{where}: methods.{mname}"
+        if not isinstance(block, dict) or "method" not in block:
+            raise ConfigError(f"{mpath}.method: required (the registered method this block configures)")
+        methods[mname] = from_dict(method_config_class(block["method"], mpath), block, mpath)
+    return Params(experiment=experiment, methods=methods, raw=raw)
+
+
+# ----------------------------------------------------------------------------
+
+
+def to_jsonable(obj):
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    return obj
+
+
+def write_json(obj, path: str | os.PathLike) -> None:
+    """Atomic JSON write (temp file + rename); dataclasses are converted."""
+    write_bytes(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=True) + "\n")

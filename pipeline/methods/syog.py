@@ -1,0 +1,179 @@
+"""Sketch Your Own GAN (Wang, Bau & Zhu, ICCV 2021), the baseline: reference spec §1.
+
+Only the mapping network (`style.1-8`) is trained. Per iteration (GANSketching
+`gan_trainer.py::train_one_step`): a D step, a lazy R1 step every `d_reg_every` iterations, then a
+G step, each with its own fresh z (style mixing with probability `mixing`).
+
+    L_D  = E sp(D_s(A(S(G(z))))) + E sp(-D_s(A(y))) + l_image (E sp(D_i(G(z))) + E sp(-D_i(x)))
+    L_R1 = gamma/2 * E||grad_y D_s(A(y))||^2 * d_reg_every + l_image * gamma/2 * E||grad_x D_i(x)||^2 * d_reg_every
+    L_G  = E sp(-D_s(A(S(G(z))))) + l_image * E sp(-D_i(G(z)))
+
+S = sketch extractor (PhotoSketch or XDoG) then 1->3 channel repeat; A = DiffAugment (sketch path
+only); y = user sketches, x = photos for image regularization; sp = softplus.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from ..config import ConfigError, positive
+from ..losses.diffaug import diff_augment, parse_policy
+from ..losses.gan import d_logistic, g_nonsaturating, r1_penalty
+from . import register_method
+
+
+@dataclass(frozen=True)
+class SyogConfig:
+    method: str
+    description: str = ""
+    lr: float = 0.002              # Adam lr for G (stored mapping weights; effective x lr_mlp)
+    beta1: float = 0.0
+    beta2: float = 0.99
+    l_image: float = 0.7           # image-regularization weight (LSUN scripts: 0.7)
+    r1_gamma: float = 10.0
+    d_reg_every: int = 16          # lazy R1 interval; 0 disables R1
+    mixing: float = 0.9            # style-mixing probability
+    diffaug: str = "translation"   # comma-separated DiffAugment policies, "" for none
+    dsketch_pretrained: bool = True  # D_sketch starts from netD.pth (reference default)
+    target_prompt: Optional[str] = None  # used by CLIP metrics; defaults to the experiment's
+
+    def validate(self, path):
+        positive(path, lr=self.lr)
+        if self.l_image < 0 or self.r1_gamma < 0 or self.d_reg_every < 0:
+            raise ConfigError(f"{path}: l_image, r1_gamma and d_reg_every must be >= 0")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and 0 <= self.mixing <= 1):
+            raise ConfigError(f"{path}: beta1, beta2 must be in [0, 1) and mixing in [0, 1]")
+        try:
+            parse_policy(self.diffaug)
+        except ValueError as e:
+            raise ConfigError(f"{path}.diffaug: {e}") from None
+
+
+def requires_grad(module, flag: bool):
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+@register_method("syog")
+class SketchYourOwnGAN:
+    Config = SyogConfig
+
+    def __init__(self, cfg: SyogConfig, nets, exp):
+        self.cfg, self.nets, self.exp = cfg, nets, exp
+        G = nets.G
+        if not cfg.dsketch_pretrained:
+            nets.D_sketch = type(nets.D_sketch)(nets.D_sketch.cfg).to(nets.device)
+        requires_grad(G, False)
+        self.g_params = self.generator_parameters()
+        self.g_optim = torch.optim.Adam(self.g_params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.d_modules = [nets.D_sketch] + ([nets.D_image] if cfg.l_image > 0 else [])
+        # Lazy-R1 ratio (StyleGAN2 appendix B): the D optimizer sees k/(k+1) of the steps.
+        ratio = cfg.d_reg_every / (cfg.d_reg_every + 1) if cfg.d_reg_every > 0 else 1.0
+        self.d_optim = torch.optim.Adam([p for m in self.d_modules for p in m.parameters()],
+                                        lr=cfg.lr * ratio, betas=(cfg.beta1 ** ratio, cfg.beta2 ** ratio))
+        self.n_latent = G.n_latent
+
+    # -- pieces a subclass may change -------------------------------------------
+
+    def generator_parameters(self) -> list[torch.nn.Parameter]:
+        """GANSketching `--optim_param_g style`: the mapping layers style.1..n_mlp."""
+        params = [p for layer in self.nets.G.mapping_layers() for p in layer.parameters()]
+        for p in params:
+            p.requires_grad_(True)
+        return params
+
+    def modules(self) -> dict:
+        return {"G": self.nets.G, "D_sketch": self.nets.D_sketch, "D_image": self.nets.D_image}
+
+    def optimizers(self) -> dict:
+        return {"g_optim": self.g_optim, "d_optim": self.d_optim}
+
+    def generator(self):
+        return self.nets.G
+
+    # -- sampling helpers -------------------------------------------------------
+
+    def mixed_z(self, batch: int):
+        """rosinality `mixing_noise`: two z with probability `mixing`, else one; crossover row drawn too."""
+        dev, dim = self.nets.device, self.nets.G.style_dim
+        if self.cfg.mixing > 0 and torch.rand(()).item() < self.cfg.mixing:
+            inject = int(torch.randint(1, self.n_latent, ()).item())
+            return [torch.randn(batch, dim).to(dev), torch.randn(batch, dim).to(dev)], inject
+        return [torch.randn(batch, dim).to(dev)], None
+
+    def fake(self, batch: int) -> torch.Tensor:
+        z, inject = self.mixed_z(batch)
+        img, _ = self.nets.G(z, inject_index=inject)
+        return img
+
+    def to_sketch_input(self, sketch: torch.Tensor) -> torch.Tensor:
+        """1-channel sketch -> 3 channels (`to3ch`) -> DiffAugment."""
+        x = sketch.repeat(1, 3, 1, 1)
+        return diff_augment(x, self.cfg.diffaug) if self.cfg.diffaug else x
+
+    # -- the three phases -------------------------------------------------------
+
+    def d_step(self, data) -> dict:
+        n, c = self.nets, self.cfg
+        for m in self.d_modules:
+            requires_grad(m, True)
+        with torch.no_grad():
+            fake = self.fake(self.exp.train.batch)
+            fake_sketch = n.sketcher(fake)
+        real_sketch = data.sketches(self.exp.train.batch)
+        loss = d_logistic(n.D_sketch(self.to_sketch_input(real_sketch)), n.D_sketch(self.to_sketch_input(fake_sketch)))
+        logs = {"d_sketch": loss.item()}
+        if c.l_image > 0:
+            photos = data.photos(self.exp.train.batch)
+            li = d_logistic(n.D_image(photos), n.D_image(fake))
+            logs["d_image"] = li.item()
+            loss = loss + c.l_image * li
+        self.d_optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.d_optim.step()
+        return logs
+
+    def r1_step(self, data) -> dict:
+        n, c = self.nets, self.cfg
+        real_sketch = data.sketches(self.exp.train.batch).requires_grad_(True)
+        pen = r1_penalty(n.D_sketch(self.to_sketch_input(real_sketch)), real_sketch)
+        loss = c.r1_gamma / 2 * pen * c.d_reg_every
+        logs = {"r1_sketch": pen.item()}
+        if c.l_image > 0:
+            photos = data.photos(self.exp.train.batch).requires_grad_(True)
+            pen_i = r1_penalty(n.D_image(photos), photos)
+            loss = loss + c.l_image * c.r1_gamma / 2 * pen_i * c.d_reg_every
+            logs["r1_image"] = pen_i.item()
+        self.d_optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.d_optim.step()
+        return logs
+
+    def syog_generator_loss(self, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """L_SYOG = L_sketch + l_image * L_image on a fake batch with grad."""
+        n, c = self.nets, self.cfg
+        loss = g_nonsaturating(n.D_sketch(self.to_sketch_input(n.sketcher(fake))))
+        logs = {"g_sketch": loss.item()}
+        if c.l_image > 0:
+            li = g_nonsaturating(n.D_image(fake))
+            logs["g_image"] = li.item()
+            loss = loss + c.l_image * li
+        return loss, logs
+
+    def g_step(self, data) -> dict:
+        for m in self.d_modules:
+            requires_grad(m, False)
+        loss, logs = self.syog_generator_loss(self.fake(self.exp.train.batch))
+        self.g_optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.g_optim.step()
+        return logs
+
+    def step(self, it: int, data) -> dict:
+        logs = self.d_step(data)
+        if self.cfg.d_reg_every > 0 and self.cfg.r1_gamma > 0 and it % self.cfg.d_reg_every == 0:
+            logs.update(self.r1_step(data))
+        logs.update(self.g_step(data))
+        return logs

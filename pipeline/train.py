@@ -1,0 +1,186 @@
+"""The fine-tuning loop: data, checkpoints, resume, loss history. Methods own the losses.
+
+Resume contract: every `ckpt_every` steps a checkpoint with all trained modules, optimizer
+states, RNG states and the step is written atomically; a re-run continues from the newest
+readable one. Because every random draw (z, style mixing, data indices, DiffAugment, noise)
+comes from torch's RNGs, whose states are checkpointed, an interrupted and resumed CPU run ends
+with the same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .config import Experiment, to_jsonable
+from .data import ImageBank
+from .io import write_bytes
+from .methods import get_method
+from .models import build_nets, resolve_device
+from .nets.checkpoint import CheckpointError, load_file, save_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainData:
+    """What a method samples per step: user sketches [B,1,S,S] and photos [B,3,S,S], in [-1, 1]."""
+    sketch_bank: ImageBank
+    photo_bank: ImageBank
+    device: torch.device
+
+    def sketches(self, batch):
+        return self.sketch_bank.sample(batch, self.device)
+
+    def photos(self, batch):
+        return self.photo_bank.sample(batch, self.device)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def rng_state() -> dict:
+    s = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        s["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+    return s
+
+
+def set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(s["cuda"]))
+
+
+# ----------------------------------------------------------------------------
+# Checkpoints
+
+
+def checkpoint_path(ckpt_dir: Path, step: int) -> Path:
+    return ckpt_dir / f"ckpt_{step:07d}.pt"
+
+
+def latest_checkpoint(ckpt_dir: Path):
+    """Newest readable checkpoint (step, dict), skipping unreadable files; (0, None) if none."""
+    for p in sorted(ckpt_dir.glob("ckpt_*.pt"), reverse=True):
+        try:
+            return int(p.stem.split("_")[1]), load_file(p)
+        except (CheckpointError, ValueError, RuntimeError) as e:
+            log.warning("skipping unreadable checkpoint %s (%s)", p, str(e).splitlines()[0])
+    return 0, None
+
+
+def save_checkpoint(ckpt_dir: Path, step: int, method, fingerprint: str, keep: int = 2) -> Path:
+    ckpt = {"step": step, "fingerprint": fingerprint, "rng": rng_state(),
+            "modules": {k: m.state_dict() for k, m in method.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in method.optimizers().items()}}
+    path = checkpoint_path(ckpt_dir, step)
+    save_atomic(ckpt, path)
+    for old in sorted(ckpt_dir.glob("ckpt_*.pt"))[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def restore(method, ckpt: dict) -> None:
+    for k, m in method.modules().items():
+        m.load_state_dict(ckpt["modules"][k])
+    for k, o in method.optimizers().items():
+        o.load_state_dict(ckpt["optimizers"][k])
+    set_rng_state(ckpt["rng"])
+
+
+# ----------------------------------------------------------------------------
+# Loss history (CSV for `dvc plots`)
+
+
+class History:
+    def __init__(self, path: Path):
+        self.path, self.rows = path, []
+
+    def load(self, upto_step: int):
+        """Keep rows up to the resumed step (later rows were from the interrupted run)."""
+        if self.path.is_file():
+            with open(self.path, newline="") as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto_step]
+
+    def add(self, step: int, logs: dict):
+        self.rows.append({"step": step, **{k: f"{v:.6g}" for k, v in logs.items()}})
+
+    def write(self):
+        cols = ["step"] + sorted({k for r in self.rows for k in r} - {"step"})
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        w.writerows(self.rows)
+        write_bytes(self.path, buf.getvalue())
+
+
+# ----------------------------------------------------------------------------
+
+
+def finetune(exp: Experiment, method_cfg, prepared: Path, out_dir: Path, ckpt_dir: Path,
+             fingerprint: str, stop_after: int | None = None) -> dict:
+    """Fine-tune the pretrained generator with one method; writes out_dir/{netG.pth, history.csv}.
+
+    fingerprint: digest of the resolved config; checkpoints from a different config are not
+    resumed (they are set aside instead), so editing params never silently mixes two runs.
+    stop_after: stop (without exporting) after this many steps in this call — for tests that
+    simulate an interruption.
+    """
+    device = resolve_device(exp.train.device)
+    seed_everything(exp.seed)
+    nets = build_nets(exp, prepared / "pretrained", device)
+    method = get_method(method_cfg.method)(method_cfg, nets, exp)
+    data = TrainData(ImageBank(prepared / "sketches", "sketches", exp.size),
+                     ImageBank(prepared / "photos", "photos", exp.size), device)
+    history = History(out_dir / "history.csv")
+
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    start, ckpt = latest_checkpoint(ckpt_dir)
+    if ckpt is not None and ckpt.get("fingerprint") != fingerprint:
+        stale = ckpt_dir.with_name(ckpt_dir.name + f".stale-{int(time.time())}")
+        log.warning("checkpoints in %s are from a different config; moving them to %s", ckpt_dir, stale)
+        ckpt_dir.rename(stale)
+        ckpt_dir.mkdir(parents=True)
+        start, ckpt = 0, None
+    if ckpt is not None:
+        restore(method, ckpt)
+        history.load(start)
+        log.info("resuming %s from step %d (%s)", method_cfg.method, start, checkpoint_path(ckpt_dir, start))
+    else:
+        log.info("starting %s from the pretrained generator (step 0)", method_cfg.method)
+
+    total = exp.train.iters
+    t0, steps_run = time.time(), 0
+    bar = tqdm(range(start, total), initial=start, total=total, desc=f"finetune {method_cfg.method}",
+               dynamic_ncols=True, mininterval=1.0)
+    for it in bar:
+        logs = method.step(it, data)
+        steps_run += 1
+        if it % exp.train.log_every == 0 or it == total - 1:
+            history.add(it, logs)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
+        done = it + 1
+        if done % exp.train.ckpt_every == 0 and done < total:
+            save_checkpoint(ckpt_dir, done, method, fingerprint)
+            history.write()
+        if stop_after is not None and steps_run >= stop_after:
+            history.write()
+            return {"stopped_at": done}
+    bar.close()
+    history.write()
+    elapsed = time.time() - t0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The published format: a bare Generator state dict (GANSketching `weights/*.pth`).
+    save_atomic(method.generator().state_dict(), out_dir / "netG.pth")
+    save_checkpoint(ckpt_dir, total, method, fingerprint)
+    return {"steps": total, "resumed_from": start, "seconds_this_run": round(elapsed, 2),
+            "steps_per_second": round(steps_run / max(elapsed, 1e-9), 3), "device": str(device),
+            "config": to_jsonable(method_cfg)}

@@ -1,0 +1,59 @@
+"""Shared glue for the thin DVC stage entry points: environment, params, logging, Prefect.
+
+Every stage runs `python stages/<name>.py [--method M] [--params params.yaml] [--dry-run]`:
+load and validate params.yaml once, print the resolved stage config with --dry-run, else run the
+stage's Prefect flow (from stages/flows.py) in Prefect's ephemeral mode (no server to start).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Offline and quiet by default; Prefect keeps its state inside the project (git-ignored).
+os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TQDM_MININTERVAL", "2")
+sys.path.insert(0, str(ROOT))
+
+import pipeline  # noqa: E402,F401  (torchvision shim first)
+from pipeline.config import ConfigError, load_params  # noqa: E402
+from pipeline.assets import FetchError  # noqa: E402
+from pipeline.data import DataError  # noqa: E402
+from pipeline.nets.checkpoint import CheckpointError  # noqa: E402
+
+
+def parser(description: str, method: bool = False) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    if method:
+        p.add_argument("--method", required=True, help="method block name under `methods:` in params.yaml")
+    p.add_argument("--params", default=str(ROOT / "params.yaml"), help="params file (default: %(default)s)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved stage config and exit")
+    return p
+
+
+def setup_logging() -> None:
+    # Our own loggers at INFO; third-party chatter (httpx requests, open_clip's config notes) at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    logging.getLogger("pipeline").setLevel(logging.INFO)
+
+
+def main(run, description: str, method: bool = False) -> None:
+    """Parse args, validate params, run `run(params, args)`; user errors exit 2 with one clear line."""
+    args = parser(description, method).parse_args()
+    setup_logging()
+    try:
+        params = load_params(args.params)
+        if method:
+            params.method(args.method)
+        run(params, args)
+    except (ConfigError, DataError, CheckpointError, FetchError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,28 @@
+"""DVC stage `fetch`: download (or copy from a mirror folder) and verify the experiment's assets.
+
+`synthetic` (the demo) needs nothing. Digests of first downloads are recorded in
+assets.lock.json (commit it: later fetches are checked against it).
+"""
+from _common import ROOT, main
+
+from pipeline.config import write_json
+from pipeline.fetch_plan import assets_for
+
+
+def run(params, args):
+    exp = params.experiment
+    if args.dry_run:
+        print(exp.assets, assets_for(exp), sep="\n")
+        return
+    for d in ("raw", "weights"):  # declared outputs exist even when nothing is downloaded
+        (ROOT / "data" / d).mkdir(parents=True, exist_ok=True)
+    summary = {"source": exp.assets.source, "assets": {}}
+    if exp.assets.source != "synthetic":
+        from flows import fetch_flow
+        summary["assets"] = fetch_flow(exp, str(ROOT / "data"), str(ROOT / "assets.lock.json"))
+    write_json({"stage": "fetch", "experiment": exp.name, "assets": exp.assets, "summary": summary},
+               ROOT / "data" / "raw" / "fetch.json")
+
+
+if __name__ == "__main__":
+    main(run, __doc__)

@@ -1,0 +1,43 @@
+"""DVC stage `finetune@<method>`: fine-tune the pretrained generator with one method block.
+
+Resumable: checkpoints live in data/checkpoints/<method>/<config digest>/ (a persisted, uncached
+DVC output), so an interrupted `dvc repro` continues where it stopped, and a changed config starts
+a fresh run without touching the old one.
+"""
+import hashlib
+import json
+
+from _common import ROOT, main
+
+from pipeline.config import to_jsonable, write_json
+
+
+def fingerprint(exp, method_cfg) -> str:
+    """Digest of what decides the weights: the resolved configs, the library code and the prepared data."""
+    h = hashlib.sha256(json.dumps([to_jsonable(exp.train), to_jsonable(exp.generator), exp.seed, exp.size,
+                                   exp.sketch_extractor, exp.photosketch_bn_mode, to_jsonable(exp.clip),
+                                   exp.target_prompt, exp.source_prompt, to_jsonable(method_cfg)],
+                                  sort_keys=True).encode())
+    for p in sorted((ROOT / "pipeline").rglob("*.py")) + sorted((ROOT / "data" / "prepared").rglob("*")):
+        if p.is_file() and p.name != "config.json":
+            h.update(p.relative_to(ROOT).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def run(params, args):
+    exp, cfg = params.experiment, params.method(args.method)
+    out = ROOT / "data" / "finetune" / args.method
+    if args.dry_run:
+        print(exp, cfg, sep="\n")
+        return
+    from flows import finetune_flow
+    fp = fingerprint(exp, cfg)
+    ckpt_dir = ROOT / "data" / "checkpoints" / args.method / fp[:16]
+    summary = finetune_flow(exp, cfg, str(ROOT / "data" / "prepared"), str(out), str(ckpt_dir), fp)
+    write_json({"stage": "finetune", "method_name": args.method, "experiment": exp, "method": cfg,
+                "fingerprint": fp, "summary": summary}, out / "config.json")
+
+
+if __name__ == "__main__":
+    main(run, __doc__, method=True)

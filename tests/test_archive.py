@@ -1,0 +1,130 @@
+"""safe_extract: escapes, links, special files and bombs are refused and leave nothing behind;
+plus the LSUN lmdb export (only where the optional lmdb package is installed)."""
+import io
+import struct
+import tarfile
+import zipfile
+
+import pytest
+from PIL import Image
+
+from pipeline.assets import ArchiveError, FetchError, export_lmdb_images, safe_extract
+from pipeline.assets import archive as archive_module
+
+
+def make_zip(members):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name), data, zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+def make_tar(infos):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for info, data in infos:
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def tar_member(name, data=None, **kw):
+    info = tarfile.TarInfo(name)
+    info.size = len(data) if data is not None else 0
+    for k, v in kw.items():
+        setattr(info, k, v)
+    return info, data
+
+
+#----------------------------------------------------------------------------
+# safe_extract()
+
+def refused(archive_bytes, tmp_path, match, name="bad.zip", **caps):
+    archive = tmp_path / name
+    archive.write_bytes(archive_bytes)
+    (tmp_path / "work").mkdir(exist_ok=True)
+    target = tmp_path / "work" / "target"
+    with pytest.raises(ArchiveError, match=match) as e:
+        safe_extract(archive, target, **caps)
+    assert str(archive) in str(e.value)
+    assert list((tmp_path / "work").iterdir()) == []  # no target, no temp folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "work"])  # nothing outside
+
+
+@pytest.mark.parametrize("member, match", [("../evil.txt", r"'\.\.'"), ("a/../../evil.txt", r"'\.\.'"),
+                                           ("/abs.txt", "absolute"), ("C:/x.txt", "absolute"),
+                                           ("a\\..\\evil.txt", "backslash")])
+def test_zip_escapes_refused(tmp_path, member, match):
+    refused(make_zip({"ok.txt": b"fine", member: b"evil"}), tmp_path, match)
+
+
+@pytest.mark.parametrize("member, match", [
+    (tar_member("link", type=tarfile.SYMTYPE, linkname="../../outside"), "symbolic link"),
+    (tar_member("link", type=tarfile.SYMTYPE, linkname="inside.txt"), "symbolic link"),
+    (tar_member("hard", type=tarfile.LNKTYPE, linkname="/etc/passwd"), "hard link"),
+    (tar_member("dev", type=tarfile.CHRTYPE), "device"),
+    (tar_member("../up.txt", b"x"), r"'\.\.'"),
+])
+def test_tar_links_devices_and_escapes_refused(tmp_path, member, match):
+    refused(make_tar([tar_member("inside.txt", b"ok"), member]), tmp_path, match, name="bad.tar.gz")
+
+
+def test_zip_bombs_refused(tmp_path):
+    bomb = make_zip({"zeros.bin": bytes(4 << 20)})
+    refused(bomb, tmp_path, "declare", max_total_bytes=1 << 20)
+    refused(make_zip({f"{i}.txt": b"" for i in range(5)}), tmp_path, "cap of 4", max_files=4)
+    # A zip whose headers understate the size: stopped while writing (by the cap or zipfile's CRC check).
+    liar = bytearray(bomb)
+    for sig, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = liar.index(sig) + offset
+        liar[at:at + 4] = struct.pack("<I", 100)
+    refused(bytes(liar), tmp_path, "zeros.bin", max_total_bytes=1 << 20)
+
+
+def test_actual_bytes_capped_even_if_declared_sizes_lie(tmp_path, monkeypatch):
+    honest = archive_module._ZipReader.members
+    monkeypatch.setattr(archive_module._ZipReader, "members",
+                        lambda self: [(rel, d, 0, h) for rel, d, _, h in honest(self)])
+    refused(make_zip({"zeros.bin": bytes(4 << 20)}), tmp_path, "produced more than the cap",
+            max_total_bytes=1 << 20)
+
+
+def test_extract_zip_and_tar_merge_into_existing_target(tmp_path):
+    target = tmp_path / "raw"
+    (target / "keep").mkdir(parents=True)
+    (target / "sketch").mkdir()
+    (target / "sketch" / "old.png").write_bytes(b"old")
+    (tmp_path / "a.zip").write_bytes(make_zip({"sketch/cat/1.png": b"1", "sketch/cat/": b""}))
+    assert safe_extract(tmp_path / "a.zip", target) == ["sketch/cat/1.png"]
+    (tmp_path / "b.tgz").write_bytes(make_tar([tar_member("eval", type=tarfile.DIRTYPE),
+                                              tar_member("./eval/x.png", b"x")]))
+    assert safe_extract(tmp_path / "b.tgz", target) == ["eval/x.png"]
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
+        "eval", "eval/x.png", "keep", "sketch", "sketch/cat", "sketch/cat/1.png"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    (tmp_path / "junk.zip").write_bytes(make_zip({"a": b"1"})[:-30])  # truncated download
+    with pytest.raises(ArchiveError, match="neither a zip nor a tar"):
+        safe_extract(tmp_path / "junk.zip", tmp_path / "t2")
+
+
+#----------------------------------------------------------------------------
+# LSUN export (only where the optional lmdb package is installed)
+
+def test_export_lmdb_images(tmp_path):
+    lmdb = pytest.importorskip("lmdb", reason="optional package lmdb not installed (pip install lmdb)")
+    env = lmdb.open(str(tmp_path / "cat"), map_size=1 << 24)
+    with env.begin(write=True) as txn:
+        for key, (w, h) in enumerate([(40, 20), (20, 30), (0, 0), (33, 33)]):
+            buf = io.BytesIO()
+            if w:
+                Image.new("RGB", (w, h), (key * 60, 0, 0)).save(buf, "JPEG" if key % 2 else "WEBP")
+            txn.put(f"{key:04d}".encode(), buf.getvalue() or b"not an image")
+    env.close()
+    assert export_lmdb_images(tmp_path / "cat", tmp_path / "img", limit=3, size=16) == 3
+    files = sorted(p.name for p in (tmp_path / "img").iterdir())
+    assert files == ["000000.png", "000001.png", "000002.png"]  # the broken entry is skipped
+    assert all(Image.open(tmp_path / "img" / f).size == (16, 16) for f in files)
+    assert export_lmdb_images(tmp_path / "cat", tmp_path / "img", limit=1, size=8) == 1
+    assert [p.name for p in (tmp_path / "img").iterdir()] == ["000000.png"]
+    with pytest.raises(FetchError, match="data.mdb"):
+        export_lmdb_images(tmp_path, tmp_path / "x", limit=1)

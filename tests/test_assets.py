@@ -1,0 +1,243 @@
+"""Asset fetching: resumable checked downloads, trust-on-first-use lock, mirror folders.
+
+Unpacking and the LSUN export are tested in test_archive.py.
+
+Everything talks to a small HTTP server on 127.0.0.1 started by the test; no other address.
+"""
+import hashlib
+import io
+import json
+import socket
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pipeline.assets import Asset, FetchError, download, fetch_asset, get_asset, sources
+from pipeline.assets.sources import digest_in_url
+
+FAST = dict(timeout=5, retries=0, retry_wait=0, progress=False)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Serves `server.files`; `server.mode`: normal | drop | drop_once | error500 | ignore_range."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        srv.log.append((self.path, self.headers.get("Range")))
+        mode = srv.mode
+        if mode == "drop_once":
+            srv.mode = "normal"
+        if mode == "error500":
+            return self._reply(500, b"boom")
+        if self.path not in srv.files:
+            return self._reply(404, b"not here")
+        body, start = srv.files[self.path], 0
+        rng = self.headers.get("Range")
+        if rng and mode != "ignore_range":
+            start = int(rng.split("=")[1].split("-")[0])
+            if start >= len(body):
+                return self._reply(416, b"", {"Content-Range": f"bytes */{len(body)}"})
+        status = 206 if start else 200
+        extra = {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"} if start else {}
+        if mode in ("drop", "drop_once"):  # promise everything, send half, hang up
+            self._reply(status, body[start:], extra, cut=len(body[start:]) // 2)
+        else:
+            self._reply(status, body[start:], extra)
+
+    def _reply(self, status, payload, headers=None, cut=None):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload if cut is None else payload[:cut])
+        self.wfile.flush()
+        if cut is not None:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    srv.files, srv.mode, srv.log = {}, "normal", []
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_zip(members):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name), data, zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, incompressible enough to be streamed in pieces
+
+
+#----------------------------------------------------------------------------
+# download()
+
+def test_download_ok_and_existing_file_skips_network(server, tmp_path):
+    server.files["/a.bin"] = PAYLOAD
+    dest = tmp_path / "a.bin"
+    assert download(server.url + "/a.bin", dest, sha(PAYLOAD), **FAST) == sha(PAYLOAD)
+    assert dest.read_bytes() == PAYLOAD and not (tmp_path / "a.bin.part").exists()
+    assert download(server.url + "/a.bin", dest, sha(PAYLOAD)[:8], **FAST) == sha(PAYLOAD)
+    assert len(server.log) == 1
+
+
+def test_resume_after_truncated_transfer(server, tmp_path):
+    server.files["/a.bin"] = PAYLOAD
+    server.mode, dest = "drop", tmp_path / "a.bin"
+    with pytest.raises(FetchError, match="ended early"):
+        download(server.url + "/a.bin", dest, sha(PAYLOAD), **FAST)
+    part = tmp_path / "a.bin.part"
+    assert not dest.exists() and 0 < part.stat().st_size < len(PAYLOAD)
+    half = part.stat().st_size
+    server.mode = "normal"
+    assert download(server.url + "/a.bin", dest, sha(PAYLOAD), **FAST) == sha(PAYLOAD)
+    assert server.log[-1] == ("/a.bin", f"bytes={half}-")
+    assert dest.read_bytes() == PAYLOAD and not part.exists()
+
+
+def test_resume_within_one_call_and_server_ignoring_range(server, tmp_path):
+    server.files["/a.bin"] = PAYLOAD
+    server.mode = "drop_once"
+    download(server.url + "/a.bin", tmp_path / "a.bin", sha(PAYLOAD), **{**FAST, "retries": 1})
+    assert server.log[0][1] is None and server.log[1][1].startswith("bytes=")
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+    (tmp_path / "b.bin.part").write_bytes(PAYLOAD[:1000])  # server answers 200: start over
+    server.mode = "ignore_range"
+    server.files["/b.bin"] = PAYLOAD
+    download(server.url + "/b.bin", tmp_path / "b.bin", sha(PAYLOAD), **FAST)
+    assert (tmp_path / "b.bin").read_bytes() == PAYLOAD
+
+
+def test_wrong_checksum_leaves_no_file(server, tmp_path):
+    server.files["/a.bin"] = PAYLOAD
+    with pytest.raises(FetchError, match="Checksum mismatch") as e:
+        download(server.url + "/a.bin", tmp_path / "a.bin", "0" * 64, **FAST)
+    assert server.url + "/a.bin" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", ["error500", "refused", "404"])
+def test_network_failures_point_to_a_mirror(server, tmp_path, case):
+    url = server.url + "/missing.zip"
+    if case == "error500":
+        server.mode = "error500"
+    if case == "refused":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{s.getsockname()[1]}/a.zip"  # closed again: nobody listens
+    with pytest.raises(FetchError) as e:
+        download(url, tmp_path / "a.zip", **{**FAST, "retries": 1})
+    msg = str(e.value)
+    assert url in msg and "mirror folder" in msg and "fetch.source=mirror" in msg and "fetch.mirror_dir" in msg
+    assert {"error500": "HTTP 500", "refused": "network error", "404": "HTTP 404"}[case] in msg
+    assert len(server.log) == {"error500": 2, "refused": 0, "404": 1}[case]  # 4xx is not retried
+    assert not (tmp_path / "a.zip").exists()
+
+
+#----------------------------------------------------------------------------
+# Registry, fetch_asset(), lock file, mirror
+
+@pytest.fixture
+def toy(server, monkeypatch):
+    """A registry entry `toy` served by the local server; returns a function to (re)publish it."""
+    def publish(data, sha256=None, unpack=True):
+        name = "toy.zip" if unpack else "toy.bin"
+        server.files["/" + name] = data
+        asset = Asset("toy", server.url + "/" + name, name, sha256, "raw", unpack=unpack,
+                      expect=("toy/a.txt",) if unpack else ())
+        monkeypatch.setitem(sources.REGISTRY, "toy", lambda: asset)
+        return asset
+    return publish
+
+
+TOY = make_zip({"toy/a.txt": b"hello"})
+FETCH = dict(timeout=5, retries=0, progress=False)
+
+
+def test_trust_on_first_use_lock(toy, tmp_path):
+    toy(TOY)
+    lock = tmp_path / "assets.lock.json"
+    assert fetch_asset("toy", tmp_path / "out", lock_file=lock, **FETCH) == tmp_path / "out" / "raw"
+    assert (tmp_path / "out/raw/toy/a.txt").read_bytes() == b"hello"
+    text = lock.read_text()
+    assert json.loads(text)["toy"]["sha256"] == sha(TOY) and text == json.dumps(json.loads(text), indent=2,
+                                                                                sort_keys=True) + "\n"
+    fetch_asset("toy", tmp_path / "again", lock_file=lock, **FETCH)  # same bytes: verifies
+    toy(make_zip({"toy/a.txt": b"tampered"}))
+    with pytest.raises(FetchError, match="Checksum mismatch"):
+        fetch_asset("toy", tmp_path / "third", lock_file=lock, **FETCH)
+    assert not (tmp_path / "third" / "raw").exists() and lock.read_text() == text
+
+
+def test_code_digest_wins_over_lock(toy, tmp_path):
+    lock = tmp_path / "lock.json"
+    lock.write_text(json.dumps({"toy": {"sha256": "f" * 64}}))
+    toy(TOY, sha256=sha(TOY))
+    fetch_asset("toy", tmp_path / "out", lock_file=lock, **FETCH)
+    assert json.loads(lock.read_text())["toy"]["sha256"] == sha(TOY)
+    toy(TOY, sha256="0" * 64)  # code pins another digest: the download is refused, nothing unpacked
+    with pytest.raises(FetchError, match="Checksum mismatch"):
+        fetch_asset("toy", tmp_path / "out2", lock_file=lock, **FETCH)
+    assert not (tmp_path / "out2" / "raw").exists()
+
+
+def test_mirror_source(toy, tmp_path):
+    asset = toy(TOY)
+    mirror, lock = tmp_path / "mirror", tmp_path / "lock.json"
+    with pytest.raises(FetchError) as e:
+        fetch_asset("toy", tmp_path / "out", "mirror", mirror, lock, **FETCH)
+    assert str(mirror / "toy.zip") in str(e.value) and asset.url in str(e.value)
+    mirror.mkdir()
+    (mirror / "toy.zip").write_bytes(TOY)
+    assert fetch_asset("toy", tmp_path / "out", "mirror", mirror, lock, **FETCH) == tmp_path / "out/raw"
+    assert (tmp_path / "out/raw/toy/a.txt").read_bytes() == b"hello"
+    assert json.loads(lock.read_text())["toy"]["sha256"] == sha(TOY)
+    (mirror / "toy.zip").write_bytes(make_zip({"toy/a.txt": b"tampered"}))
+    with pytest.raises(FetchError, match="mirror file"):
+        fetch_asset("toy", tmp_path / "out2", "mirror", mirror, lock, **FETCH)
+    assert not (tmp_path / "out2" / "raw").exists()
+
+
+def test_plain_file_asset_and_synthetic_noop(toy, tmp_path):
+    toy(PAYLOAD, sha256=sha(PAYLOAD)[:8], unpack=False)
+    assert fetch_asset("toy", tmp_path, **FETCH) == tmp_path / "raw" / "toy.bin"
+    assert fetch_asset("toy", tmp_path / "none", "synthetic") is None and not (tmp_path / "none").exists()
+    with pytest.raises(ValueError, match="one of"):
+        fetch_asset("toy", tmp_path, "ftp")
+
+
+def test_registry_urls_and_digests():
+    assert get_asset("sketch_data").url == "https://www.cs.cmu.edu/~gansketching/files/sketch_data.zip"
+    assert "stylegan2-cat/netG.pth" in get_asset("pretrained_models").expect
+    assert get_asset("lsun_cat").url == "http://dl.yf.io/lsun/objects/cat.zip"
+    inception = get_asset("inception_fid")
+    assert inception.filename.endswith("-6726825d.pth") and inception.sha256 == "6726825d"
+    clip = get_asset("clip_vit_b32")
+    assert clip.filename == "ViT-B-32.pt" and len(clip.sha256) == 64 and clip.sha256 in clip.url
+    assert digest_in_url("https://x/y/data.zip") is None
+    with pytest.raises(KeyError, match="known assets"):
+        get_asset("nope")

@@ -1,0 +1,117 @@
+"""The aggregated report: self-contained HTML, Markdown summary, numbers-only metrics.json."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.report import DEMO_BANNER, MethodResult, metric_direction, write_report
+
+
+def png(path: Path, color) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((16, 32, 3), color, np.uint8)).save(path)
+    return path
+
+
+def history(path: Path, rows) -> Path:
+    path.write_text("step,loss_g,loss_clip\n" + "".join(f"{s},{g},{c}\n" for s, g, c in rows))
+    return path
+
+
+@pytest.fixture
+def methods(tmp_path):
+    return [
+        MethodResult(name="baseline", description="GANSketching: sketch adversarial loss <b>only</b>",
+                     grid_png=png(tmp_path / "in" / "baseline.png", (200, 30, 30)),
+                     metrics={"fid": 20.0, "kid_mean": 0.01, "kid_std": 0.002, "precision": 0.6,
+                              "sketch_chamfer": 3.5, "clip_score_target": 21.0},
+                     provenance={"fidelity": {"feature_extractor": "demo-tiny", "comparable_to_published": False,
+                                              "n_fakes": 40, "resize": "clean"}},
+                     history_csv=history(tmp_path / "baseline.csv", [(0, 1.2, ""), (10, 0.9, ""), (20, 0.7, "")])),
+        MethodResult(name="nada & <co>", description="CLIP directional",
+                     grid_png=png(tmp_path / "in" / "nada.png", (30, 30, 200)),
+                     metrics={"fid": 10.0, "kid_mean": 0.02, "kid_std": 0.001, "precision": float("nan"),
+                              "sketch_chamfer": 4.0, "clip_score_target": 25.0},
+                     provenance={"seed": 0, "note": "x < y"},
+                     history_csv=history(tmp_path / "nada.csv", [(0, 1.0, 0.8), (10, 0.8, 0.6), (20, 0.5, 0.4)])),
+    ]
+
+
+def write(tmp_path, methods, is_demo):
+    out = tmp_path / ("demo" if is_demo else "real") / "reports"
+    paths = write_report(out, methods, title="Sketch + text customization", experiment="horse_riders",
+                         is_demo=is_demo, settings={"evaluate": {"n_samples": 40}},
+                         sketches_png=png(tmp_path / "in" / "sketches.png", (0, 0, 0)),
+                         pretrained_grid_png=png(tmp_path / "in" / "pre.png", (90, 90, 90)))
+    return out, paths
+
+
+@pytest.mark.parametrize("is_demo", [True, False])
+def test_html_self_contained(tmp_path, methods, is_demo):
+    out, paths = write(tmp_path, methods, is_demo)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert paths["index.html"] == out / "index.html"
+    assert "baseline" in page and "nada &amp; &lt;co&gt;" in page
+    assert "<co>" not in page and "<b>only</b>" not in page          # escaped
+    srcs = re.findall(r"<img\b[^>]*\bsrc=\"([^\"]*)\"", page)
+    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page
+    assert page.count("<svg") == 2 and "loss_g" in page and "loss_clip" in page
+    assert (DEMO_BANNER in page) == is_demo
+    assert "Sketch fidelity: definition" in page and "chamfer" in page
+    # best per column: fid 10 (lower), clip_score_target 25 (higher), chamfer 3.5 (lower)
+    assert '<td class="best">10</td>' in page and '<td class="best">25</td>' in page
+    assert '<td class="best">3.5</td>' in page and '<td class="best">20</td>' not in page
+    assert "fid ↓" in page and "precision ↑" in page
+    assert not list(out.glob("**/*.tmp"))
+
+
+@pytest.mark.parametrize("is_demo", [True, False])
+def test_metrics_json_numbers_only(tmp_path, methods, is_demo):
+    out, _ = write(tmp_path, methods, is_demo)
+    data = json.loads((out / "metrics.json").read_text())
+    assert set(data) == {"baseline", "nada & <co>"}
+    for vals in data.values():
+        assert all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in vals.values())
+    assert "precision" not in data["nada & <co>"]                  # NaN dropped
+    assert data["baseline"]["fid"] == 20.0
+
+
+@pytest.mark.parametrize("is_demo", [True, False])
+def test_summary_markdown(tmp_path, methods, is_demo):
+    out, paths = write(tmp_path, methods, is_demo)
+    md = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| method | fid ↓ |" in md and "|---|" in md
+    assert "| baseline |" in md and "nada &amp; &lt;co&gt;" in md and "<co>" not in md
+    assert "| n/a |" in md                                          # NaN precision
+    assert "**10**" in md
+    tables = [i for i, line in enumerate(md.splitlines()) if line.startswith("| method |")]
+    assert tables
+    lines = md.splitlines()
+    for i in tables:  # the demo label sits right above every table (iff demo)
+        assert (DEMO_BANNER in "\n".join(lines[max(0, i - 3):i])) == is_demo
+    grid_refs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert "grids/baseline.png" in grid_refs and len(grid_refs) == 4
+    for ref in grid_refs:
+        assert (out / ref).is_file() and not ref.startswith(("/", "http"))
+        assert f"grids/{Path(ref).name}" in paths
+
+
+def test_metric_direction():
+    assert metric_direction("fid") == "lower" and metric_direction("kid_mean") == "lower"
+    assert metric_direction("sketch_chamfer") == "lower"
+    assert metric_direction("precision") == "higher" and metric_direction("clip_score_target") == "higher"
+    assert metric_direction("kid_std") is None and metric_direction("clip_score_source") is None
+
+
+def test_duplicate_method_names_rejected(tmp_path, methods):
+    with pytest.raises(ValueError, match="unique"):
+        write_report(tmp_path, [methods[0], methods[0]], title="t", experiment="e", is_demo=True, settings={})
