@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -262,8 +263,10 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
     for key, value in (overrides or {}).items():
         node = raw
         *parents, leaf = key.split(".")
-        for p in parents:
+        for i, p in enumerate(parents):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key}: {'.'.join(parents[:i + 1])} is a value, not a block")
         node[leaf] = value
     where = str(path)
     allowed = {"experiment", "experiments", "methods"}
@@ -275,7 +278,9 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
     if name not in exps:
         raise ConfigError(f"{where}: experiment: {name!r} is not a block under experiments: "
                           f"({', '.join(exps) or 'none defined'})")
-    experiment = from_dict(Experiment, {"name": name, **exps[name]}, f"{where}: experiments.{name}")
+    # Every block is validated, so a typo in an experiment you are not running surfaces now.
+    blocks = {n: from_dict(Experiment, {"name": n, **(b or {})}, f"{where}: experiments.{n}") for n, b in exps.items()}
+    experiment = blocks[name]
     methods_raw = raw.get("methods") or {}
     if not methods_raw:
         raise ConfigError(f"{where}: methods: at least one method block is required")
@@ -292,6 +297,9 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
 
 
 def to_jsonable(obj):
+    """Plain JSON types; NaN/inf become null (JSON has no NaN, and DVC's metrics parser rejects it)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     if dataclasses.is_dataclass(obj):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
@@ -303,4 +311,4 @@ def to_jsonable(obj):
 
 def write_json(obj, path: str | os.PathLike) -> None:
     """Atomic JSON write (temp file + rename); dataclasses are converted."""
-    write_bytes(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=True) + "\n")
+    write_bytes(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")

@@ -73,7 +73,7 @@ def normalize_sketch(img: Image.Image, size: int) -> Image.Image:
 
 
 def normalize_photo(img: Image.Image, size: int) -> Image.Image:
-    if img.mode in ("RGBA", "LA", "PA"):
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(bg, img.convert("RGBA"))
     return _square(img.convert("RGB"), size, (255, 255, 255))

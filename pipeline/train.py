@@ -77,8 +77,8 @@ def latest_checkpoint(ckpt_dir: Path):
     return 0, None
 
 
-def save_checkpoint(ckpt_dir: Path, step: int, method, fingerprint: str, keep: int = 2) -> Path:
-    ckpt = {"step": step, "fingerprint": fingerprint, "rng": rng_state(),
+def save_checkpoint(ckpt_dir: Path, step: int, method, fingerprint: str, history: list, keep: int = 2) -> Path:
+    ckpt = {"step": step, "fingerprint": fingerprint, "rng": rng_state(), "history": history,
             "modules": {k: m.state_dict() for k, m in method.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in method.optimizers().items()}}
     path = checkpoint_path(ckpt_dir, step)
@@ -101,17 +101,13 @@ def restore(method, ckpt: dict) -> None:
 
 
 class History:
-    def __init__(self, path: Path):
-        self.path, self.rows = path, []
+    """Loss rows; saved inside each checkpoint (so they always match its step) and as a CSV."""
 
-    def load(self, upto_step: int):
-        """Keep rows up to the resumed step (later rows were from the interrupted run)."""
-        if self.path.is_file():
-            with open(self.path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto_step]
+    def __init__(self, path: Path, rows: list | None = None):
+        self.path, self.rows = path, list(rows or [])
 
     def add(self, step: int, logs: dict):
-        self.rows.append({"step": step, **{k: f"{v:.6g}" for k, v in logs.items()}})
+        self.rows.append({"step": str(step), **{k: f"{v:.6g}" for k, v in logs.items()}})
 
     def write(self):
         cols = ["step"] + sorted({k for r in self.rows for k in r} - {"step"})
@@ -140,7 +136,6 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, out_dir: Path, ckpt_di
     method = get_method(method_cfg.method)(method_cfg, nets, exp)
     data = TrainData(ImageBank(prepared / "sketches", "sketches", exp.size),
                      ImageBank(prepared / "photos", "photos", exp.size), device)
-    history = History(out_dir / "history.csv")
 
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     start, ckpt = latest_checkpoint(ckpt_dir)
@@ -150,9 +145,10 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, out_dir: Path, ckpt_di
         ckpt_dir.rename(stale)
         ckpt_dir.mkdir(parents=True)
         start, ckpt = 0, None
+    # A checkpoint at step s holds steps 0..s-1, their loss rows included.
+    history = History(out_dir / "history.csv", ckpt["history"] if ckpt is not None else None)
     if ckpt is not None:
         restore(method, ckpt)
-        history.load(start)
         log.info("resuming %s from step %d (%s)", method_cfg.method, start, checkpoint_path(ckpt_dir, start))
     else:
         log.info("starting %s from the pretrained generator (step 0)", method_cfg.method)
@@ -169,7 +165,7 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, out_dir: Path, ckpt_di
             bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
         done = it + 1
         if done % exp.train.ckpt_every == 0 and done < total:
-            save_checkpoint(ckpt_dir, done, method, fingerprint)
+            save_checkpoint(ckpt_dir, done, method, fingerprint, history.rows)
             history.write()
         if stop_after is not None and steps_run >= stop_after:
             history.write()
@@ -180,7 +176,7 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, out_dir: Path, ckpt_di
     out_dir.mkdir(parents=True, exist_ok=True)
     # The published format: a bare Generator state dict (GANSketching `weights/*.pth`).
     save_atomic(method.generator().state_dict(), out_dir / "netG.pth")
-    save_checkpoint(ckpt_dir, total, method, fingerprint)
+    save_checkpoint(ckpt_dir, total, method, fingerprint, history.rows)
     return {"steps": total, "resumed_from": start, "seconds_this_run": round(elapsed, 2),
             "steps_per_second": round(steps_run / max(elapsed, 1e-9), 3), "device": str(device),
             "config": to_jsonable(method_cfg)}

@@ -41,6 +41,8 @@ class SyogConfig:
 
     def validate(self, path):
         positive(path, lr=self.lr)
+        if self.target_prompt is not None and not self.target_prompt.strip():
+            raise ConfigError(f"{path}.target_prompt: must be a non-empty prompt (or omit it to use the experiment's)")
         if self.l_image < 0 or self.r1_gamma < 0 or self.d_reg_every < 0:
             raise ConfigError(f"{path}: l_image, r1_gamma and d_reg_every must be >= 0")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and 0 <= self.mixing <= 1):

@@ -1,0 +1,36 @@
+# make demo   create .venv, install the pinned dependencies, run the offline demo (`dvc repro`)
+# make test   create .venv if needed, run the test suite (what CI runs)
+# make bench  CPU/GPU micro-benchmarks (benchmarks/), printed, never asserted
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PREFECT_HOME := $(CURDIR)/.prefect
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: demo test bench venv clean
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	dvc repro
+	@echo "Report: $(CURDIR)/reports/index.html  (and reports/summary.md; DEMO NUMBERS only)"
+
+test: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/nets.py
+
+clean:
+	rm -rf $(VENV) .prefect data reports/index.html reports/grids

@@ -1,0 +1,284 @@
+"""GAN loss terms against hand-computed values, and DiffAugment's geometry."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pipeline.losses.diffaug import POLICIES, color, cutout, diff_augment, parse_policy, translation
+from pipeline.losses.gan import d_logistic, g_nonsaturating, r1_penalty
+
+
+def sp(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+# ----------------------------------------------------------------------------
+# Logistic losses
+
+
+def test_softplus_reference_values():
+    assert sp(0.0) == pytest.approx(math.log(2))
+    assert sp(1.0) == pytest.approx(1.3132616875182228)
+
+
+def test_d_logistic_hand_computed():
+    real = torch.tensor([[0.0], [1.0], [-2.0]])
+    fake = torch.tensor([[0.5], [-1.0]])
+    expect = (sp(0.5) + sp(-1.0)) / 2 + (sp(-0.0) + sp(-1.0) + sp(2.0)) / 3
+    assert d_logistic(real, fake).item() == pytest.approx(expect, rel=1e-6)
+    # (0.974077 + 0.313262) / 2 + (0.693147 + 0.313262 + 2.126928) / 3 = 0.643669 + 1.044446
+    assert d_logistic(real, fake).item() == pytest.approx(1.688115, abs=1e-5)
+
+
+def test_d_logistic_limits():
+    # a perfect discriminator: loss -> 0; a confused one (all logits 0): 2 log 2
+    assert d_logistic(torch.full((4, 1), 30.0), torch.full((4, 1), -30.0)).item() < 1e-12
+    assert d_logistic(torch.zeros(4, 1), torch.zeros(4, 1)).item() == pytest.approx(2 * math.log(2))
+
+
+def test_d_logistic_gradient_signs():
+    real = torch.tensor([0.3, -0.7], requires_grad=True)
+    fake = torch.tensor([0.2, 1.5], requires_grad=True)
+    d_logistic(real, fake).backward()
+    # d/dr softplus(-r)/n = -sigmoid(-r)/n ; d/df softplus(f)/n = sigmoid(f)/n
+    assert torch.allclose(real.grad, -torch.sigmoid(-real.detach()) / 2)
+    assert torch.allclose(fake.grad, torch.sigmoid(fake.detach()) / 2)
+
+
+def test_g_nonsaturating_hand_computed():
+    fake = torch.tensor([[2.0], [-1.0], [0.0], [0.5]])
+    expect = (sp(-2.0) + sp(1.0) + sp(0.0) + sp(-0.5)) / 4
+    assert g_nonsaturating(fake).item() == pytest.approx(expect, rel=1e-6)
+    # (0.126928 + 1.313262 + 0.693147 + 0.474077) / 4
+    assert g_nonsaturating(fake).item() == pytest.approx(0.651853, abs=1e-5)
+
+
+def test_g_nonsaturating_large_logits_are_stable():
+    # softplus, not log(sigmoid): no inf for very negative logits
+    assert g_nonsaturating(torch.tensor([-200.0])).item() == pytest.approx(200.0)
+    assert g_nonsaturating(torch.tensor([200.0])).item() == 0.0
+
+
+# ----------------------------------------------------------------------------
+# R1
+
+
+def test_r1_linear_discriminator_exact():
+    torch.manual_seed(0)
+    w = torch.randn(2, 3, 3, requires_grad=True)
+    x = torch.randn(4, 2, 3, 3, requires_grad=True)
+    logits = (w * x).flatten(1).sum(1, keepdim=True)            # D(x) = <w, x>, [B, 1]
+    pen = r1_penalty(logits, x)
+    # grad_x D = w for every sample: ||w||^2, the same for all samples, so the batch mean is ||w||^2
+    assert pen.item() == pytest.approx(w.detach().pow(2).sum().item(), rel=1e-6)
+    pen.backward()
+    # d/dw ||w||^2 = 2w: the penalty's graph (create_graph=True) reaches D's parameters
+    assert torch.allclose(w.grad, 2 * w.detach())
+
+
+def test_r1_quadratic_discriminator():
+    # D(x) = sum x^2 -> grad 2x -> penalty = mean_b 4 sum x_b^2
+    x = torch.tensor([[1.0, 2.0], [0.0, -3.0]], requires_grad=True)
+    a = torch.tensor(1.5, requires_grad=True)
+    pen = r1_penalty(a * x.pow(2).sum(1), x)
+    expect = (4 * 1.5**2 * (1 + 4) + 4 * 1.5**2 * 9) / 2         # 63.0
+    assert pen.item() == pytest.approx(expect)
+    pen.backward()
+    # pen = a^2 * 28 -> d/da = 56 a = 84
+    assert a.grad.item() == pytest.approx(84.0)
+
+
+def test_r1_is_taken_upstream_of_augmentation():
+    # D sees A(x) = x shifted; grad wrt x of <w, A(x)> is the inverse shift of w (border dropped)
+    w = torch.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    x = torch.ones(1, 1, 4, 4, requires_grad=True)
+    shifted = torch.nn.functional.pad(x, [1, 0, 0, 0])[..., :4]  # shift right by 1, zero fill
+    pen = r1_penalty((w * shifted).sum().reshape(1, 1), x)
+    # x[:, j] lands at column j+1 for j < 3; column 3 is dropped -> grad = w[..., 1:], 0 for last col
+    assert pen.item() == pytest.approx(w[..., 1:].pow(2).sum().item())
+
+
+# ----------------------------------------------------------------------------
+# DiffAugment: translation
+
+
+def zero_border(img: torch.Tensor) -> tuple[int, int]:
+    """For a translated all-ones [C, H, W] image: signed (ty, tx) from where the zero rows/columns are."""
+    nz = img.abs().sum(0) != 0
+    rows = nz.any(1).nonzero().flatten()
+    cols = nz.any(0).nonzero().flatten()
+    h, w = nz.shape
+    top, bottom = rows[0].item(), h - 1 - rows[-1].item()
+    left, right = cols[0].item(), w - 1 - cols[-1].item()
+    assert top == 0 or bottom == 0, "zeros on both sides: not a translation"
+    assert left == 0 or right == 0
+    return top - bottom, left - right
+
+
+@pytest.mark.parametrize("shape", [(6, 3, 32, 32), (5, 2, 16, 24), (3, 1, 8, 8)])
+def test_translation_zero_fill_and_bounds(shape):
+    b, c, h, w = shape
+    max_y, max_x = round(h / 8), round(w / 8)
+    shifts = []
+    for seed in range(8):
+        torch.manual_seed(seed)
+        out = translation(torch.ones(shape))
+        assert out.shape == shape
+        vals = set(out.unique().tolist())
+        assert vals <= {0.0, 1.0}
+        for i in range(b):
+            ty, tx = zero_border(out[i])
+            assert abs(ty) <= max_y and abs(tx) <= max_x
+            # zeros exactly fill |ty| rows and |tx| columns, ones everywhere else
+            n_ones = (h - abs(ty)) * (w - abs(tx)) * c
+            assert out[i].sum().item() == n_ones
+            shifts.append((ty, tx))
+    assert any(s != (0, 0) for s in shifts)
+    assert any(ty != 0 for ty, _ in shifts) and any(tx != 0 for _, tx in shifts)
+    assert max(abs(ty) for ty, _ in shifts) == max_y  # the full range is used
+
+
+def test_translation_moves_content_by_integer_shift():
+    b, c, h, w = 8, 2, 16, 16
+    x = torch.randn(b, c, h, w)
+    for seed in range(5):
+        torch.manual_seed(seed)
+        ones = translation(torch.ones(b, c, h, w))
+        torch.manual_seed(seed)
+        out = translation(x)
+        for i in range(b):
+            ty, tx = zero_border(ones[i])
+            expect = torch.zeros(c, h, w)
+            # out[y, x] = in[y - ty, x - tx] where inside
+            ys, xs = slice(max(ty, 0), h + min(ty, 0)), slice(max(tx, 0), w + min(tx, 0))
+            ys_src, xs_src = slice(max(-ty, 0), h + min(-ty, 0)), slice(max(-tx, 0), w + min(-tx, 0))
+            expect[:, ys, xs] = x[i][:, ys_src, xs_src]
+            assert torch.equal(out[i], expect), (seed, i, ty, tx)
+
+
+def test_translation_is_seeded():
+    x = torch.randn(4, 3, 16, 16)
+    torch.manual_seed(7)
+    a = translation(x)
+    torch.manual_seed(7)
+    assert torch.equal(a, translation(x))
+
+
+def test_gradient_flows_through_translation():
+    b, c, h, w = 4, 3, 16, 16
+    torch.manual_seed(3)
+    ones = translation(torch.ones(b, c, h, w))
+    x = torch.ones(b, c, h, w, requires_grad=True)
+    torch.manual_seed(3)
+    translation(x).sum().backward()
+    assert x.grad is not None
+    for i in range(b):
+        ty, tx = zero_border(ones[i])
+        # each input pixel that stays inside contributes once, those pushed out get 0
+        assert x.grad[i].sum().item() == (h - abs(ty)) * (w - abs(tx)) * c
+        assert set(x.grad[i].unique().tolist()) <= {0.0, 1.0}
+
+
+# ----------------------------------------------------------------------------
+# cutout, color
+
+
+def test_cutout_zeroes_one_block():
+    b, c, h, w = 64, 2, 16, 16
+    ch = cw = 8                                   # ratio 0.5
+    fully_inside = 0
+    for seed in range(4):
+        torch.manual_seed(seed)
+        out = cutout(torch.ones(b, c, h, w))
+        assert out.shape == (b, c, h, w)
+        assert set(out.unique().tolist()) <= {0.0, 1.0}
+        for i in range(b):
+            zero = out[i] == 0
+            assert torch.equal(zero[0], zero[-1])  # same block in every channel
+            z = zero[0]
+            n = int(z.sum())
+            assert 0 < n <= ch * cw
+            rows = z.any(1).nonzero().flatten()
+            cols = z.any(0).nonzero().flatten()
+            y0, y1, x0, x1 = rows[0].item(), rows[-1].item() + 1, cols[0].item(), cols[-1].item() + 1
+            assert n == (y1 - y0) * (x1 - x0), "zeros are not one rectangle"
+            assert z[y0:y1, x0:x1].all()
+            # a side shorter than the block only where it is clipped by the image border
+            assert (y1 - y0 == ch) or y0 == 0 or y1 == h
+            assert (x1 - x0 == cw) or x0 == 0 or x1 == w
+            if 0 < y0 and y1 < h and 0 < x0 and x1 < w:
+                assert n == ch * cw
+                fully_inside += 1
+    assert fully_inside > 0
+
+
+def test_cutout_odd_size_block():
+    torch.manual_seed(0)
+    out = cutout(torch.ones(128, 1, 15, 15))      # block int(7.5 + 0.5) = 8
+    counts = (out == 0).flatten(1).sum(1)
+    assert counts.max().item() == 64
+    assert (counts <= 64).all() and (counts > 0).all()
+
+
+def test_cutout_passes_gradient_outside_the_block():
+    x = torch.ones(4, 3, 16, 16, requires_grad=True)
+    torch.manual_seed(1)
+    out = cutout(x)
+    out.sum().backward()
+    assert torch.equal(x.grad, (out != 0).float())
+
+
+def test_color_on_grey_image_is_brightness_shift():
+    # channels equal and spatially constant: saturation and contrast act around the pixel's own mean,
+    # so only the brightness term survives: out = x + (r - 0.5), r the first rand draw per sample
+    b = 6
+    x = torch.linspace(-0.5, 0.5, b).view(b, 1, 1, 1).expand(b, 3, 8, 8).contiguous()
+    torch.manual_seed(11)
+    r = torch.rand(b, 1, 1, 1)
+    torch.manual_seed(11)
+    out = color(x)
+    assert out.shape == x.shape
+    assert torch.allclose(out, x + (r - 0.5), atol=1e-6)
+
+
+def test_color_keeps_shape_and_is_differentiable():
+    x = torch.randn(3, 3, 8, 8, requires_grad=True)
+    torch.manual_seed(0)
+    out = color(x)
+    assert out.shape == x.shape and not torch.equal(out, x)
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+# ----------------------------------------------------------------------------
+# Policy parsing
+
+
+def test_parse_policy():
+    assert parse_policy("") == []
+    assert parse_policy(" translation , cutout,") == ["translation", "cutout"]
+    assert parse_policy("color,translation,cutout") == ["color", "translation", "cutout"]
+    assert list(POLICIES) == ["translation", "color", "cutout"]
+
+
+def test_parse_policy_rejects_unknown():
+    with pytest.raises(ValueError) as e:
+        parse_policy("translation,flip,rotate")
+    assert str(e.value) == "unknown DiffAugment policy flip, rotate; allowed: translation, color, cutout"
+
+
+def test_diff_augment_empty_policy_is_identity():
+    x = torch.randn(2, 3, 8, 8)
+    state = torch.get_rng_state()
+    assert diff_augment(x, "") is x
+    assert torch.equal(torch.get_rng_state(), state)  # consumes no randomness
+
+
+def test_diff_augment_applies_in_order():
+    x = torch.randn(4, 3, 16, 16)
+    torch.manual_seed(5)
+    expect = cutout(translation(x))
+    torch.manual_seed(5)
+    assert torch.equal(diff_augment(x, "translation,cutout"), expect)

@@ -1,0 +1,234 @@
+"""Sketch Your Own GAN: who is trained, checked by parameter values and gradients after real steps."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.config import load_params
+from pipeline.methods import get_method
+from pipeline.methods.syog import SketchYourOwnGAN
+from pipeline.models import build_nets, stylegan_config
+from pipeline.nets.stylegan2 import Discriminator, Generator
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+SIZE = 16
+TINY = {
+    "experiment": "demo",
+    "experiments.demo.size": SIZE,
+    "experiments.demo.generator.channel_base": 128,
+    "experiments.demo.generator.channel_max": 16,
+    "experiments.demo.generator.style_dim": 16,
+    "experiments.demo.generator.n_mlp": 2,
+    "experiments.demo.train.batch": 2,
+    "experiments.demo.train.device": "cpu",
+}
+
+
+def tiny_params(**method):
+    return load_params(PARAMS, {**TINY, **{f"methods.syog.{k}": v for k, v in method.items()}})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Steps on these tiny nets are dominated by thread synchronization; one thread is faster and steadier."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """Small random G and D saved in the published bare state-dict format."""
+    exp = tiny_params().experiment
+    folder = tmp_path_factory.mktemp("pretrained")
+    torch.manual_seed(1234)
+    cfg = stylegan_config(exp)
+    torch.save(Generator(cfg).state_dict(), folder / "netG.pth")
+    torch.save(Discriminator(cfg).state_dict(), folder / "netD.pth")
+    return folder
+
+
+class FakeData:
+    """What the trainer hands a method: random sketches [B,1,S,S] and photos [B,3,S,S] in [-1, 1]."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.calls = {"sketches": 0, "photos": 0}
+
+    def sketches(self, batch):
+        self.calls["sketches"] += 1
+        return torch.rand(batch, 1, self.size, self.size) * 2 - 1
+
+    def photos(self, batch):
+        self.calls["photos"] += 1
+        return torch.rand(batch, 3, self.size, self.size) * 2 - 1
+
+
+def setup(pretrained, **method):
+    p = tiny_params(**method)
+    exp, cfg = p.experiment, p.method("syog")
+    nets = build_nets(exp, pretrained, torch.device("cpu"))
+    torch.manual_seed(0)
+    return SketchYourOwnGAN(cfg, nets, exp), nets, exp, cfg
+
+
+def snapshot(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before: dict, module) -> set[str]:
+    return {k for k, v in module.state_dict().items() if not torch.equal(v, before[k])}
+
+
+# ----------------------------------------------------------------------------
+
+
+def test_tiny_config_and_registry(pretrained):
+    p = tiny_params()
+    assert p.experiment.size == SIZE and p.experiment.generator.style_dim == 16
+    assert p.experiment.sketch_extractor == "xdog"
+    assert get_method(p.method("syog").method) is SketchYourOwnGAN
+    nets = build_nets(p.experiment, pretrained, torch.device("cpu"))
+    # D_sketch and D_image both start from netD.pth, as separate modules
+    assert nets.D_sketch is not nets.D_image
+    for (k, a), (_, b) in zip(nets.D_sketch.state_dict().items(), nets.D_image.state_dict().items()):
+        assert torch.equal(a, b), k
+    shared = {p.data_ptr() for p in nets.D_sketch.parameters()} & {p.data_ptr() for p in nets.D_image.parameters()}
+    assert not shared
+    # the sketcher is weight-free and frozen
+    assert not any(p.requires_grad for p in nets.sketcher.parameters())
+
+
+def test_one_step_trains_mapping_and_both_discriminators_only(pretrained):
+    method, nets, exp, cfg = setup(pretrained)
+    G0, Ds0, Di0 = snapshot(nets.G), snapshot(nets.D_sketch), snapshot(nets.D_image)
+    sk0 = snapshot(nets.sketcher)
+    data = FakeData(SIZE)
+    logs = method.step(0, data)
+
+    assert all(math.isfinite(v) for v in logs.values())
+    g_changed = changed(G0, nets.G)
+    synthesis = [k for k in G0 if not k.startswith("style.")]
+    assert len(synthesis) > 20
+    # the synthesis network (convs, to_rgb, constant input, stored noise) is bit-identical
+    assert not (g_changed & set(synthesis)), sorted(g_changed & set(synthesis))
+    # every mapping layer's weight moved (Adam with beta1 = 0: |step| ~ lr on every non-zero grad)
+    n_mlp = exp.generator.n_mlp
+    for i in range(1, n_mlp + 1):
+        assert f"style.{i}.weight" in g_changed, f"style.{i}.weight did not change"
+        assert f"style.{i}.bias" in g_changed, f"style.{i}.bias did not change"
+        delta = (nets.G.state_dict()[f"style.{i}.weight"] - G0[f"style.{i}.weight"]).abs()
+        assert delta.max().item() <= cfg.lr * 1.01  # Adam's first step is at most lr per element
+    assert g_changed == {f"style.{i}.{w}" for i in range(1, n_mlp + 1) for w in ("weight", "bias")}
+    # both discriminators were trained: every weight tensor moved
+    for name, D, before in (("D_sketch", nets.D_sketch, Ds0), ("D_image", nets.D_image, Di0)):
+        moved = changed(before, D)
+        weights = {k for k in before if k.endswith("weight")}
+        assert weights <= moved, f"{name}: untouched {sorted(weights - moved)}"
+    # and differently (different inputs), even though they started equal
+    assert not torch.equal(nets.D_sketch.state_dict()["final_linear.1.weight"],
+                           nets.D_image.state_dict()["final_linear.1.weight"])
+    assert not changed(sk0, nets.sketcher)
+    # D step + R1 step + G step each drew their own data
+    assert data.calls == {"sketches": 2, "photos": 2}
+
+
+def test_generator_gradients_reach_mapping_only(pretrained):
+    method, nets, exp, cfg = setup(pretrained)
+    data = FakeData(SIZE)
+    method.d_step(data)
+    for p in nets.G.parameters():
+        assert p.grad is None  # the D step draws fakes without grad
+    # G step: gradients reach exactly the mapping layers
+    for m in method.d_modules:
+        for p in m.parameters():
+            p.grad = None
+    method.g_step(data)
+    for name, p in nets.G.named_parameters():
+        if name.startswith("style."):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+        else:
+            assert p.grad is None, name
+    # the G step does not accumulate gradients in either discriminator
+    for D in (nets.D_sketch, nets.D_image):
+        assert all(p.grad is None for p in D.parameters())
+
+
+def test_optimizers_hold_exactly_the_trained_parameters(pretrained):
+    method, nets, exp, cfg = setup(pretrained)
+    g_ids = {id(p) for g in method.g_optim.param_groups for p in g["params"]}
+    assert g_ids == {id(p) for n, p in nets.G.named_parameters() if n.startswith("style.")}
+    d_ids = {id(p) for g in method.d_optim.param_groups for p in g["params"]}
+    assert d_ids == {id(p) for D in (nets.D_sketch, nets.D_image) for p in D.parameters()}
+
+
+def test_lazy_r1_optimizer_settings(pretrained):
+    method, *_ = setup(pretrained)
+    (g,) = method.g_optim.param_groups
+    assert g["lr"] == 0.002 and g["betas"] == (0.0, 0.99)
+    (d,) = method.d_optim.param_groups
+    # k/(k+1) with k = 16: lr 0.002 * 16/17, beta2 0.99 ** (16/17)
+    assert d["lr"] == pytest.approx(0.0018823529411764706, rel=1e-12)
+    assert d["betas"][0] == 0.0
+    assert d["betas"][1] == pytest.approx(0.99058546, abs=1e-8)
+    assert d["betas"][1] == pytest.approx(0.99 ** (16 / 17), rel=1e-12)
+
+
+def test_no_lazy_ratio_without_r1(pretrained):
+    method, *_ = setup(pretrained, d_reg_every=0)
+    (d,) = method.d_optim.param_groups
+    assert d["lr"] == 0.002 and d["betas"] == (0.0, 0.99)
+
+
+def test_r1_only_on_regularization_steps(pretrained):
+    method, nets, exp, cfg = setup(pretrained)
+    data = FakeData(SIZE)
+    logs0 = method.step(0, data)
+    assert {"d_sketch", "d_image", "r1_sketch", "r1_image", "g_sketch", "g_image"} == set(logs0)
+    assert logs0["r1_sketch"] >= 0 and logs0["r1_image"] > 0
+    logs1 = method.step(1, data)
+    assert set(logs1) == {"d_sketch", "d_image", "g_sketch", "g_image"}
+    assert "r1_sketch" in method.step(16, data)
+    assert "r1_sketch" not in method.step(17, data)
+
+
+def test_without_image_regularization_d_image_is_untouched(pretrained):
+    method, nets, exp, cfg = setup(pretrained, l_image=0.0)
+    assert method.d_modules == [nets.D_sketch]
+    Di0, Ds0, G0 = snapshot(nets.D_image), snapshot(nets.D_sketch), snapshot(nets.G)
+    data = FakeData(SIZE)
+    logs = method.step(0, data)
+    assert set(logs) == {"d_sketch", "r1_sketch", "g_sketch"}
+    assert not changed(Di0, nets.D_image)
+    assert all(p.grad is None for p in nets.D_image.parameters())
+    assert data.calls["photos"] == 0
+    assert changed(Ds0, nets.D_sketch)
+    assert changed(G0, nets.G) <= {k for k in G0 if k.startswith("style.")}
+    d_ids = {id(p) for g in method.d_optim.param_groups for p in g["params"]}
+    assert d_ids == {id(p) for p in nets.D_sketch.parameters()}
+
+
+def test_dsketch_from_scratch(pretrained):
+    method, nets, exp, cfg = setup(pretrained, dsketch_pretrained=False)
+    # D_sketch was re-initialized, D_image still holds netD.pth
+    ref = torch.load(pretrained / "netD.pth", weights_only=True)
+    assert all(torch.equal(v, ref[k]) for k, v in nets.D_image.state_dict().items())
+    assert not torch.equal(nets.D_sketch.state_dict()["convs.0.0.weight"], ref["convs.0.0.weight"])
+    # and the optimizer trains the new module
+    d_ids = {id(p) for g in method.d_optim.param_groups for p in g["params"]}
+    assert {id(p) for p in nets.D_sketch.parameters()} <= d_ids
+
+
+def test_step_is_reproducible_under_seed(pretrained):
+    def run():
+        method, nets, *_ = setup(pretrained)  # seeds torch with 0 after building
+        logs = method.step(0, FakeData(SIZE))
+        return logs, nets.G.state_dict()["style.1.weight"].clone()
+
+    (l1, w1), (l2, w2) = run(), run()
+    assert l1 == l2
+    assert torch.equal(w1, w2)
