@@ -1,13 +1,14 @@
 """Fixed-noise grids and metric samples.
 
-The grid's z and noise inputs are made once from the experiment seed (`make_fixed_inputs`),
-saved under data/, and fed to every method's generator, so grids compare across methods and runs
-(StyleGAN3 `training_loop.py` grid_z; noise_mode='const'). Metric samples follow the paper
-protocol (reference spec §1.7): z ~ N(0, I) from a seeded generator, no truncation by default,
-random noise from the same seeded stream, no style mixing.
+The grid's z, noise and content codes are made once from the experiment seed
+(`make_fixed_inputs`), saved under data/, and fed to every method's generator, so grids compare
+across methods and runs (StyleGAN3 `training_loop.py` grid_z; noise_mode='const'). Metric
+samples follow the paper protocol (reference spec §1.7): z ~ N(0, I) from a seeded generator, no
+truncation by default, random noise from the same seeded stream, no style mixing.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -19,26 +20,58 @@ from .data import save_png, to_pil
 from .nets.stylegan2 import Generator
 
 
+def noise_shape(i: int) -> tuple[int, int, int]:
+    r = 2 ** ((i + 5) // 2)
+    return (1, r, r)
+
+
+class Sampler:
+    """A generator as the sample stage uses it: (z, noise, z_content) -> images.
+
+    `content` is an optional ContentBranch (DiagonalGAN-style methods); plain generators ignore
+    z_content, so every method is fed the same stored inputs.
+    """
+
+    def __init__(self, G: Generator, content=None):
+        self.G, self.content = G, content
+
+    @torch.no_grad()
+    def __call__(self, z, noise, z_content=None, truncation: float = 1.0, mean_w=None) -> torch.Tensor:
+        codes = None
+        if self.content is not None:
+            codes = self.content.content_codes(z_content[:, : self.content.content_dim], self.G.n_latent)
+        img, _ = self.G([z], noise=noise, truncation=truncation, truncation_latent=mean_w, content=codes)
+        return img
+
+
 def make_fixed_inputs(style_dim: int, num_layers: int, n: int, seed: int) -> dict:
-    """z [n, D] and per-layer noise [n, 1, r, r] from one seeded CPU generator."""
+    """z [n, D], per-layer noise [n, 1, r, r] and content codes z_c [n, D] from one seeded generator.
+
+    z_c is drawn last, so adding it did not change z or the noise of earlier grids.
+    """
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, style_dim, generator=g)
-    noise = [torch.randn(n, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2), generator=g) for i in range(num_layers)]
-    return {"z": z, **{f"noise_{i}": t for i, t in enumerate(noise)}, "seed": torch.tensor(seed)}
+    noise = [torch.randn(n, *noise_shape(i), generator=g) for i in range(num_layers)]
+    z_content = torch.randn(n, style_dim, generator=g)
+    return {"z": z, **{f"noise_{i}": t for i, t in enumerate(noise)}, "z_content": z_content,
+            "seed": torch.tensor(seed)}
 
 
-@torch.no_grad()
-def render_fixed(G: Generator, fixed: dict, truncation: float = 1.0, mean_w=None, batch: int = 8,
-                 device="cpu") -> torch.Tensor:
-    """Images for the stored z/noise: [n, 3, S, S] on CPU."""
+def as_sampler(gen) -> Sampler:
+    return gen if isinstance(gen, Sampler) else Sampler(gen)
+
+
+def render_fixed(gen, fixed: dict, truncation: float = 1.0, mean_w=None, batch: int = 8, device="cpu"):
+    """Images for the stored inputs: [n, 3, S, S] on CPU. `gen` is a Generator or a Sampler."""
+    s = as_sampler(gen)
     z = fixed["z"]
     if mean_w is None and truncation < 1:
-        mean_w = G.mean_latent(4096, torch.Generator().manual_seed(int(fixed["seed"])))
+        mean_w = s.G.mean_latent(4096, torch.Generator().manual_seed(int(fixed["seed"])))
     out = []
     for i in range(0, len(z), batch):
-        noise = [fixed[f"noise_{k}"][i:i + batch].to(device) for k in range(G.num_layers)]
-        img, _ = G([z[i:i + batch].to(device)], noise=noise, truncation=truncation, truncation_latent=mean_w)
-        out.append(img.cpu())
+        noise = [fixed[f"noise_{k}"][i:i + batch].to(device) for k in range(s.G.num_layers)]
+        zc = fixed["z_content"][i:i + batch].to(device) if "z_content" in fixed else None
+        out.append(s(z[i:i + batch].to(device), noise, zc, truncation, mean_w).cpu())
     return torch.cat(out)
 
 
@@ -53,41 +86,40 @@ def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> Image.Image:
     return canvas
 
 
-@torch.no_grad()
-def write_samples(G: Generator, out_dir: Path, n: int, seed: int, batch: int = 50, truncation: float = 1.0,
+def write_samples(gen, out_dir: Path, n: int, seed: int, batch: int = 50, truncation: float = 1.0,
                   device="cpu") -> int:
     """n PNG samples out_dir/%06d.png, deterministic given seed (independent of batch size)."""
+    s = as_sampler(gen)
+    G = s.G
     g = torch.Generator().manual_seed(seed)
     mean_w = G.mean_latent(4096, torch.Generator().manual_seed(seed + 1)) if truncation < 1 else None
     z_all = torch.randn(n, G.style_dim, generator=g)
     noise_seeds = torch.randint(0, 2 ** 31 - 1, (n,), generator=g)
+    zc_all = torch.randn(n, G.style_dim, generator=g)
     for i in tqdm(range(0, n, batch), desc="samples", unit="batch", mininterval=1.0):
-        zs = z_all[i:i + batch]
         # per-sample noise from its own seed, so sample k is the same whatever the batch size
-        noise = [torch.stack([torch.randn(1, 2 ** ((k + 5) // 2), 2 ** ((k + 5) // 2),
-                                          generator=torch.Generator().manual_seed(int(s) + k))
-                              for s in noise_seeds[i:i + batch]]).to(device) for k in range(G.num_layers)]
-        img, _ = G([zs.to(device)], noise=noise, truncation=truncation, truncation_latent=mean_w)
+        noise = [torch.stack([torch.randn(*noise_shape(k), generator=torch.Generator().manual_seed(int(sd) + k))
+                              for sd in noise_seeds[i:i + batch]]).to(device) for k in range(G.num_layers)]
+        img = s(z_all[i:i + batch].to(device), noise, zc_all[i:i + batch].to(device), truncation, mean_w)
         for j, im in enumerate(img.cpu()):
             save_png(to_pil(im), out_dir / f"{i + j:06d}.png")
     return n
 
 
 def grid_digest(images: torch.Tensor) -> str:
-    import hashlib
     arr = ((images.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).numpy()
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
 
 
-def sample_method(exp, netg: Path, fixed_path: Path, out: Path) -> dict:
+def sample_method(exp, method_cfg, finetune_dir: Path, fixed_path: Path, out: Path) -> dict:
     """grid.png from the stored fixed inputs + images/%06d.png for the metrics."""
-    from .models import load_generator, resolve_device
+    from .methods import get_method
+    from .models import resolve_device
     from .nets.checkpoint import load_file
     device = resolve_device(exp.train.device)
-    G = load_generator(exp, netg, device).eval()
-    fixed = load_file(fixed_path)
-    images = render_fixed(G, fixed, truncation=exp.eval.truncation, device=device)
+    sampler = get_method(method_cfg.method).load_sampler(exp, method_cfg, finetune_dir, device)
+    images = render_fixed(sampler, load_file(fixed_path), truncation=exp.eval.truncation, device=device)
     save_png(make_grid(images), out / "grid.png")
-    write_samples(G, out / "images", exp.eval.n_samples, seed=exp.seed + 1000, batch=exp.eval.batch,
+    write_samples(sampler, out / "images", exp.eval.n_samples, seed=exp.seed + 1000, batch=exp.eval.batch,
                   truncation=exp.eval.truncation, device=device)
     return {"grid_digest": grid_digest(images), "n_samples": exp.eval.n_samples}

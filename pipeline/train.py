@@ -121,9 +121,12 @@ class History:
 # ----------------------------------------------------------------------------
 
 
-def finetune(exp: Experiment, method_cfg, prepared: Path, out_dir: Path, ckpt_dir: Path,
+def finetune(exp: Experiment, method_cfg, prepared: Path, model_dir: Path, history_csv: Path, ckpt_dir: Path,
              fingerprint: str, stop_after: int | None = None) -> dict:
-    """Fine-tune the pretrained generator with one method; writes out_dir/{netG.pth, history.csv}.
+    """Fine-tune the pretrained generator with one method.
+
+    Writes model_dir/netG.pth (published format) plus the method's extra files, and the loss
+    history as CSV (rewritten at every checkpoint).
 
     fingerprint: digest of the resolved config; checkpoints from a different config are not
     resumed (they are set aside instead), so editing params never silently mixes two runs.
@@ -146,7 +149,7 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, out_dir: Path, ckpt_di
         ckpt_dir.mkdir(parents=True)
         start, ckpt = 0, None
     # A checkpoint at step s holds steps 0..s-1, their loss rows included.
-    history = History(out_dir / "history.csv", ckpt["history"] if ckpt is not None else None)
+    history = History(history_csv, ckpt["history"] if ckpt is not None else None)
     if ckpt is not None:
         restore(method, ckpt)
         log.info("resuming %s from step %d (%s)", method_cfg.method, start, checkpoint_path(ckpt_dir, start))
@@ -173,9 +176,10 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, out_dir: Path, ckpt_di
     bar.close()
     history.write()
     elapsed = time.time() - t0
-    out_dir.mkdir(parents=True, exist_ok=True)
     # The published format: a bare Generator state dict (GANSketching `weights/*.pth`).
-    save_atomic(method.generator().state_dict(), out_dir / "netG.pth")
+    save_atomic(method.generator().state_dict(), model_dir / "netG.pth")
+    for name, state in method.extra_exports().items():
+        save_atomic(state, model_dir / name)
     save_checkpoint(ckpt_dir, total, method, fingerprint, history.rows)
     return {"steps": total, "resumed_from": start, "seconds_this_run": round(elapsed, 2),
             "steps_per_second": round(steps_run / max(elapsed, 1e-9), 3), "device": str(device),

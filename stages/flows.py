@@ -25,7 +25,8 @@ def prepare_flow(exp, raw: str, out: str) -> dict:
 
 @task(name="finetune-generator")
 def finetune_task(exp, method_cfg, prepared: str, out: str, ckpt_dir: str, fingerprint: str) -> dict:
-    return train_lib.finetune(exp, method_cfg, Path(prepared), Path(out), Path(ckpt_dir), fingerprint)
+    return train_lib.finetune(exp, method_cfg, Path(prepared), Path(out) / "model", Path(out) / "history.csv",
+                              Path(ckpt_dir), fingerprint)
 
 
 @flow(name="finetune", log_prints=True)
@@ -34,13 +35,13 @@ def finetune_flow(exp, method_cfg, prepared: str, out: str, ckpt_dir: str, finge
 
 
 @task(name="render-grid-and-samples")
-def sample_task(exp, netg: str, fixed: str, out: str) -> dict:
-    return sample_lib.sample_method(exp, Path(netg), Path(fixed), Path(out))
+def sample_task(exp, method_cfg, finetune_dir: str, fixed: str, out: str) -> dict:
+    return sample_lib.sample_method(exp, method_cfg, Path(finetune_dir), Path(fixed), Path(out))
 
 
 @flow(name="sample", log_prints=True)
-def sample_flow(exp, netg: str, fixed: str, out: str) -> dict:
-    return sample_task(exp, netg, fixed, out)
+def sample_flow(exp, method_cfg, finetune_dir: str, fixed: str, out: str) -> dict:
+    return sample_task(exp, method_cfg, finetune_dir, fixed, out)
 
 
 @task(name="fetch-assets", retries=2, retry_delay_seconds=[5, 30])

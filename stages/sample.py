@@ -7,14 +7,14 @@ from pipeline.config import write_json
 
 
 def run(params, args):
-    exp = params.experiment
+    exp, cfg = params.experiment, params.method(args.method)
     out = ROOT / "data" / "samples" / args.method
     if args.dry_run:
         print(exp.eval)
         return
     from flows import sample_flow
     shutil.rmtree(out, ignore_errors=True)
-    summary = sample_flow(exp, str(ROOT / "data" / "finetune" / args.method / "netG.pth"),
+    summary = sample_flow(exp, cfg, str(ROOT / "data" / "finetune" / args.method / "model"),
                           str(ROOT / "data" / "prepared" / "fixed_inputs.pt"), str(out))
     write_json({"stage": "sample", "method_name": args.method, "eval": exp.eval, "seed": exp.seed,
                 "summary": summary}, out / "config.json")

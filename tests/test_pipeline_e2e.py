@@ -79,7 +79,7 @@ def killed_then_completed(proj):
     assert p.poll() is None and ckpts, "fine-tuning finished or failed before a checkpoint could be killed"
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
-    assert not (proj / "data" / "finetune" / "syog" / "netG.pth").exists()
+    assert not (proj / "data" / "finetune" / "syog" / "model" / "netG.pth").exists()
     killed_at = max(int(c.stem.split("_")[1]) for c in ckpts)
     out = dvc(proj, "repro")
     return killed_at, out
@@ -108,7 +108,7 @@ def test_every_declared_output(proj, killed_then_completed):
     from pipeline.nets.checkpoint import load_file
     from pipeline.nets.stylegan2 import Generator, StyleGAN2Config
     G = Generator(StyleGAN2Config(size=32, style_dim=32, n_mlp=2, channel_base=256, channel_max=32))
-    G.load_state_dict(load_file(proj / "data/finetune/syog/netG.pth"))  # published format, strict
+    G.load_state_dict(load_file(proj / "data/finetune/syog/model/netG.pth"))  # published format, strict
     pre = load_file(proj / "data/prepared/pretrained/netG.pth")
     assert not torch.equal(G.state_dict()["style.1.weight"], pre["style.1.weight"])
     assert torch.equal(G.state_dict()["conv1.conv.weight"], pre["conv1.conv.weight"])

@@ -25,9 +25,10 @@ def run(setup, name, stops=()):
     tmp, params = setup
     exp, cfg = params.experiment, params.method("syog")
     for k in stops:  # each call runs k steps, then "dies" (state since the last checkpoint is lost)
-        out = finetune(exp, cfg, tmp / "prepared", tmp / name, tmp / f"ck_{name}", "fp", stop_after=k)
+        out = finetune(exp, cfg, tmp / "prepared", tmp / name, tmp / name / "history.csv", tmp / f"ck_{name}",
+                       "fp", stop_after=k)
         assert "stopped_at" in out
-    summary = finetune(exp, cfg, tmp / "prepared", tmp / name, tmp / f"ck_{name}", "fp")
+    summary = finetune(exp, cfg, tmp / "prepared", tmp / name, tmp / name / "history.csv", tmp / f"ck_{name}", "fp")
     return summary, load_file(tmp / name / "netG.pth"), (tmp / name / "history.csv").read_text()
 
 
@@ -47,12 +48,12 @@ def test_resume_skips_corrupt_newest_checkpoint(setup, caplog):
     tmp, params = setup
     exp, cfg = params.experiment, params.method("syog")
     ck = tmp / "ck_corrupt"
-    finetune(exp, cfg, tmp / "prepared", tmp / "corrupt", ck, "fp", stop_after=5)  # checkpoints at 2 and 4
+    finetune(exp, cfg, tmp / "prepared", tmp / "corrupt", tmp / "c.csv", ck, "fp", stop_after=5)  # checkpoints at 2 and 4
     newest = sorted(ck.glob("ckpt_*.pt"))[-1]
     newest.write_bytes(newest.read_bytes()[:100])  # truncated, as a kill during a non-atomic write would leave
     step, ckpt = latest_checkpoint(ck)
     assert step == 2 and ckpt["step"] == 2
-    summary = finetune(exp, cfg, tmp / "prepared", tmp / "corrupt", ck, "fp")
+    summary = finetune(exp, cfg, tmp / "prepared", tmp / "corrupt", tmp / "c.csv", ck, "fp")
     assert summary["resumed_from"] == 2
     assert "skipping unreadable checkpoint" in caplog.text
 
@@ -61,6 +62,6 @@ def test_checkpoint_of_other_config_is_not_resumed(setup):
     tmp, params = setup
     exp, cfg = params.experiment, params.method("syog")
     ck = tmp / "ck_other"
-    finetune(exp, cfg, tmp / "prepared", tmp / "other", ck, "fingerprint-A", stop_after=3)
-    summary = finetune(exp, cfg, tmp / "prepared", tmp / "other", ck, "fingerprint-B")
+    finetune(exp, cfg, tmp / "prepared", tmp / "other", tmp / "o.csv", ck, "fingerprint-A", stop_after=3)
+    summary = finetune(exp, cfg, tmp / "prepared", tmp / "other", tmp / "o.csv", ck, "fingerprint-B")
     assert summary["resumed_from"] == 0

@@ -36,4 +36,4 @@ def method_config_class(name: str, where: str = "method") -> type:
 
 
 def _import_builtin():
-    from . import syog  # noqa: F401
+    from . import clip_direction, clip_global, diagonal, syog  # noqa: F401

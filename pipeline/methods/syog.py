@@ -95,6 +95,17 @@ class SketchYourOwnGAN:
     def generator(self):
         return self.nets.G
 
+    def extra_exports(self) -> dict:
+        """Files written next to netG.pth besides the generator (name -> state dict)."""
+        return {}
+
+    @classmethod
+    def load_sampler(cls, exp, cfg, finetune_dir, device):
+        """What sample@<method> renders with: the exported netG.pth in the published format."""
+        from ..models import load_generator
+        from ..sample import Sampler
+        return Sampler(load_generator(exp, finetune_dir / "netG.pth", device).eval())
+
     # -- sampling helpers -------------------------------------------------------
 
     def mixed_z(self, batch: int):

@@ -1,0 +1,41 @@
+"""CLIP losses for steering a generator with text.
+
+E_I, E_T are CLIP's image and text encoders; embeddings are L2-normalized. Prompts are embedded
+as the normalized mean of normalized embeddings over the 79 ImageNet templates
+(`CLIP.embed_prompt`), as StyleGAN-NADA and StyleCLIP do.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def global_loss(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+    """L_global = mean_b [1 - cos(E_I(x_b), E_T(t))].
+
+    StyleGAN-NADA `criteria/clip_loss.py::global_clip_loss` (1 - logits/100 with CLIP's logit scale
+    100) and StyleCLIP's latent optimization use the same quantity.
+    image_emb: [B, D]; text_emb: [D] or [1, D].
+    """
+    return (1 - F.cosine_similarity(image_emb, text_emb.reshape(1, -1), dim=-1)).mean()
+
+
+def text_direction(target_emb: torch.Tensor, source_emb: torch.Tensor) -> torch.Tensor:
+    """dT = normalize(E_T(t_target) - E_T(t_source)) [D] (StyleGAN-NADA `compute_text_direction`)."""
+    d = target_emb - source_emb
+    return d / d.norm().clamp_min(1e-12)
+
+
+def directional_loss(train_emb: torch.Tensor, frozen_emb: torch.Tensor, text_dir: torch.Tensor) -> torch.Tensor:
+    """L_direction = mean_b [1 - cos(dI_b, dT)], dI_b = E_I(G_train(w_b)) - E_I(G_frozen(w_b)).
+
+    StyleGAN-NADA (Gal et al., SIGGRAPH 2022), `criteria/clip_loss.py::clip_directional_loss`.
+    0 when the image change is parallel to the text direction, 2 when opposite.
+    If dI is exactly 0 (at step 0 the two generators agree), NADA adds 1e-6 to the trainable
+    image and re-encodes; we add 1e-6 to dI directly, which has the same effect on the loss
+    (cos with a tiny constant vector) without a second encoder pass.
+    """
+    d_img = train_emb - frozen_emb                                   # [B, D]
+    zero = d_img.abs().sum(-1, keepdim=True) == 0
+    d_img = torch.where(zero, d_img + 1e-6, d_img)
+    return (1 - F.cosine_similarity(d_img, text_dir.reshape(1, -1), dim=-1)).mean()

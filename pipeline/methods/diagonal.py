@@ -1,0 +1,104 @@
+"""`diagonal`: Sketch Your Own GAN + a DiagonalGAN-style content branch steered by CLIP.
+
+The style mapping network (`style.*`) is trained by L_SYOG only; the content branch (its own
+mapping network z_c -> p and the diagonal attention layers, pipeline/nets/diagonal.py) by
+lambda_global * L_global only. With `syog: false` (ablation `diagonal_no_syog`) there is no
+sketch loss at all: no discriminator steps, the style mapping stays pretrained.
+Exports netG.pth (published format, attention excluded) and content.pth (the branch).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from ..config import ConfigError, positive
+from ..losses.clip import global_loss
+from ..nets.diagonal import ContentBranch
+from . import register_method
+from .guidance import ClipConfig, ClipGuidance, set_grads
+from .syog import SketchYourOwnGAN, requires_grad
+
+
+@dataclass(frozen=True)
+class DiagonalConfig(ClipConfig):
+    lambda_global: float = 1.0
+    content_dim: Optional[int] = None   # None: the generator's style_dim
+    content_mlp: int = 8
+    attention_max_res: int = 64         # DAT on convs at resolutions <= this (DiagonalGAN: 256)
+    content_lr: float = 0.002
+    syog: bool = True                   # False: CLIP only (ablation diagonal_no_syog)
+
+    def validate(self, path):
+        super().validate(path)
+        positive(path, content_mlp=self.content_mlp, attention_max_res=self.attention_max_res,
+                 content_lr=self.content_lr, content_dim=self.content_dim)
+        if self.lambda_global < 0:
+            raise ConfigError(f"{path}.lambda_global: must be >= 0")
+
+
+@register_method("diagonal")
+class Diagonal(SketchYourOwnGAN):
+    Config = DiagonalConfig
+
+    def __init__(self, cfg: DiagonalConfig, nets, exp):
+        super().__init__(cfg, nets, exp)
+        G = nets.G
+        self.branch = ContentBranch(G, cfg.content_dim or G.style_dim, cfg.content_mlp,
+                                    cfg.attention_max_res).to(nets.device)
+        self.branch.attach(G)
+        self.content_params = list(self.branch.parameters())
+        self.c_optim = torch.optim.Adam(self.content_params, lr=cfg.content_lr, betas=(cfg.beta1, cfg.beta2))
+        if not cfg.syog:
+            requires_grad(G, False)
+            self.g_params = []
+        self.guide = ClipGuidance(cfg, exp, nets.device)
+
+    def modules(self) -> dict:
+        return {**super().modules(), "content": self.branch}
+
+    def optimizers(self) -> dict:
+        return {**super().optimizers(), "c_optim": self.c_optim}
+
+    def extra_exports(self) -> dict:
+        return {"content.pth": self.branch.state_dict()}
+
+    def fake(self, batch: int) -> torch.Tensor:
+        z, inject = self.mixed_z(batch)
+        z_c = torch.randn(batch, self.branch.content_dim).to(self.nets.device)
+        img, _ = self.nets.G(z, inject_index=inject, content=self.branch.content_codes(z_c, self.nets.G.n_latent))
+        return img
+
+    def g_step(self, data) -> dict:
+        for m in self.d_modules:
+            requires_grad(m, False)
+        fake = self.fake(self.exp.train.batch)
+        l_glob = global_loss(self.guide.encode(fake), self.guide.target)
+        logs = {"clip_global": l_glob.item()}
+        groups = [(self.cfg.lambda_global * l_glob, self.content_params)]
+        if self.cfg.syog:
+            loss_syog, syog_logs = self.syog_generator_loss(fake)
+            logs.update(syog_logs)
+            groups.insert(0, (loss_syog, self.g_params))
+        self.g_optim.zero_grad(set_to_none=True)
+        self.c_optim.zero_grad(set_to_none=True)
+        set_grads(groups)
+        if self.cfg.syog:
+            self.g_optim.step()
+        self.c_optim.step()
+        return logs
+
+    def step(self, it: int, data) -> dict:
+        return super().step(it, data) if self.cfg.syog else self.g_step(data)
+
+    @classmethod
+    def load_sampler(cls, exp, cfg, finetune_dir, device):
+        from ..models import load_generator
+        from ..nets.checkpoint import load_into
+        from ..sample import Sampler
+        G = load_generator(exp, finetune_dir / "netG.pth", device).eval()
+        branch = ContentBranch(G, cfg.content_dim or G.style_dim, cfg.content_mlp, cfg.attention_max_res)
+        load_into(branch, finetune_dir / "content.pth")
+        branch.to(device).eval().attach(G)
+        return Sampler(G, branch)
