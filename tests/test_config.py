@@ -46,7 +46,10 @@ def test_repo_params_demo_is_valid():
     assert exp.clip.pretrained is None
     assert exp.demo_data.n_sketches == 8
     assert exp.target_prompt == "a photo of a pink cat"
-    assert list(p.methods) == ["syog"]
+    assert list(p.methods) == ["syog", "clip_global", "clip_direction", "clip_direction_no_image", "diagonal",
+                               "diagonal_no_syog"]
+    assert {type(c).__name__ for c in p.methods.values()} == {"SyogConfig", "ClipGlobalConfig",
+                                                               "ClipDirectionConfig", "DiagonalConfig"}
     m = p.method("syog")
     assert isinstance(m, SyogConfig)
     assert (m.lr, m.beta1, m.beta2, m.l_image, m.r1_gamma, m.d_reg_every, m.mixing) == (
@@ -177,7 +180,7 @@ def test_truncation_outside_unit_interval():
 
 def test_unknown_method_name_lists_registered():
     msg = error({"methods.syog.method": "nope"})
-    assert f"{WHERE}: methods.syog.method: unknown method 'nope'; registered: syog" in msg
+    assert f"{WHERE}: methods.syog.method: unknown method 'nope'; registered: clip_direction, clip_global, diagonal, syog" in msg
 
 
 def test_method_block_without_method_key():

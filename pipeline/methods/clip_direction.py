@@ -131,8 +131,9 @@ class ClipDirection(SketchYourOwnGAN):
         train_emb = self.guide.encode(G.synthesis(wplus, noise=noise))
         loss = c.lambda_direction * directional_loss(train_emb, frozen_emb, self.text_dir)
         self.s_optim.zero_grad(set_to_none=True)
-        loss.backward()
-        self.s_optim.step()
+        if modules:  # rows that modulate only ToRGBs (train_torgb off) leave nothing to train
+            loss.backward()
+            self.s_optim.step()
         requires_grad(G, False)
         for p in self.g_params:                                        # back to mapping-only training
             p.requires_grad_(True)

@@ -1,0 +1,467 @@
+"""The CLIP methods: who trains what, checked by gradients and parameter values after real steps,
+and every method block of params.yaml run through fine-tune + sample on a tiny config."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from pipeline.config import load_params
+from pipeline.methods import get_method
+from pipeline.methods.clip_direction import ClipDirection
+from pipeline.methods.clip_global import ClipGlobal
+from pipeline.methods.diagonal import Diagonal
+from pipeline.models import build_nets, load_generator, stylegan_config
+from pipeline.nets.checkpoint import load_file, load_into
+from pipeline.nets.diagonal import ContentBranch
+from pipeline.nets.stylegan2 import Discriminator, Generator
+from pipeline.sample import Sampler, render_fixed
+
+import tiny
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+SIZE = 16
+N_MLP = 4
+SMALL = {
+    "experiment": "demo",
+    "experiments.demo.size": SIZE,
+    "experiments.demo.generator": {"style_dim": 16, "n_mlp": N_MLP, "channel_base": 128, "channel_max": 16,
+                                   "lr_mlp": 0.01},
+    "experiments.demo.train.batch": 2,
+    "experiments.demo.train.device": "cpu",
+}
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def small_params():
+    return load_params(PARAMS, SMALL)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """Small random G (n_mlp 4) and D in the published bare state-dict format."""
+    exp = small_params().experiment
+    folder = tmp_path_factory.mktemp("pretrained")
+    with torch.random.fork_rng():
+        torch.manual_seed(1234)
+        cfg = stylegan_config(exp)
+        torch.save(Generator(cfg).state_dict(), folder / "netG.pth")
+        torch.save(Discriminator(cfg).state_dict(), folder / "netD.pth")
+    return folder
+
+
+class FakeData:
+    def __init__(self, size: int = SIZE):
+        self.size = size
+        self.calls = {"sketches": 0, "photos": 0}
+
+    def sketches(self, batch):
+        self.calls["sketches"] += 1
+        return torch.rand(batch, 1, self.size, self.size) * 2 - 1
+
+    def photos(self, batch):
+        self.calls["photos"] += 1
+        return torch.rand(batch, 3, self.size, self.size) * 2 - 1
+
+
+def build(pretrained, block: str, seed: int = 0, **changes):
+    """A method from the params.yaml block `block`, fields replaced by `changes`, on fresh nets."""
+    p = small_params()
+    exp, cfg = p.experiment, dataclasses.replace(p.method(block), **changes)
+    nets = build_nets(exp, pretrained, CPU)
+    torch.manual_seed(seed)  # the content branch (diagonal) is initialized from this stream too
+    method = get_method(cfg.method)(cfg, nets, exp)
+    return method, nets
+
+
+def snapshot(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before: dict, module) -> set[str]:
+    return {k for k, v in module.state_dict().items() if not torch.equal(v, before[k])}
+
+
+def grads(named) -> dict[str, torch.Tensor | None]:
+    return {n: (None if p.grad is None else p.grad.clone()) for n, p in named}
+
+
+def is_zero(g) -> bool:
+    return g is None or torch.count_nonzero(g) == 0
+
+
+# ----------------------------------------------------------------------------
+# clip_global
+
+
+def test_clip_global_text_reaches_only_the_last_mapping_layers(pretrained):
+    clip_layers = 2
+    runs = {}
+    for lam in (0.0, 5.0):
+        method, nets = build(pretrained, "clip_global", lambda_global=lam, clip_layers=clip_layers)
+        assert isinstance(method, ClipGlobal)
+        torch.manual_seed(7)
+        logs = method.g_step(FakeData())
+        assert math.isfinite(logs["clip_global"]) and 0 <= logs["clip_global"] <= 2
+        runs[lam] = (method, nets, logs)
+
+    (m0, n0, l0), (m5, n5, l5) = runs[0.0], runs[5.0]
+    assert l0 == l5  # same seed, same weights: the same fakes and the same loss values
+    layers0, layers5 = n0.G.mapping_layers(), n5.G.mapping_layers()
+    assert len(layers0) == N_MLP
+    # the first n_mlp - clip_layers layers get L_SYOG only: their gradients ignore lambda_global
+    for i in range(N_MLP - clip_layers):
+        for (name, a), b in zip(layers0[i].named_parameters(), layers5[i].parameters()):
+            assert a.grad is not None and a.grad.abs().sum() > 0, (i, name)
+            assert torch.equal(a.grad, b.grad), f"style.{i + 1}.{name} saw the CLIP loss"
+    # the last clip_layers layers get L_SYOG + lambda * L_global
+    for i in range(N_MLP - clip_layers, N_MLP):
+        a, b = layers0[i].weight.grad, layers5[i].weight.grad
+        assert a is not None and b is not None
+        assert not torch.allclose(a, b), f"style.{i + 1}.weight did not see the CLIP loss"
+    # the CLIP-trained parameter set is exactly those layers
+    assert {id(p) for p in m5.clip_params} == {id(p) for layer in layers5[-clip_layers:] for p in layer.parameters()}
+    # no synthesis parameter has a gradient; nor do the discriminators or CLIP
+    for nets, method in ((n0, m0), (n5, m5)):
+        for name, p in nets.G.named_parameters():
+            if not name.startswith("style."):
+                assert p.grad is None, name
+        for D in (nets.D_sketch, nets.D_image):
+            assert all(p.grad is None for p in D.parameters())
+        assert all(p.grad is None for p in method.guide.clip.parameters())
+
+
+def test_clip_global_lambda_gradient_is_linear(pretrained):
+    """grad(lambda=5) - grad(lambda=0) on the CLIP layers is 5x the CLIP-only gradient (lambda=1 minus 0)."""
+    out = {}
+    for lam in (0.0, 1.0, 5.0):
+        method, nets = build(pretrained, "clip_global", lambda_global=lam, clip_layers=2)
+        torch.manual_seed(7)
+        method.g_step(FakeData())
+        out[lam] = nets.G.mapping_layers()[-1].weight.grad.clone()
+    clip1 = out[1.0] - out[0.0]
+    clip5 = out[5.0] - out[0.0]
+    assert clip1.abs().sum() > 0
+    torch.testing.assert_close(clip5, 5 * clip1, rtol=1e-3, atol=1e-3 * clip5.abs().max().item())
+
+
+def test_clip_global_refuses_more_clip_layers_than_mapping_layers(pretrained):
+    from pipeline.config import ConfigError
+    with pytest.raises(ConfigError, match="clip_layers"):
+        build(pretrained, "clip_global", clip_layers=N_MLP + 1)
+
+
+# ----------------------------------------------------------------------------
+# clip_direction
+
+
+def test_direction_step_trains_only_the_selected_synthesis_modules(pretrained):
+    method, nets = build(pretrained, "clip_direction", layer_batch=2, layer_k=3, direction_batch=2)
+    assert isinstance(method, ClipDirection)
+    G = nets.G
+    before = snapshot(G)
+    frozen_before = snapshot(method.G_frozen)
+    torch.manual_seed(3)
+    logs = method.direction_step()
+    assert math.isfinite(logs["clip_direction"])
+    rows = method.last_rows
+    assert len(rows) == 3 and rows == sorted(rows) and all(0 <= r < G.n_latent for r in rows)
+    modules = method.modules_for_rows(rows)
+    assert logs["n_layers"] == len(modules) > 0
+
+    names = {id(p): n for n, p in G.named_parameters()}
+    allowed = {names[id(p)] for m in modules for p in m.parameters()}
+    moved = changed(before, G)
+    # the mapping network is untouched by a direction step
+    assert not {k for k in moved if k.startswith("style.")}
+    # what changed is a non-empty subset of the selected modules' parameters
+    assert moved and moved <= allowed, sorted(moved - allowed)
+    # each selected StyledConv's modulated conv weight moved
+    for m in modules:
+        w = names[id(m.conv.weight)]
+        assert w in moved, w
+    # every other synthesis tensor (parameters and buffers) is bit-identical
+    for k in before:
+        if k not in allowed:
+            assert torch.equal(G.state_dict()[k], before[k]), k
+    # G_frozen is frozen
+    assert not changed(frozen_before, method.G_frozen)
+    # afterwards only the mapping network requires grad again (back to SYOG training)
+    assert {n for n, p in G.named_parameters() if p.requires_grad} == {n for n in names.values() if n.startswith("style.")}
+
+
+def test_layer_map_reference_is_one_row_off(pretrained):
+    actual, nets_a = build(pretrained, "clip_direction", layer_map="actual")
+    ref, nets_r = build(pretrained, "clip_direction", layer_map="reference")
+    Ga, Gr = nets_a.G, nets_r.G
+    assert actual.modules_for_rows([2]) == [Ga.convs[1]]
+    assert ref.modules_for_rows([2]) == [Gr.convs[0]]
+    assert actual.modules_for_rows([0]) == [Ga.conv1] and ref.modules_for_rows([0]) == [Gr.conv1]
+    # row 1 modulates to_rgb1 and convs.0; only the StyledConv is trained without train_torgb
+    assert actual.modules_for_rows([1]) == [Ga.convs[0]]
+    assert ref.modules_for_rows([1]) == []  # NADA's table maps row 1 to to_rgb1 alone
+    with_rgb, nets_t = build(pretrained, "clip_direction", layer_map="actual", train_torgb=True)
+    assert with_rgb.modules_for_rows([1]) == [nets_t.G.to_rgb1, nets_t.G.convs[0]]
+    # same rows, different module sets (by position in the synthesis network)
+    index = lambda G, mods: [G.styled_convs().index(m) for m in mods]
+    rows = [2, 3, 4]
+    assert index(Ga, actual.modules_for_rows(rows)) != index(Gr, ref.modules_for_rows(rows))
+
+
+@pytest.mark.parametrize("layer_map,row", [("actual", -1), ("reference", 1)])
+def test_direction_step_with_only_torgb_rows_selected_trains_nothing(pretrained, layer_map, row):
+    """layer_k 1 can select a row that modulates only a ToRGB (the last row; NADA's row 1): with
+    train_torgb off there is nothing to train, and the step must skip, not crash in backward."""
+    method, nets = build(pretrained, "clip_direction", layer_k=1, layer_batch=2, direction_batch=2,
+                         layer_map=layer_map)
+    row = row % nets.G.n_latent
+    assert method.modules_for_rows([row]) == []
+    method.select_rows = lambda: [row]
+    before = snapshot(nets.G)
+    logs = method.direction_step()
+    assert logs["n_layers"] == 0 and math.isfinite(logs["clip_direction"])
+    assert not changed(before, nets.G)
+    assert all(p.grad is None for p in nets.G.parameters())
+    # training goes on: the mapping network still requires grad for the next SYOG step
+    assert all(p.requires_grad for p in method.g_params)
+
+
+def test_direction_step_runs_every_direction_every_iterations(pretrained):
+    method, nets = build(pretrained, "clip_direction", direction_every=2, layer_batch=2, direction_batch=2)
+    data = FakeData()
+    synthesis = [k for k in nets.G.state_dict() if not k.startswith("style.")]
+    s0 = snapshot(nets.G)
+    torch.manual_seed(0)
+    logs0 = method.step(0, data)
+    assert "clip_direction" not in logs0 and "g_sketch" in logs0
+    assert not (changed(s0, nets.G) & set(synthesis))       # a plain SYOG iteration
+    s1 = snapshot(nets.G)
+    logs1 = method.step(1, data)
+    assert "clip_direction" in logs1 and "g_sketch" in logs1
+    assert changed(s1, nets.G) & set(synthesis)               # the direction step moved synthesis
+    logs2 = method.step(2, data)
+    assert "clip_direction" not in logs2
+    assert "clip_direction" in method.step(3, data)
+
+
+# ----------------------------------------------------------------------------
+# diagonal
+
+
+def set_gamma(method, value: float):
+    with torch.no_grad():
+        for att in method.branch.attentions.values():
+            att.gamma.fill_(value)
+
+
+def content_grads(method):
+    return grads(method.branch.named_parameters())
+
+
+def style_grads(nets):
+    return grads((n, p) for n, p in nets.G.named_parameters() if n.startswith("style."))
+
+
+def test_diagonal_at_gamma_zero_only_gamma_gets_a_gradient(pretrained):
+    method, nets = build(pretrained, "diagonal")
+    assert isinstance(method, Diagonal)
+    assert len(method.branch.attentions) == len(nets.G.styled_convs())  # attention_max_res 64 >= 16 px
+    torch.manual_seed(5)
+    method.g_step(FakeData())
+    g = content_grads(method)
+    gammas = [k for k in g if k.endswith("gamma")]
+    assert gammas
+    for k in gammas:
+        assert g[k] is not None and g[k].abs().sum() > 0, k
+    others = [k for k in g if not k.endswith("gamma")]
+    assert any(k.startswith("mapping.") for k in others)
+    for k in others:
+        assert is_zero(g[k]), f"{k} got a gradient through gamma = 0"
+
+
+def test_diagonal_gradients_are_routed_per_loss(pretrained, monkeypatch):
+    def run(scale_syog: float):
+        method, nets = build(pretrained, "diagonal")
+        set_gamma(method, 0.5)
+        if scale_syog != 1:
+            orig = method.syog_generator_loss
+
+            def scaled(fake):
+                loss, logs = orig(fake)
+                return scale_syog * loss, logs
+            monkeypatch.setattr(method, "syog_generator_loss", scaled)
+        torch.manual_seed(11)
+        logs = method.g_step(FakeData())
+        return method, nets, logs
+
+    ma, na, la = run(1.0)
+    mb, nb, lb = run(3.0)
+    assert la == lb
+    ca, cb = content_grads(ma), content_grads(mb)
+    for k in ca:
+        assert ca[k] is not None and ca[k].abs().sum() > 0, k  # every branch tensor is trained at gamma 0.5
+        assert torch.equal(ca[k], cb[k]), f"content {k} saw the sketch loss"
+    sa, sb = style_grads(na), style_grads(nb)
+    assert len(sa) == 2 * N_MLP
+    for k in sa:
+        assert sa[k] is not None and sa[k].abs().sum() > 0, k
+        torch.testing.assert_close(sb[k], 3 * sa[k], rtol=1e-5, atol=1e-6 * sa[k].abs().max().item())
+    # synthesis and discriminators get nothing from the G step
+    for name, p in nb.G.named_parameters():
+        if not name.startswith("style."):
+            assert p.grad is None, name
+    assert all(p.grad is None for D in (nb.D_sketch, nb.D_image) for p in D.parameters())
+
+
+def test_diagonal_content_branch_gets_nothing_without_clip_loss(pretrained):
+    method, nets = build(pretrained, "diagonal", lambda_global=0.0)
+    set_gamma(method, 0.5)
+    before = snapshot(method.branch)
+    torch.manual_seed(11)
+    method.g_step(FakeData())
+    for k, g in content_grads(method).items():
+        assert is_zero(g), k
+    assert not changed(before, method.branch)
+    assert all(g is not None and g.abs().sum() > 0 for g in style_grads(nets).values())
+
+
+def test_diagonal_without_syog_trains_the_content_branch_only(pretrained):
+    method, nets = build(pretrained, "diagonal_no_syog")
+    assert method.cfg.syog is False and method.g_params == []
+    set_gamma(method, 0.5)
+    G0, Ds0, Di0, B0 = snapshot(nets.G), snapshot(nets.D_sketch), snapshot(nets.D_image), snapshot(method.branch)
+    data = FakeData()
+    torch.manual_seed(2)
+    logs = method.step(0, data)
+    assert set(logs) == {"clip_global"}
+    assert data.calls == {"sketches": 0, "photos": 0}   # no D step, no R1 step, no sketch loss
+    assert not changed(Ds0, nets.D_sketch) and not changed(Di0, nets.D_image)
+    assert not changed(G0, nets.G)                       # style mapping and synthesis stay pretrained
+    assert changed(B0, method.branch) == set(B0)         # every content tensor moved
+    assert all(p.grad is None for p in nets.G.parameters())
+
+
+# ----------------------------------------------------------------------------
+# Every method block of params.yaml through fine-tune and sample
+
+
+ITERS = 4
+RUN_OVERRIDES = {
+    **tiny.TINY,
+    "experiment": "demo",
+    "experiments.demo.size": SIZE,
+    # clip_global's block trains the last 4 mapping layers: the tiny generator needs that many
+    "experiments.demo.generator": {"style_dim": 16, "n_mlp": 4, "channel_base": 128, "channel_max": 16,
+                                   "lr_mlp": 0.01},
+    "experiments.demo.demo_data": {"n_sketches": 4, "n_photos": 4, "n_eval": 8},
+    "experiments.demo.train": {"iters": ITERS, "batch": 2, "ckpt_every": ITERS, "log_every": 1, "device": "cpu"},
+    "experiments.demo.eval.n_samples": 8,
+    "experiments.demo.eval.kid_subset_size": 4,
+    "experiments.demo.eval.grid_size": 8,
+}
+
+
+def run_params():
+    names = load_params(PARAMS).methods
+    extra = {f"methods.{n}.direction_every": 2 for n, c in names.items() if c.method == "clip_direction"}
+    extra.update({f"methods.{n}.layer_batch": 2 for n, c in names.items() if c.method == "clip_direction"})
+    return load_params(PARAMS, {**RUN_OVERRIDES, **extra})
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    from pipeline.prepare import prepare
+    out = tmp_path_factory.mktemp("prepared")
+    with torch.random.fork_rng():
+        prepare(run_params().experiment, out / "raw", out)
+    return out
+
+
+BLOCKS = list(load_params(PARAMS).methods)
+
+
+def test_params_yaml_has_every_method():
+    kinds = {c.method for c in load_params(PARAMS).methods.values()}
+    assert {"syog", "clip_global", "clip_direction", "diagonal"} <= kinds
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_method_block_finetunes_and_samples(block, prepared, tmp_path):
+    from pipeline.sample import sample_method
+    from pipeline.train import finetune
+
+    p = run_params()
+    exp, cfg = p.experiment, p.method(block)
+    model, ckpts, out = tmp_path / "model", tmp_path / "ckpt", tmp_path / "sample"
+    with torch.random.fork_rng():
+        info = finetune(exp, cfg, prepared, model, tmp_path / "history.csv", ckpts, fingerprint=block)
+    assert info["steps"] == ITERS and info["resumed_from"] == 0
+
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(ITERS))
+    assert all(math.isfinite(float(v)) for r in rows for v in r.values() if v)
+    if cfg.method in ("clip_global", "diagonal"):
+        assert all(r["clip_global"] for r in rows)
+    if cfg.method == "clip_direction":
+        # direction_every 2: a direction step after iterations 1 and 3 only
+        assert [bool(r["clip_direction"]) for r in rows] == [False, True, False, True]
+
+    # the exported generator is in the published format: loads strictly into a plain Generator
+    G = load_generator(exp, model / "netG.pth")
+    G0 = load_generator(exp, prepared / "pretrained" / "netG.pth")
+    sd, sd0 = G.state_dict(), G0.state_dict()
+    moved = {k for k in sd if not torch.equal(sd[k], sd0[k])}
+    style = {k for k in sd if k.startswith("style.")}
+    if cfg.method == "diagonal" and not cfg.syog:
+        assert not moved                                        # no sketch loss: G stays pretrained
+    else:
+        assert style <= moved                                   # every mapping tensor was trained
+    if cfg.method == "clip_direction":
+        assert moved - style, "no direction step reached the synthesis network"
+    else:
+        assert moved <= style, sorted(moved - style)
+
+    exports = {f.name for f in model.iterdir()}
+    assert exports == ({"netG.pth", "content.pth"} if cfg.method == "diagonal" else {"netG.pth"})
+    branch = None
+    if cfg.method == "diagonal":
+        branch = ContentBranch(G, cfg.content_dim or G.style_dim, cfg.content_mlp, cfg.attention_max_res)
+        load_into(branch, model / "content.pth")                # strict
+        gammas = torch.cat([a.gamma for a in branch.attentions.values()])
+        assert (gammas != 0).all(), "the content branch was not trained"
+        assert not any("attention" in k for k in load_file(model / "netG.pth"))
+
+    with torch.random.fork_rng():
+        res = sample_method(exp, cfg, model, prepared / "fixed_inputs.pt", out)
+    grid = Image.open(out / "grid.png")
+    n = exp.eval.grid_size
+    assert grid.size == (8 * (SIZE + 2) + 2, math.ceil(n / 8) * (SIZE + 2) + 2)
+    assert len(list((out / "images").glob("*.png"))) == exp.eval.n_samples == res["n_samples"]
+
+    if cfg.method == "diagonal":
+        fixed = load_file(prepared / "fixed_inputs.pt")
+        branch.eval().attach(G)
+        with_branch = render_fixed(Sampler(G, branch), fixed)
+        without = render_fixed(G, fixed)
+        pretrained_imgs = render_fixed(G0, fixed)
+        assert not torch.equal(with_branch, without)           # the trained branch changes the grid
+        with torch.no_grad():
+            for a in branch.attentions.values():
+                a.gamma.zero_()
+        # ... and only through its trained gammas: at gamma 0 it is the generator alone
+        assert torch.equal(render_fixed(Sampler(G, branch), fixed), without)
+        if not cfg.syog:
+            assert torch.equal(without, pretrained_imgs)       # nothing else moved
