@@ -1,5 +1,6 @@
 # make demo   create .venv, install the pinned dependencies, run the offline demo (`dvc repro`)
-# make test   create .venv if needed, run the test suite (what CI runs)
+# make test   create .venv if needed, run the test suite (what CI runs); installs Debian's chromium
+#             for the browser test when missing and possible (root + apt-get), else that test skips
 # make bench  CPU/GPU micro-benchmarks (benchmarks/), printed, never asserted
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv chromium clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +27,11 @@ demo: venv
 	dvc repro
 	@echo "Report: $(CURDIR)/reports/index.html  (and reports/summary.md; DEMO NUMBERS only)"
 
-test: venv
+# Never fails: without root or apt-get, tests/test_report_browser.py is skipped instead.
+chromium:
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "chromium not installed: the browser test will be skipped"
+
+test: venv chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: venv
