@@ -9,13 +9,10 @@ import torch
 
 from pipeline.losses.clip import directional_loss, global_loss, text_direction
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+
+
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:

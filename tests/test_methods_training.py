@@ -23,6 +23,9 @@ from pipeline.nets.stylegan2 import Discriminator, Generator
 from pipeline.sample import Sampler, render_fixed
 
 import tiny
+from tiny import FakeData
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 SIZE = 16
@@ -36,14 +39,6 @@ SMALL = {
     "experiments.demo.train.device": "cpu",
 }
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def small_params():
@@ -63,18 +58,7 @@ def pretrained(tmp_path_factory):
     return folder
 
 
-class FakeData:
-    def __init__(self, size: int = SIZE):
-        self.size = size
-        self.calls = {"sketches": 0, "photos": 0}
 
-    def sketches(self, batch):
-        self.calls["sketches"] += 1
-        return torch.rand(batch, 1, self.size, self.size) * 2 - 1
-
-    def photos(self, batch):
-        self.calls["photos"] += 1
-        return torch.rand(batch, 3, self.size, self.size) * 2 - 1
 
 
 def build(pretrained, block: str, seed: int = 0, **changes):
@@ -114,7 +98,7 @@ def test_clip_global_text_reaches_only_the_last_mapping_layers(pretrained):
         method, nets = build(pretrained, "clip_global", lambda_global=lam, clip_layers=clip_layers)
         assert isinstance(method, ClipGlobal)
         torch.manual_seed(7)
-        logs = method.g_step(FakeData())
+        logs = method.g_step(FakeData(SIZE))
         assert math.isfinite(logs["clip_global"]) and 0 <= logs["clip_global"] <= 2
         runs[lam] = (method, nets, logs)
 
@@ -150,7 +134,7 @@ def test_clip_global_lambda_gradient_is_linear(pretrained):
     for lam in (0.0, 1.0, 5.0):
         method, nets = build(pretrained, "clip_global", lambda_global=lam, clip_layers=2)
         torch.manual_seed(7)
-        method.g_step(FakeData())
+        method.g_step(FakeData(SIZE))
         out[lam] = nets.G.mapping_layers()[-1].weight.grad.clone()
     clip1 = out[1.0] - out[0.0]
     clip5 = out[5.0] - out[0.0]
@@ -241,7 +225,7 @@ def test_direction_step_with_only_torgb_rows_selected_trains_nothing(pretrained,
 
 def test_direction_step_runs_every_direction_every_iterations(pretrained):
     method, nets = build(pretrained, "clip_direction", direction_every=2, layer_batch=2, direction_batch=2)
-    data = FakeData()
+    data = FakeData(SIZE)
     synthesis = [k for k in nets.G.state_dict() if not k.startswith("style.")]
     s0 = snapshot(nets.G)
     torch.manual_seed(0)
@@ -280,7 +264,7 @@ def test_diagonal_at_gamma_zero_only_gamma_gets_a_gradient(pretrained):
     assert isinstance(method, Diagonal)
     assert len(method.branch.attentions) == len(nets.G.styled_convs())  # attention_max_res 64 >= 16 px
     torch.manual_seed(5)
-    method.g_step(FakeData())
+    method.g_step(FakeData(SIZE))
     g = content_grads(method)
     gammas = [k for k in g if k.endswith("gamma")]
     assert gammas
@@ -304,7 +288,7 @@ def test_diagonal_gradients_are_routed_per_loss(pretrained, monkeypatch):
                 return scale_syog * loss, logs
             monkeypatch.setattr(method, "syog_generator_loss", scaled)
         torch.manual_seed(11)
-        logs = method.g_step(FakeData())
+        logs = method.g_step(FakeData(SIZE))
         return method, nets, logs
 
     ma, na, la = run(1.0)
@@ -331,7 +315,7 @@ def test_diagonal_content_branch_gets_nothing_without_clip_loss(pretrained):
     set_gamma(method, 0.5)
     before = snapshot(method.branch)
     torch.manual_seed(11)
-    method.g_step(FakeData())
+    method.g_step(FakeData(SIZE))
     for k, g in content_grads(method).items():
         assert is_zero(g), k
     assert not changed(before, method.branch)
@@ -343,7 +327,7 @@ def test_diagonal_without_syog_trains_the_content_branch_only(pretrained):
     assert method.cfg.syog is False and method.g_params == []
     set_gamma(method, 0.5)
     G0, Ds0, Di0, B0 = snapshot(nets.G), snapshot(nets.D_sketch), snapshot(nets.D_image), snapshot(method.branch)
-    data = FakeData()
+    data = FakeData(SIZE)
     torch.manual_seed(2)
     logs = method.step(0, data)
     assert set(logs) == {"clip_global"}

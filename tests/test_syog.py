@@ -13,6 +13,10 @@ from pipeline.methods.syog import SketchYourOwnGAN
 from pipeline.models import build_nets, stylegan_config
 from pipeline.nets.stylegan2 import Discriminator, Generator
 
+from tiny import FakeData
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 SIZE = 16
 TINY = {
@@ -31,13 +35,7 @@ def tiny_params(**method):
     return load_params(PARAMS, {**TINY, **{f"methods.syog.{k}": v for k, v in method.items()}})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Steps on these tiny nets are dominated by thread synchronization; one thread is faster and steadier."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+
 
 
 @pytest.fixture(scope="module")
@@ -52,20 +50,7 @@ def pretrained(tmp_path_factory):
     return folder
 
 
-class FakeData:
-    """What the trainer hands a method: random sketches [B,1,S,S] and photos [B,3,S,S] in [-1, 1]."""
 
-    def __init__(self, size: int):
-        self.size = size
-        self.calls = {"sketches": 0, "photos": 0}
-
-    def sketches(self, batch):
-        self.calls["sketches"] += 1
-        return torch.rand(batch, 1, self.size, self.size) * 2 - 1
-
-    def photos(self, batch):
-        self.calls["photos"] += 1
-        return torch.rand(batch, 3, self.size, self.size) * 2 - 1
 
 
 def setup(pretrained, **method):

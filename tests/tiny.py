@@ -1,6 +1,7 @@
 """A tiny experiment for tests: the demo's code paths at 32 px with a few steps."""
 from pathlib import Path
 
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +35,19 @@ def write_tiny_params(path: Path, extra: dict | None = None, methods: dict | Non
         raw["methods"] = methods
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+class FakeData:
+    """What the trainer hands a method: random sketches [B,1,S,S] and photos [B,3,S,S] in [-1, 1]."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.calls = {"sketches": 0, "photos": 0}
+
+    def sketches(self, batch):
+        self.calls["sketches"] += 1
+        return torch.rand(batch, 1, self.size, self.size) * 2 - 1
+
+    def photos(self, batch):
+        self.calls["photos"] += 1
+        return torch.rand(batch, 3, self.size, self.size) * 2 - 1
