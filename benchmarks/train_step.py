@@ -113,7 +113,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     names = list(load_params(ROOT / "params.yaml").methods) if args.methods == "all" else args.methods.split(",")
-    for name in names:
+    for name in names if args.iters > 0 else []:   # --iters 0: FLOP count only
         r = bench(args, name, device)
         print(f"train_step method={name} size={args.size} batch={args.batch} device={device.type} "
               f"it_per_s={r['it_per_s']:.3f} s_per_it={r['s_per_it']:.4f} peak_mem_gib={r['peak_mem_gib']:.2f} "
