@@ -128,17 +128,18 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(1, out_ch, in_ch, kernel_size, kernel_size))
         self.modulation = EqualLinear(style_dim, in_ch, bias_init=1.0)
 
-    def modulated_weight(self, style: torch.Tensor) -> torch.Tensor:
-        """[B, style_dim] -> per-sample weights [B, out, in, k, k]."""
-        s = self.modulation(style)[:, None, :, None, None]            # [B, 1, in, 1, 1]
+    def modulated_weight(self, style: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, style_dim] (or style-space s [B, in]) -> per-sample weights [B, out, in, k, k]."""
+        s = (self.modulation(style) if s is None else s)[:, None, :, None, None]   # [B, 1, in, 1, 1]
         w = self.scale * self.weight * s                               # [B, out, in, k, k]
         if self.demodulate:
             w = w * torch.rsqrt(w.pow(2).sum([2, 3, 4], keepdim=True) + 1e-8)
         return w
 
-    def forward(self, x, style):
+    def forward(self, x, style, s=None):
+        """s: optional style-space vector [B, in] replacing modulation(style) (StyleSpace edits)."""
         b, _, h, wd = x.shape
-        w = self.modulated_weight(style)
+        w = self.modulated_weight(style, s)
         x = x.reshape(1, b * self.in_ch, h, wd)                        # one group per sample
         if self.upsample:
             # conv_transpose2d wants [in, out/groups, k, k] per group
@@ -191,8 +192,8 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_ch)
         self.attention = None
 
-    def forward(self, x, style, noise=None, content=None):
-        out = self.conv(x, style)
+    def forward(self, x, style, noise=None, content=None, s=None):
+        out = self.conv(x, style, s)
         if self.attention is not None and content is not None:
             out = self.attention(out, content)
         return self.activate(self.noise(out, noise))
@@ -208,8 +209,8 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
-    def forward(self, x, style, skip=None):
-        out = self.conv(x, style) + self.bias
+    def forward(self, x, style, skip=None, s=None):
+        out = self.conv(x, style, s) + self.bias
         if skip is not None:
             out = out + self.upsample(skip)
         return out

@@ -139,27 +139,45 @@ class Generator(nn.Module):
     def stored_noise(self) -> list[torch.Tensor]:
         return [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
 
-    def synthesis(self, wplus: torch.Tensor, noise=None, content=None) -> torch.Tensor:
+    def synthesis(self, wplus: torch.Tensor | None, noise=None, content=None, s=None) -> torch.Tensor:
         """W+ [B, n_latent, D] -> image [B, 3, size, size] (roughly in [-1, 1]).
 
         noise: None (fresh N(0,1) per call), or a list of num_layers tensors [1 or B, 1, r, r].
         content: optional per-row codes [B, n_latent, Dc] for StyledConv.attention hooks.
+        s: optional style-space codes (list in `style_layers()` order, each [B, C_in]) that replace
+           the modulations of W+; then wplus may be None (StyleSpace / StyleCLIP global directions).
         """
-        if wplus.ndim != 3 or wplus.shape[1] != self.n_latent:
-            raise ValueError(f"W+ must be [B, {self.n_latent}, {self.style_dim}], got {list(wplus.shape)}")
+        if s is None and (wplus is None or wplus.ndim != 3 or wplus.shape[1] != self.n_latent):
+            shape = None if wplus is None else list(wplus.shape)
+            raise ValueError(f"W+ must be [B, {self.n_latent}, {self.style_dim}], got {shape}")
         noise = noise if noise is not None else [None] * self.num_layers
         c = (lambda i: content[:, i]) if content is not None else (lambda i: None)
-        out = self.input(wplus.shape[0])
-        out = self.conv1(out, wplus[:, 0], noise=noise[0], content=c(0))
-        skip = self.to_rgb1(out, wplus[:, 1])
+        row = (lambda i: wplus[:, i]) if wplus is not None else (lambda i: None)
+        sl = iter(s) if s is not None else iter(lambda: None, 0)     # next(sl): the next layer's s, or None
+        out = self.input((wplus if wplus is not None else s[0]).shape[0])
+        out = self.conv1(out, row(0), noise=noise[0], content=c(0), s=next(sl))
+        skip = self.to_rgb1(out, row(1), s=next(sl))
         i = 1
         for up, conv, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2],
                                             self.to_rgbs):
-            out = up(out, wplus[:, i], noise=n1, content=c(i))
-            out = conv(out, wplus[:, i + 1], noise=n2, content=c(i + 1))
-            skip = to_rgb(out, wplus[:, i + 2], skip)
+            out = up(out, row(i), noise=n1, content=c(i), s=next(sl))
+            out = conv(out, row(i + 1), noise=n2, content=c(i + 1), s=next(sl))
+            skip = to_rgb(out, row(i + 2), skip, s=next(sl))
             i += 2
         return skip
+
+    def style_layers(self) -> list[tuple[int, nn.Module]]:
+        """(W+ row, ModulatedConv2d) for every style-space layer, in synthesis order:
+        conv1, to_rgb1, then per resolution: upsampling conv, conv, to_rgb."""
+        layers = [(0, self.conv1.conv), (1, self.to_rgb1.conv)]
+        for k, to_rgb in enumerate(self.to_rgbs):
+            layers += [(2 * k + 1, self.convs[2 * k].conv), (2 * k + 2, self.convs[2 * k + 1].conv),
+                       (2 * k + 3, to_rgb.conv)]
+        return layers
+
+    def wplus_to_s(self, wplus: torch.Tensor) -> list[torch.Tensor]:
+        """W+ [B, n_latent, D] -> style space S: one modulation vector [B, C_in] per style layer."""
+        return [conv.modulation(wplus[:, r]) for r, conv in self.style_layers()]
 
     def forward(self, styles, return_latents=False, inject_index=None, truncation=1.0, truncation_latent=None,
                 input_is_latent=False, noise=None, randomize_noise=True, content=None):
