@@ -1,0 +1,238 @@
+"""StyleCLIP editing (pipeline/editing/{latent_opt,mapper,global_directions}.py) on a tiny seeded
+generator and the demo CLIP: identities at alpha = 0 / zero mapper output, relevance shapes and
+cache, loss decrease of latent optimization and mapper training, the lr schedule."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pipeline.editing import global_directions as gd
+from pipeline.editing.latent_opt import latent_optimization, lr_schedule
+from pipeline.editing.mapper import LevelsMapper, train_mapper, wplus_sampler
+from pipeline.nets.clip import DEMO_CLIP, build_clip
+from pipeline.nets.stylegan2 import Generator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PROMPT = "a photo of a black cat"
+
+
+@pytest.fixture(scope="module")
+def G():
+    torch.manual_seed(0)
+    return Generator(size=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16).eval()
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return build_clip(DEMO_CLIP, None)
+
+
+@pytest.fixture(scope="module")
+def wplus(G):
+    z = torch.randn(2, G.style_dim, generator=torch.Generator().manual_seed(1))
+    return G.make_wplus([z]).detach()
+
+
+@pytest.fixture(scope="module")
+def stats(G):
+    return gd.style_stats(G, n=256, seed=0)
+
+
+@pytest.fixture(scope="module")
+def relevance(G, clip, stats):
+    return gd.channel_relevance(G, clip, n_images=2, seed=0, stats=stats)
+
+
+def no_grads(*modules) -> bool:
+    return all(p.grad is None for m in modules for p in m.parameters())
+
+
+# ----------------------------------------------------------------------------
+# Latent optimization
+
+
+def test_lr_schedule_hand_values():
+    lr = 0.1
+    assert lr_schedule(0.0, lr) == 0.0                                   # rampup starts at 0
+    assert lr_schedule(0.025, lr) == pytest.approx(0.05, abs=1e-12)      # half-way up the 5% rampup
+    assert lr_schedule(0.5, lr) == pytest.approx(0.1, abs=1e-12)         # plateau
+    # (1 - 0.9) / 0.25 = 0.4 -> 0.5 - 0.5 cos(0.4 pi) = 0.3454915...
+    assert lr_schedule(0.9, lr) == pytest.approx(0.1 * (0.5 - 0.5 * math.cos(0.4 * math.pi)), abs=1e-12)
+    assert lr_schedule(0.9, lr) == pytest.approx(0.034549150281, abs=1e-11)
+    assert lr_schedule(1.0, lr) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_latent_optimization_lowers_loss(G, clip, wplus):
+    w0 = wplus[:1]
+    w, hist = latent_optimization(G, clip, PROMPT, w0, steps=40)
+    assert w.shape == w0.shape and not w.requires_grad
+    assert len(hist) == 40
+    assert [h["lr"] for h in hist] == [lr_schedule(i / 40, 0.1) for i in range(40)]
+    # at the start code the L2 and identity terms vanish
+    assert hist[0]["l2"] == 0.0 and hist[0]["id"] == pytest.approx(0.0, abs=1e-5)
+    losses = [h["loss"] for h in hist]
+    q = len(losses) // 4
+    assert sum(losses[-q:]) / q < sum(losses[:q]) / q
+    assert losses[-1] < losses[0]
+    assert not torch.equal(w, w0)
+    assert no_grads(G, clip)                                             # frozen: nothing accumulated
+
+
+def test_latent_optimization_first_step_has_zero_lr(G, clip, wplus):
+    # lr(t = 0) = 0, so one step returns the start code bit for bit; a [B, D] w is broadcast to W+
+    w, hist = latent_optimization(G, clip, PROMPT, wplus[:, 0], steps=1, lambda_id=0.1)
+    assert torch.equal(w, wplus)
+    assert hist[0]["lr"] == 0.0
+
+
+# ----------------------------------------------------------------------------
+# Latent mapper
+
+
+def test_zero_mapper_output_is_identity_edit(G, wplus):
+    noise = G.stored_noise()
+    mapper = LevelsMapper(G.n_latent, G.style_dim, zero_init=True)
+    assert torch.equal(mapper(wplus), torch.zeros_like(wplus))
+    edited = mapper.edit(wplus)
+    assert torch.equal(edited, wplus)
+    with torch.no_grad():
+        assert torch.equal(G.synthesis(edited, noise=noise), G.synthesis(wplus, noise=noise))
+    # zeroing a randomly initialized mapper's last layers has the same effect
+    random = LevelsMapper(G.n_latent, G.style_dim)
+    assert not torch.equal(random(wplus), torch.zeros_like(wplus))
+    for m in random.mappers.values():
+        m.zero_last()
+    assert torch.equal(random.edit(wplus), wplus)
+
+
+def test_mapper_groups(G, wplus):
+    # size 16 -> 6 W+ rows: coarse 0-3, medium 4-5, no fine rows (so no fine mapper)
+    m = LevelsMapper(G.n_latent, G.style_dim)
+    assert set(m.mappers) == {"coarse", "medium"}
+    coarse_only = LevelsMapper(G.n_latent, G.style_dim, use=("coarse",))
+    out = coarse_only(wplus)
+    assert out.shape == wplus.shape
+    assert torch.equal(out[:, 4:], torch.zeros_like(out[:, 4:]))
+    assert (out[:, :4] != 0).any()
+    with pytest.raises(ValueError):
+        LevelsMapper(G.n_latent, G.style_dim, use=("fine",))            # covers no rows here
+    with pytest.raises(ValueError):
+        LevelsMapper(G.n_latent, G.style_dim, use=("nose",))
+
+
+def test_wplus_sampler_is_seeded(G):
+    a, b = wplus_sampler(G, seed=3, n_mean=64), wplus_sampler(G, seed=3, n_mean=64)
+    x = a(2)
+    assert x.shape == (2, G.n_latent, G.style_dim)
+    assert torch.equal(x, b(2)) and not torch.equal(a(2), x)
+
+
+def test_mapper_training_lowers_loss(G, clip):
+    fixed = wplus_sampler(G, seed=0, n_mean=256)(2)
+    torch.manual_seed(1)
+    mapper, hist = train_mapper(G, clip, PROMPT, lambda b: fixed[:b], steps=30, batch=2)
+    losses = [h["loss"] for h in hist]
+    assert len(losses) == 30
+    k = 8
+    assert sum(losses[-k:]) / k < sum(losses[:k]) / k
+    assert not mapper.training
+    assert no_grads(G, clip)
+
+
+# ----------------------------------------------------------------------------
+# Global directions
+
+
+def test_relevance_shapes_and_unit_norms(G, clip, relevance):
+    layers = G.style_layers()
+    rgb = gd.torgb_layers(G)
+    assert rgb == [1, 4, 7]                                              # to_rgb1, to_rgbs.0, to_rgbs.1
+    assert len(relevance) == len(layers)
+    dim = clip.encode_text(["x"]).shape[1]
+    for i, (r, (_, conv)) in enumerate(zip(relevance, layers)):
+        assert r.shape == (conv.in_ch, dim)
+        if i in rgb:
+            assert torch.equal(r, torch.zeros_like(r))
+        else:
+            assert torch.allclose(r.norm(dim=1), torch.ones(conv.in_ch), atol=1e-5)
+
+
+def test_alpha_zero_is_bit_identical(G, clip, wplus, relevance, stats):
+    noise = G.stored_noise()
+    dt = gd.text_direction(clip, "a cat", "a black cat")
+    delta = gd.global_direction(relevance, dt, beta=0.0, std=stats[1])
+    assert gd.active_channels(delta) > 0
+    with torch.no_grad():
+        s = G.wplus_to_s(wplus)
+        plain = G.synthesis(wplus, noise=noise)
+        assert torch.equal(G.synthesis(None, noise=noise, s=s), plain)
+        edited0 = G.synthesis(None, noise=noise, s=gd.apply_direction(s, delta, 0.0))
+        assert torch.equal(edited0, plain)
+        edited = G.synthesis(None, noise=noise, s=gd.apply_direction(s, delta, 4.1))
+        assert not torch.allclose(edited, plain)
+
+
+def test_beta_threshold(G, clip, relevance, stats):
+    dt = gd.text_direction(clip, "a cat", "a black cat")
+    R = torch.cat([r @ dt for r in relevance])
+    peak = R.abs().max().item()
+    assert 0 < peak <= 1
+    zero = gd.global_direction(relevance, dt, beta=peak + 1e-4, std=stats[1])
+    assert gd.active_channels(zero) == 0
+    assert all(torch.equal(d, torch.zeros_like(d)) for d in zero)
+    # just below the peak exactly the top channel survives, scaled to 1 (times its std)
+    top = gd.global_direction(relevance, dt, beta=peak - 1e-6)
+    assert gd.active_channels(top) == 1
+    assert torch.cat(top).abs().max().item() == pytest.approx(1.0)
+    # with std: R / max|R| * std, channel by channel
+    full = gd.global_direction(relevance, dt, beta=0.0, std=stats[1])
+    for d, r, sd in zip(full, relevance, stats[1]):
+        assert torch.allclose(d, (r @ dt) / peak * sd, atol=1e-6)
+    # ToRGB channels never move
+    assert all(not full[i].any() for i in gd.torgb_layers(G))
+
+
+def test_relevance_cache_reused(G, clip, stats, relevance, tmp_path, monkeypatch):
+    calls = []
+    real = gd.render_s
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gd, "render_s", counting)
+    first = gd.channel_relevance(G, clip, n_images=2, seed=0, stats=stats, cache_path=tmp_path)
+    n_first = len(calls)
+    assert n_first > 0
+    assert len(list(tmp_path.glob("relevance-*.pt"))) == 1
+    assert all(torch.equal(a, b) for a, b in zip(first, relevance))      # same numbers as uncached
+    second = gd.channel_relevance(G, clip, n_images=2, seed=0, stats=stats, cache_path=tmp_path)
+    assert len(calls) == n_first                                        # loaded, nothing rendered
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    # other settings -> another key -> computed again, into its own file
+    gd.channel_relevance(G, clip, n_images=2, seed=0, stats=stats, cache_path=tmp_path, layers=[0])
+    assert len(calls) > n_first
+    assert len(list(tmp_path.glob("relevance-*.pt"))) == 2
+    # an explicit file path whose stored key does not match is recomputed and overwritten
+    f = tmp_path / "rel.pt"
+    gd.channel_relevance(G, clip, n_images=2, seed=0, stats=stats, cache_path=f, layers=[0])
+    n = len(calls)
+    gd.channel_relevance(G, clip, n_images=2, seed=0, stats=stats, cache_path=f, layers=[0, 2])
+    assert len(calls) > n
+    n = len(calls)
+    gd.channel_relevance(G, clip, n_images=2, seed=0, stats=stats, cache_path=f, layers=[0, 2])
+    assert len(calls) == n
+
+
+def test_style_stats_match_direct_computation(G):
+    mean, std = gd.style_stats(G, n=64, seed=5, batch=24)             # uneven batches
+    with torch.no_grad():
+        w = G.mapping(torch.randn(64, G.style_dim, generator=torch.Generator().manual_seed(5)))
+        s = G.wplus_to_s(w[:, None].expand(-1, G.n_latent, -1))
+    assert len(mean) == len(std) == len(G.style_layers())
+    for m, sd, x in zip(mean, std, s):
+        assert torch.allclose(m, x.mean(0), atol=1e-5)
+        assert torch.allclose(sd, x.std(0, unbiased=False), atol=1e-5)
