@@ -1,0 +1,246 @@
+"""Inversion, interpolation, scribble editing and GANSpace on a tiny seeded generator (32 px, CPU)."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipeline.editing.ganspace import apply_ganspace, compute_ganspace, ganspace_edit, load_npz, save_npz
+from pipeline.editing.interpolation import (interpolate_latents, interpolate_weights, lerp, save_gif, save_strip,
+                                            slerp)
+from pipeline.editing.inversion import PerceptualFeatures, invert, vgg16_features_trunk, w_statistics
+from pipeline.editing.scribble import load_scribble, masked_mse, scribble_edit
+from pipeline.nets.stylegan2 import Generator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = dict(size=32, style_dim=16, n_mlp=2, channel_base=128, channel_max=16)
+
+
+def make_g(seed=0, **kw):
+    torch.manual_seed(seed)
+    return Generator(**{**TINY, **kw}).eval()
+
+
+@pytest.fixture(scope="module")
+def G():
+    return make_g(0)
+
+
+def synth(G, wplus):
+    with torch.no_grad():
+        return G.synthesis(wplus, noise=G.stored_noise())
+
+
+def mse(a, b):
+    return (a - b).pow(2).flatten(1).mean(1)
+
+
+# ----------------------------------------------------------------------------
+# Inversion
+
+
+def test_inversion_recovers_known_wplus_image(G):
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        wp = G.make_wplus(torch.randn(2, G.style_dim, generator=gen))
+        wp = wp + 0.3 * wp.std() * torch.randn(wp.shape, generator=gen)   # a genuine W+ code, rows differ
+    target = synth(G, wp)
+    _, _, w_mean, _ = w_statistics(G)
+    mean_err = mse(synth(G, G.make_wplus(w_mean.expand(2, -1), input_is_latent=True)), target)
+
+    res = invert(G, target, space="wplus", steps=80, restarts=2, lr=0.1)
+    assert res.latent.shape == (2, G.n_latent, G.style_dim) and res.wplus.shape == res.latent.shape
+    assert (res.mse < mean_err / 10).all(), (res.mse, mean_err)
+    # The best restart is kept, per sample.
+    assert res.restart_losses.shape == (2, 2)
+    assert torch.equal(res.loss, res.restart_losses.min(0).values)
+    assert torch.equal(res.best_restart, res.restart_losses.argmin(0))
+    assert torch.allclose(res.image, synth(G, res.wplus), atol=1e-5)
+    assert all(not p.requires_grad or p.grad is None for p in G.parameters())   # G untouched
+
+
+def test_first_restart_is_exactly_the_mean_latent(G):
+    target = synth(G, G.make_wplus(torch.randn(1, G.style_dim, generator=torch.Generator().manual_seed(6))))
+    res = invert(G, target, space="w", steps=0, restarts=3)
+    _, _, w_mean, _ = w_statistics(G)
+    assert res.restart_losses.shape == (3, 1)
+    if res.best_restart.item() == 0:
+        assert torch.equal(res.latent[0], w_mean)
+    r0 = invert(G, target, space="w", steps=0, restarts=1)
+    assert torch.equal(r0.latent[0], w_mean)
+    assert torch.equal(r0.loss, res.restart_losses[0])
+
+
+@pytest.mark.parametrize("space,optimizer,lr,steps", [("w", "adam", 0.1, 25), ("z", "adam", 0.1, 25),
+                                                      ("wplus", "lbfgs", 1.0, 6)])
+def test_other_spaces_and_lbfgs_improve_on_the_start(G, space, optimizer, lr, steps):
+    gen = torch.Generator().manual_seed(2)
+    target = synth(G, G.make_wplus(torch.randn(1, G.style_dim, generator=gen)))
+    start = invert(G, target, space=space, steps=0, restarts=1)
+    res = invert(G, target, space=space, steps=steps, lr=lr, optimizer=optimizer, restarts=1)
+    assert res.latent.shape == ((1, G.style_dim) if space != "wplus" else (1, G.n_latent, G.style_dim))
+    assert res.loss.item() < 0.7 * start.loss.item()
+    if space == "z":
+        assert torch.allclose(res.latent.norm(dim=-1), torch.tensor(G.style_dim ** 0.5))
+
+
+def test_invert_rejects_bad_arguments(G):
+    x = torch.zeros(1, 3, 32, 32)
+    with pytest.raises(ValueError, match="space"):
+        invert(G, x, space="s", steps=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        invert(G, x, optimizer="sgd", steps=0)
+
+
+def test_perceptual_fallback_is_differentiable():
+    pf = PerceptualFeatures()
+    assert pf.kind == "multiscale-gradient"
+    x = (torch.rand(2, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    y = torch.rand(2, 3, 32, 32) * 2 - 1
+    d = pf(x, y)
+    assert d.shape == (2,) and (d > 0).all()
+    d.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert torch.equal(pf(y, y), torch.zeros(2))
+
+
+def test_perceptual_vgg_loads_local_weights_only(tmp_path):
+    torch.manual_seed(0)
+    sd = {f"features.{k}": v for k, v in vgg16_features_trunk().state_dict().items()}
+    sd["classifier.0.weight"] = torch.zeros(2, 2)          # a full torchvision dict has extra keys
+    torch.save(sd, tmp_path / "vgg16.pth")
+    pf = PerceptualFeatures(tmp_path / "vgg16.pth")
+    assert pf.kind == "vgg16"
+    x = (torch.rand(1, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    d = pf(x, torch.zeros(1, 3, 32, 32))
+    d.sum().backward()
+    assert d.shape == (1,) and torch.isfinite(x.grad).all()
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        PerceptualFeatures(tmp_path / "missing.pth")
+
+
+# ----------------------------------------------------------------------------
+# Scribble editing
+
+
+def test_scribble_lowers_masked_error_and_the_prior_protects_the_rest(G):
+    w0 = G.make_wplus(torch.randn(1, G.style_dim, generator=torch.Generator().manual_seed(3))).detach()
+    img0 = synth(G, w0)
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:20, 10:22] = 1
+    scribble = torch.tensor([0.9, -0.8, -0.8]).view(1, 3, 1, 1).expand(1, 3, 32, 32).clone()
+
+    w, hist = scribble_edit(G, w0, scribble, mask, steps=40, lr=0.05, lam=2.0)
+    w_free, _ = scribble_edit(G, w0, scribble, mask, steps=40, lr=0.05, lam=0.0)
+    assert len(hist["loss"]) == 41 and hist["prior"][0] == 0.0
+    img, img_free = synth(G, w), synth(G, w_free)
+    start_err = masked_mse(img0, scribble, mask).item()
+    assert masked_mse(img, scribble, mask).item() < 0.5 * start_err
+    assert hist["masked_mse"][-1] == pytest.approx(masked_mse(img, scribble, mask).item(), rel=1e-4)
+    keep = 1 - mask
+    assert masked_mse(img, img0, keep).item() < masked_mse(img_free, img0, keep).item()
+
+
+def test_load_scribble(tmp_path):
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[10:30, 20:40] = (255, 0, 0, 255)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "s.png")
+    s, m = load_scribble(tmp_path / "s.png", size=32)
+    assert s.shape == (1, 3, 32, 32) and m.shape == (1, 1, 32, 32)
+    assert m.sum().item() == 10 * 10 and m[0, 0, 5, 10] == 1 and m[0, 0, 0, 0] == 0
+    assert torch.allclose(s[0, :, 5, 10], torch.tensor([1.0, -1.0, -1.0]))   # no dark fringe from premultiplying
+    assert s[0, :, 0, 0].abs().sum() == 0
+    Image.fromarray(rgba[..., :3], "RGB").save(tmp_path / "flat.png")
+    with pytest.raises(ValueError, match=r"flat\.png.*alpha"):
+        load_scribble(tmp_path / "flat.png")
+
+
+# ----------------------------------------------------------------------------
+# Interpolation
+
+
+def test_lerp_and_slerp_endpoints_are_exact():
+    gen = torch.Generator().manual_seed(4)
+    a, b = torch.randn(3, 16, generator=gen), torch.randn(3, 16, generator=gen)
+    for f in (lerp, slerp):
+        assert torch.equal(f(a, b, 0.0), a) and torch.equal(f(a, b, 1.0), b)
+    b_eq = b / b.norm(dim=-1, keepdim=True) * a.norm(dim=-1, keepdim=True)
+    for t in (0.25, 0.5, 0.8):
+        assert torch.allclose(slerp(a, b_eq, t).norm(dim=-1), a.norm(dim=-1), rtol=1e-5)
+    mid = slerp(a, a * (1 + 1e-9), 0.5)                      # (near-)parallel: no NaN, lerp fallback
+    assert torch.isfinite(mid).all() and torch.allclose(mid, a)
+    per_row = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
+    assert torch.equal(per_row[0], a[0]) and torch.equal(per_row[2], b[2])
+
+
+@pytest.mark.parametrize("space", ["w", "z"])
+def test_interpolate_latents_endpoints_and_files(G, tmp_path, space):
+    gen = torch.Generator().manual_seed(5)
+    za, zb = torch.randn(2, G.style_dim, generator=gen), torch.randn(2, G.style_dim, generator=gen)
+    with torch.no_grad():
+        a, b = (za, zb) if space == "z" else (G.mapping(za), G.mapping(zb))
+    frames = interpolate_latents(G, a, b, n=4, space=space)
+    assert frames.shape == (4, 2, 3, 32, 32)
+    assert torch.allclose(frames[0], synth(G, G.make_wplus(za)), atol=1e-6)
+    assert torch.allclose(frames[-1], synth(G, G.make_wplus(zb)), atol=1e-6)
+    gif, strip = save_gif(frames, tmp_path / "walk.gif"), save_strip(frames, tmp_path / "walk.png")
+    with Image.open(gif) as im:
+        assert im.n_frames == 4 and im.size == (32, 64)
+    with Image.open(strip) as im:
+        assert im.size == (4 * 32, 64)
+    assert not list(tmp_path.glob(".*"))                     # no temporary files left behind
+
+
+def test_interpolate_weights(G):
+    a, b = G.state_dict(), make_g(1).state_dict()
+    s0, s1 = interpolate_weights(a, b, 0.0), interpolate_weights(a, b, 1.0)
+    for k in a:
+        assert torch.equal(s0[k], a[k])
+        buffer = k.startswith("noises.") or k.endswith(".kernel")
+        assert torch.equal(s1[k], a[k] if buffer else b[k]), k
+    key = "style.1.weight"
+    half = interpolate_weights(a, b, 0.5)
+    assert torch.allclose(half[key], (a[key] + b[key]) / 2)
+    make_g(2).load_state_dict(half)                          # a loadable generator
+    other = make_g(0, channel_max=8).state_dict()
+    with pytest.raises(ValueError, match=r"shape mismatch at '.*'"):
+        interpolate_weights(a, other, 0.5)
+    with pytest.raises(ValueError, match="only in a: style.1.bias"):
+        interpolate_weights(a, {k: v for k, v in b.items() if k != "style.1.bias"}, 0.5)
+
+
+# ----------------------------------------------------------------------------
+# GANSpace
+
+
+def test_ganspace_components_roundtrip_and_edits(G, tmp_path):
+    comps = compute_ganspace(G, n_samples=2000, n_components=6, seed=0)
+    C, std = comps["lat_comp"], comps["lat_stdev"]
+    assert C.shape == (6, 16) and comps["lat_mean"].shape == (16,) and std.shape == (6,)
+    assert torch.allclose(C @ C.T, torch.eye(6), atol=1e-5)
+    assert (std[:-1] >= std[1:]).all() and (std > 0).all()
+
+    path = save_npz(comps, tmp_path / "ganspace_cat.npz")
+    with np.load(path) as f:                                 # GANSketching's layout
+        assert f["lat_comp"].shape == (6, 1, 16) and f["lat_mean"].shape == (1, 16) and f["lat_stdev"].shape == (6,)
+    back = load_npz(path)
+    for k in comps:
+        assert torch.equal(back[k], comps[k])
+    np.savez(tmp_path / "flat.npz", lat_comp=C.numpy(), lat_mean=comps["lat_mean"].numpy(), lat_stdev=std.numpy())
+    assert torch.equal(load_npz(tmp_path / "flat.npz")["lat_comp"], C)
+    np.savez(tmp_path / "bad.npz", lat_comp=C.numpy())
+    with pytest.raises(ValueError, match=r"bad\.npz.*lat_mean"):
+        load_npz(tmp_path / "bad.npz")
+
+    wplus = G.make_wplus(torch.randn(2, 16, generator=torch.Generator().manual_seed(7))).detach()
+    assert torch.equal(apply_ganspace(wplus, comps, 1, 0.0, (2, 4)), wplus)
+    out = apply_ganspace(wplus, comps, 1, 3.0, (2, 4))
+    changed = (out != wplus).any(-1).any(0)
+    assert changed.tolist() == [i in (2, 3, 4) for i in range(G.n_latent)]       # inclusive range
+    assert torch.allclose(out[:, 3] - wplus[:, 3], (C[1] * 3.0 * std[1]).expand(2, -1), atol=1e-6)
+    clipped = apply_ganspace(wplus, comps, 0, 1.0, (5, 17))                         # reference's 18 rows
+    assert (clipped != wplus).any(-1).any(0).tolist() == [i >= 5 for i in range(G.n_latent)]
+    with pytest.raises(ValueError, match="select no row"):
+        apply_ganspace(wplus, comps, 0, 1.0, (9, 17))
+    img = ganspace_edit(G, wplus[:, 0], comps, 0, 2.0, (0, 3))
+    assert img.shape == (2, 3, 32, 32) and torch.isfinite(img).all()
