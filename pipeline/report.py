@@ -235,8 +235,26 @@ def _legend_html() -> str:
             'highlighted. Columns without an arrow (spreads, clip_score_source) have no better side.</p>')
 
 
+def _edit_caption(tool: str, info: dict) -> str:
+    details = ", ".join(f"{k}={_fmt(v) if _is_number(v) else v}" for k, v in info.items() if k not in ("png", "gif"))
+    return f"{tool}" + (f" ({details})" if details else "")
+
+
+def _edits_html(edits: dict) -> list[str]:
+    """edits: {generator: {tool: {"png": path, ...info}}} -> an Edits section (images embedded)."""
+    e = html.escape
+    parts = ["<h2>Edits</h2>", '<p class="muted">Start codes on the top row (the same for every generator); '
+             "each tool's result below. Scribble: start, start + scribble, edit. GANSpace: -scalar, 0, +scalar.</p>"]
+    for gen, tools in edits.items():
+        parts.append(f'<div class="method"><h3>{e(gen)}</h3>')
+        for tool, info in tools.items():
+            parts.append(f"<h4>{e(_edit_caption(tool, info))}</h4>{_img_html(Path(info['png']), gen + ' ' + tool)}")
+        parts.append("</div>")
+    return parts
+
+
 def render_html(methods, *, title, experiment, is_demo, settings, sketches_png=None,
-                pretrained_grid_png=None) -> str:
+                pretrained_grid_png=None, edits: dict | None = None) -> str:
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
              f"<style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
@@ -260,6 +278,8 @@ def render_html(methods, *, title, experiment, is_demo, settings, sketches_png=N
         parts += [f'<div class="method"><h3>{e(m.name)}</h3><p>{e(m.description)}</p><div class="row">',
                   f"<div>{_img_html(m.grid_png, m.name + ' samples')}</div>",
                   f"<div><h4>Losses</h4>{chart}</div></div></div>"]
+    if edits:
+        parts += _edits_html(edits)
     parts += ["<h2>Sketch fidelity: definition</h2>", f"<p>{e(SKETCH_CHAMFER_DEFINITION)}</p>",
               "<h2>Provenance</h2>"]
     for m in methods:
@@ -297,7 +317,7 @@ def _md_table(methods: list[MethodResult], is_demo: bool) -> str:
 
 
 def render_markdown(methods, grid_paths: dict[str, str], *, title, experiment, is_demo,
-                    extra_images: dict[str, str]) -> str:
+                    extra_images: dict[str, str], edit_images: dict[str, str] | None = None) -> str:
     out = [f"# {_md_escape(title)}", "", f"Experiment: `{experiment}`", ""]
     if is_demo:
         out += [f"**{DEMO_BANNER}**", ""]
@@ -311,6 +331,10 @@ def render_markdown(methods, grid_paths: dict[str, str], *, title, experiment, i
         out += [f"### {_md_escape(m.name)}", "", _md_escape(m.description), ""]
         if m.name in grid_paths:
             out += [f"![{_md_escape(m.name)}]({grid_paths[m.name]})", ""]
+    if edit_images:
+        out += ["## Edits", ""]
+        for caption, rel in edit_images.items():
+            out += [f"**{_md_escape(caption)}**", "", f"![{_md_escape(caption)}]({rel})", ""]
     out += ["## Sketch fidelity: definition", "", SKETCH_CHAMFER_DEFINITION, ""]
     return "\n".join(out)
 
@@ -325,7 +349,8 @@ def flat_metrics(methods: list[MethodResult]) -> dict[str, dict[str, float]]:
 
 
 def write_report(out_dir, methods: list[MethodResult], *, title: str, experiment: str, is_demo: bool,
-                 settings: dict, sketches_png=None, pretrained_grid_png=None) -> dict[str, Path]:
+                 settings: dict, sketches_png=None, pretrained_grid_png=None,
+                 edits: dict | None = None) -> dict[str, Path]:
     """Write index.html, summary.md, metrics.json and grids/*.png under out_dir; returns their paths
     keyed by path relative to out_dir."""
     out_dir = Path(out_dir)
@@ -362,11 +387,18 @@ def write_report(out_dir, methods: list[MethodResult], *, title: str, experiment
         if rel:
             grid_paths[m.name] = rel
 
+    edit_images = {}
+    for gen, tools in (edits or {}).items():
+        for tool, info in tools.items():
+            rel = copy_png(info["png"], f"edit_{gen}_{tool}")
+            if rel:
+                edit_images[f"{gen}: {_edit_caption(tool, info)}"] = rel
+
     page = render_html(methods, title=title, experiment=experiment, is_demo=is_demo, settings=settings,
-                       sketches_png=sketches_png, pretrained_grid_png=pretrained_grid_png)
+                       sketches_png=sketches_png, pretrained_grid_png=pretrained_grid_png, edits=edits)
     written["index.html"] = write_bytes(out_dir / "index.html", page)
     md = render_markdown(methods, grid_paths, title=title, experiment=experiment, is_demo=is_demo,
-                         extra_images=extra)
+                         extra_images=extra, edit_images=edit_images)
     written["summary.md"] = write_bytes(out_dir / "summary.md", md)
     written["metrics.json"] = write_bytes(out_dir / "metrics.json",
                                             json.dumps(flat_metrics(methods), indent=2, sort_keys=True) + "\n")

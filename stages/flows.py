@@ -75,3 +75,31 @@ def report_task(**kwargs) -> dict:
 @flow(name="report", log_prints=True)
 def report_flow(**kwargs) -> dict:
     return report_task(**kwargs)
+
+
+@task(name="edit-generator")
+def edit_task(exp, name: str, method_cfg, data: str, out: str) -> dict:
+    from pipeline.edit import run_edits
+    from pipeline.methods import get_method
+    from pipeline.models import load_generator, resolve_device
+    from pipeline.nets.checkpoint import load_file
+    from pipeline.nets.clip import build_clip
+    d, device = Path(data), resolve_device(exp.train.device)
+    if method_cfg is None:
+        G = load_generator(exp, d / "prepared" / "pretrained" / "netG.pth", device)
+    else:
+        G = get_method(method_cfg.method).load_sampler(exp, method_cfg, d / "finetune" / name / "model", device).G
+    other = exp.editing.interpolation.weights_with
+    other_state = None
+    if other:
+        other_state = load_file(d / "finetune" / other / "model" / "netG.pth") if other != "pretrained" else \
+            load_file(d / "prepared" / "pretrained" / "netG.pth")
+    c = exp.clip
+    clip = build_clip(c.model, c.pretrained, c.checkpoint, device=device, cache_dir=c.cache_dir)
+    return run_edits(exp, exp.editing, G, clip, d / "prepared", Path(out) / name, d / "cache" / "relevance",
+                     other_state)
+
+
+@flow(name="edit", log_prints=True)
+def edit_flow(exp, generators: dict, data: str, out: str) -> dict:
+    return {name: edit_task(exp, name, cfg, data, out) for name, cfg in generators.items()}

@@ -115,3 +115,19 @@ def test_metric_direction():
 def test_duplicate_method_names_rejected(tmp_path, methods):
     with pytest.raises(ValueError, match="unique"):
         write_report(tmp_path, [methods[0], methods[0]], title="t", experiment="e", is_demo=True, settings={})
+
+
+def test_edits_section(tmp_path, methods):
+    edits = {"clip_global": {"latent_opt": {"png": png(tmp_path / "lo.png", (250, 20, 20)), "seconds": 2.5,
+                                            "prompt": "a photo of a pink cat"},
+                             "scribble": {"png": png(tmp_path / "sc.png", (20, 250, 20)), "masked_mse_end": 0.0047}}}
+    written = write_report(tmp_path / "out", methods, title="t", experiment="demo", is_demo=True, settings={},
+                           edits=edits)
+    page = (tmp_path / "out" / "index.html").read_text()
+    section = page[page.index("<h2>Edits</h2>"):page.index("<h2>Sketch fidelity")]
+    assert "clip_global" in section and "latent_opt (seconds=2.5, prompt=a photo of a pink cat)" in section
+    assert section.count('src="data:image/png;base64,') == 2
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "## Edits" in md and "grids/edit_clip_global_scribble.png" in md
+    assert (tmp_path / "out" / "grids" / "edit_clip_global_latent_opt.png").read_bytes() == (tmp_path / "lo.png").read_bytes()
+    assert "grids/edit_clip_global_scribble.png" in written
