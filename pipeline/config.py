@@ -143,17 +143,34 @@ class GeneratorSpec:
 class AssetsSpec:
     source: Literal["synthetic", "official", "mirror"] = "synthetic"
     mirror_dir: Optional[str] = None     # folder with the same files as the official URLs
+    base_url: Optional[str] = None       # source official: fetch <base_url>/<file name> (a lab HTTP mirror)
     task: str = "standing_cat"           # sketch/eval task folder name (official data)
     photos: str = "cat"                  # LSUN category for image regularization
     photo_cap: int = 10000               # how many LSUN photos to export
     sketch_set: str = "photosketch"      # data/sketch/<sketch_set>/<task>
     stylegan: str = "stylegan2-cat"      # pretrained/<stylegan>/netG.pth
+    # Your own images instead of the fetched or synthetic ones (relative to the project root, or
+    # absolute); a set given here is not downloaded.
+    sketch_dir: Optional[str] = None     # the sketches to customize the generator with
+    photo_dir: Optional[str] = None      # photos for image regularization (instead of LSUN)
+    eval_dir: Optional[str] = None       # evaluation photos for FID/KID/precision/recall
 
     def validate(self, path):
         positive(path, photo_cap=self.photo_cap)
         if self.source == "mirror" and not self.mirror_dir:
             raise ConfigError(f"{path}.mirror_dir: required when source is 'mirror' (a folder holding the "
                               "official archives)")
+        if self.base_url is not None:
+            if self.source != "official":
+                raise ConfigError(f"{path}.base_url: only used with source 'official' (source is "
+                                  f"{self.source!r}); remove it or set source: official")
+            if not self.base_url.startswith(("http://", "https://")) or self.base_url.rstrip("/").endswith(":/"):
+                raise ConfigError(f"{path}.base_url: expected an http:// or https:// URL of a folder holding "
+                                  f"the archives, got {self.base_url!r}")
+        for k in ("sketch_dir", "photo_dir", "eval_dir"):
+            v = getattr(self, k)
+            if v is not None and not v.strip():
+                raise ConfigError(f"{path}.{k}: must be a folder path or null, got an empty string")
 
 
 @dataclass(frozen=True)
@@ -209,6 +226,9 @@ class EvalSpec:
                               f"{self.n_samples}; KID needs subset size <= number of samples")
 
 
+from .editing.spec import EditingSpec  # noqa: E402  (after ConfigError/positive, which it imports)
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -226,6 +246,7 @@ class Experiment:
     source_prompt: str = "a photo of a cat"
     demo_data: DemoDataSpec = field(default_factory=DemoDataSpec)
     photosketch_bn_mode: Literal["train", "eval"] = "train"
+    editing: EditingSpec = field(default_factory=EditingSpec)
 
     def validate(self, path):
         if self.size < 8 or self.size & (self.size - 1):

@@ -1,24 +1,89 @@
-"""DVC stage `evaluate@<method>`: FID/KID/precision/recall, CLIP scores and sketch fidelity -> flat JSON."""
-import shutil
+"""DVC stage `evaluate@<method>`: FID/KID/precision/recall, CLIP scores and sketch fidelity -> flat JSON.
 
+What the metrics need is checked before any work (`preflight`): a bad setting or a missing input
+stops the stage with one line naming the key or folder. The output is built in a temporary folder
+and renamed to data/metrics/<method> when complete (metrics.json is written last inside it), so a
+failed or killed run never leaves partial metrics for the report to read.
+"""
 from _common import ROOT, main
 
-from pipeline.config import write_json
+from pipeline.config import ConfigError, write_json
+from pipeline.data import DataError, list_images
+from pipeline.io import atomic_dir
+
+
+def folder(path, what: str, fix: str) -> list:
+    """The images of `path`; DataError saying what is missing and how to make it."""
+    if not path.is_dir():
+        raise DataError(f"{path}: {what} folder not found ({fix})")
+    return list_images(path, what)
+
+
+def preflight(exp, method: str, samples, prepared) -> None:
+    """ConfigError / DataError for what compute_metrics would otherwise fail on (after Prefect started)."""
+    import torch
+
+    from pipeline.metrics import registered_metrics
+    key = f"experiments.{exp.name}"
+    names, ev = list(exp.eval.metrics), exp.eval
+    unknown = [n for n in names if n not in registered_metrics()]
+    if unknown:
+        raise ConfigError(f"{key}.eval.metrics: unknown metric(s) {', '.join(unknown)}; "
+                          f"registered: {', '.join(registered_metrics())}")
+    if exp.train.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{key}.train.device: 'cuda' requested but no CUDA device is available "
+                          "(torch.cuda.is_available() is False); use 'auto' or 'cpu'")
+    if any(n.startswith("clip_score") for n in names):
+        import open_clip
+        from pipeline.nets.clip import _available_models  # also registers the demo's tiny CLIP
+        model = exp.clip.model
+        if "/" in model and not model.startswith(("hf-hub:", "local-dir:")):
+            model = model.replace("/", "-")  # OpenAI's "ViT-B/32" spelling, as build_clip accepts it
+        if not model.startswith(("hf-hub:", "local-dir:")) and model not in open_clip.list_models():
+            raise ConfigError(f"{key}.clip.model: unknown CLIP model {exp.clip.model!r}; expected an open_clip "
+                              f"model name, e.g. {_available_models()}")
+        if exp.clip.checkpoint and not (ROOT / exp.clip.checkpoint).is_file():
+            raise DataError(f"{key}.clip.checkpoint: {ROOT / exp.clip.checkpoint}: CLIP checkpoint file not found")
+    if ev.feature_weights and not (ROOT / ev.feature_weights).is_file():
+        raise DataError(f"{key}.eval.feature_weights: {ROOT / ev.feature_weights}: weights file not found "
+                        "(fetched by `dvc repro fetch`)")
+    fakes = folder(samples / "images", "generated samples", f"run `dvc repro sample@{method}`")
+    if "sketch_chamfer" in names:
+        folder(prepared / "sketches", "input sketches", "run `dvc repro prepare`")
+    if not {"fid", "kid", "precision", "recall"} & set(names):
+        return
+    reals = folder(prepared / "eval", "evaluation photos",
+                   f"run `dvc repro prepare`; it makes the evaluation set from the fetched eval_data.zip, the "
+                   f"demo data or your own folder {key}.assets.eval_dir")
+    if "kid" in names:
+        for what, files, where in (("generated samples", fakes, samples / "images"),
+                                   ("evaluation photos", reals, prepared / "eval")):
+            if len(files) < ev.kid_subset_size:
+                raise DataError(f"{where}: {len(files)} {what}, fewer than {key}.eval.kid_subset_size = "
+                                f"{ev.kid_subset_size} (KID draws subsets of that size); lower "
+                                f"eval.kid_subset_size or provide more images")
+    if {"precision", "recall"} & set(names) and min(len(fakes), len(reals)) <= 3:
+        raise DataError(f"precision/recall need more than 3 images per set (k = 3 nearest neighbours); got "
+                        f"{len(fakes)} generated samples in {samples / 'images'} and {len(reals)} evaluation "
+                        f"photos in {prepared / 'eval'}")
 
 
 def run(params, args):
     exp, cfg = params.experiment, params.method(args.method)
     out = ROOT / "data" / "metrics" / args.method
+    samples, prepared = ROOT / "data" / "samples" / args.method, ROOT / "data" / "prepared"
     if args.dry_run:
         print(exp.eval, exp.clip, sep="\n")
         return
+    preflight(exp, args.method, samples, prepared)
     from flows import evaluate_flow
-    shutil.rmtree(out, ignore_errors=True)
-    values, provenance = evaluate_flow(exp, cfg, str(ROOT / "data" / "samples" / args.method),
-                                       str(ROOT / "data" / "prepared"), str(ROOT / "data" / "cache" / "features"))
-    write_json(provenance, out / "provenance.json")
-    write_json({"stage": "evaluate", "method_name": args.method, "eval": exp.eval, "clip": exp.clip}, out / "config.json")
-    write_json(values, out / "metrics.json")  # last: its presence means the stage finished
+    with atomic_dir(out, tmp_dir=ROOT / "data" / ".tmp") as tmp:
+        values, provenance = evaluate_flow(exp, cfg, str(samples), str(prepared),
+                                           str(ROOT / "data" / "cache" / "features"))
+        write_json(provenance, tmp / "provenance.json")
+        write_json({"stage": "evaluate", "method_name": args.method, "eval": exp.eval, "clip": exp.clip},
+                   tmp / "config.json")
+        write_json(values, tmp / "metrics.json")  # last: its presence means the stage finished
 
 
 if __name__ == "__main__":

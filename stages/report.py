@@ -1,10 +1,47 @@
-"""DVC stage `report`: one comparative report of every method block -> reports/."""
+"""DVC stage `report`: one comparative report of every method block -> reports/.
+
+The report is written into a temporary folder first and moved into reports/ only when complete
+(each file by one rename, reports/grids as a whole, metrics.json last), so a failed or killed run
+never leaves a half-written page, grid or metrics file behind.
+"""
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from _common import ROOT, main
 
 from pipeline.config import to_jsonable, write_json
+from pipeline.data import DataError
+
+ORDER = ("grids", "index.html", "summary.md", "config.json", "metrics.json")  # metrics.json last
+
+
+def _read_json(path: Path, stage: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; run `dvc repro {stage}` first") from None
+    except ValueError as e:
+        raise DataError(f"{path}: not valid JSON ({e}); re-run `dvc repro -f {stage}`") from None
+
+
+def publish(tmp: Path, dest: Path) -> None:
+    """Move the finished report from `tmp` into `dest`, one rename per entry."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ORDER:
+        src, dst = tmp / name, dest / name
+        if not src.exists():
+            continue
+        if src.is_dir():
+            old = tmp / f".old-{name}"
+            if dst.exists():
+                os.replace(dst, old)
+            os.replace(src, dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(src, dst)
 
 
 def run(params, args):
@@ -19,18 +56,28 @@ def run(params, args):
         results.append(MethodResult(
             name=name, description=cfg.description,
             grid_png=d / "samples" / name / "grid.png",
-            metrics=json.loads((d / "metrics" / name / "metrics.json").read_text()),
-            provenance=json.loads((d / "metrics" / name / "provenance.json").read_text()),
+            metrics=_read_json(d / "metrics" / name / "metrics.json", f"evaluate@{name}"),
+            provenance=_read_json(d / "metrics" / name / "provenance.json", f"evaluate@{name}"),
             history_csv=d / "finetune" / name / "history.csv"))
     from flows import report_flow
     title = ("DEMO — " if exp.demo else "") + f"Sketch + text customization: {exp.description}"
     settings = {"experiment": to_jsonable(exp), "methods": {k: to_jsonable(v) for k, v in params.methods.items()}}
-    written = report_flow(out_dir=Path(ROOT / "reports"), methods=results, title=title, experiment=exp.name,
-                          is_demo=exp.demo, settings=settings,
-                          sketches_png=ROOT / "data" / "prepared" / "sketches.png",
-                          pretrained_grid_png=ROOT / "data" / "prepared" / "pretrained_grid.png")
-    write_json({"stage": "report", "experiment": exp.name, "written": written}, ROOT / "reports" / "config.json")
-    print(f"Report: {ROOT / 'reports' / 'index.html'}")
+    out, work = ROOT / "reports", ROOT / "data" / ".tmp"
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob("reports.tmp-*"):  # left by a killed earlier run
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix="reports.tmp-", dir=work))
+    try:
+        written = report_flow(out_dir=tmp, methods=results, title=title, experiment=exp.name,
+                              is_demo=exp.demo, settings=settings,
+                              sketches_png=ROOT / "data" / "prepared" / "sketches.png",
+                              pretrained_grid_png=ROOT / "data" / "prepared" / "pretrained_grid.png")
+        written = {rel: str(out / rel) for rel in written}
+        write_json({"stage": "report", "experiment": exp.name, "written": written}, tmp / "config.json")
+        publish(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"Report: {out / 'index.html'}")
 
 
 if __name__ == "__main__":

@@ -4,62 +4,25 @@ output; checks that a no-op `dvc repro` does nothing and that editing one method
 re-runs only that method's stages and the report."""
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 from PIL import Image
 
-from tiny import ROOT, write_tiny_params
+from project import BIN, dvc, make_project, proj_env, syog_methods
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
-
-
-def project_files():
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                         capture_output=True, check=True).stdout.decode()
-    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
-
-
-def dvc(proj, *args, check=True, **kw):
-    r = subprocess.run([str(BIN / "dvc"), *args], cwd=proj, env=proj_env(proj), capture_output=True, text=True, **kw)
-    if check and r.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
-    return r.stdout + r.stderr
-
-
-def proj_env(proj):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PREFECT_HOME=str(proj / ".prefect"),
-               HF_HUB_OFFLINE="1", DO_NOT_TRACK="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    env.pop("PREFECT_API_URL", None)
-    return env
 
 
 @pytest.fixture(scope="module")
 def proj(tmp_path_factory):
-    proj = tmp_path_factory.mktemp("e2e") / "proj"
-    for f in project_files():
-        if f.startswith(("tests/", "reports/")) or f == "dvc.lock":
-            continue
-        (proj / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / f, proj / f)
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())["methods"]["syog"]
-    methods = {"syog": base, "syog_noaug": {**base, "diffaug": "", "description": "baseline without DiffAugment"}}
+    methods = syog_methods(syog_noaug={"diffaug": "", "description": "baseline without DiffAugment"})
     # Enough steps that the kill lands mid-run; still seconds at 32 px.
-    write_tiny_params(proj / "params.yaml", {"experiments.demo.train": {
+    return make_project(tmp_path_factory.mktemp("e2e") / "proj", {"experiments.demo.train": {
         "iters": 150, "batch": 2, "ckpt_every": 10, "log_every": 5, "device": "cpu"}}, methods)
-    env = proj_env(proj)
-    subprocess.run(["git", "init", "-q"], cwd=proj, check=True, env=env)
-    subprocess.run(["git", "add", "-A"], cwd=proj, check=True, env=env)
-    subprocess.run(["git", "commit", "-qm", "copy"], cwd=proj, check=True, env=env)
-    return proj
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,13 @@ def fetch_asset(name: str, out_dir: str | os.PathLike, source: str = "official",
                 lock_file: str | os.PathLike | None = None, *,
                 download_dir: str | os.PathLike | None = None,  # archives kept here; default out_dir/downloads
                 keep_archive: bool = True,                      # False: delete the archive once unpacked
-                timeout: float = 60.0, retries: int = 3, progress: bool = True) -> Path | None:
+                timeout: float = 60.0, retries: int = 3, progress: bool = True,
+                url: str | None = None) -> Path | None:
     """Fetch asset `name` into `out_dir`; return the folder it was unpacked into (or the file).
 
     Without `lock_file`, a digest that is not in the code is neither recorded nor checked.
+    `url` (source `official` only) downloads from there instead of the registry URL, e.g. a lab
+    HTTP mirror; the file is checked against the same digest, and the lock keeps the registry URL.
     """
     if source not in SOURCES:
         raise ValueError(f"fetch source must be one of {SOURCES}, got {source!r}")
@@ -48,26 +51,39 @@ def fetch_asset(name: str, out_dir: str | os.PathLike, source: str = "official",
         file = Path(download_dir or out_dir / "downloads") / asset.filename
     else:
         file = out_dir / asset.subdir / asset.filename
-    if source == "official":
-        digest = download(asset.url, file, expected, timeout=timeout, retries=retries, progress=progress)
-    else:
-        digest = copy_from_mirror(asset, mirror_dir, file, expected)
+    origin = (url or asset.url) if source == "official" else str(Path(mirror_dir or ".") / asset.filename)
+    try:
+        if source == "official":
+            digest = download(origin, file, expected, timeout=timeout, retries=retries, progress=progress)
+        else:
+            digest = copy_from_mirror(asset, mirror_dir, file, expected)
+    except FetchError as e:
+        if expected and asset.sha256 is None and "Checksum mismatch" in str(e):
+            raise FetchError(f"{e} The expected digest is the one recorded for {name!r} in {lock_file} by an "
+                             "earlier fetch; if the new file is the right one, delete that entry.") from None
+        raise
 
-    if lock_file and lock.get(name, {}).get("sha256") != digest:
-        lock[name] = {"filename": asset.filename, "sha256": digest, "url": asset.url}
-        write_lock(lock_file, lock)
     if not asset.unpack:
+        _record(lock_file, lock, asset, digest)
         return file
     target = out_dir / asset.subdir
     safe_extract(file, target, asset.max_unpacked_bytes, asset.max_files)
     missing = [p for p in asset.expect if not (target / p).exists()]
     if missing:
         found = sorted(p.name for p in target.iterdir())
-        raise FetchError(f"{file} (from {asset.url}) unpacked into {target} but lacks {missing}; "
+        raise FetchError(f"{file} (from {origin}) unpacked into {target} but lacks {missing}; "
                          f"{target} holds {found}. Is it the right file?")
+    # Recorded only now: an archive that is refused or incomplete is never trusted on first use.
+    _record(lock_file, lock, asset, digest)
     if not keep_archive:
         file.unlink()
     return target
+
+
+def _record(lock_file, lock: dict, asset: Asset, digest: str) -> None:
+    if lock_file and lock.get(asset.name, {}).get("sha256") != digest:
+        lock[asset.name] = {"filename": asset.filename, "sha256": digest, "url": asset.url}
+        write_lock(lock_file, lock)
 
 
 def expected_digest(asset: Asset, locked: str | None) -> str | None:
