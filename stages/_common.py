@@ -18,6 +18,8 @@ os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+# The temporary server gives up after 20 s by default; a loaded machine (parallel `dvc exp` runs) needs longer.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_MININTERVAL", "2")
 sys.path.insert(0, str(ROOT))
@@ -36,6 +38,14 @@ def parser(description: str, method: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--params", default=str(ROOT / "params.yaml"), help="params file (default: %(default)s)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved stage config and exit")
     return p
+
+
+def check_device(exp) -> None:
+    """Say that CUDA is missing before Prefect starts (seconds, not a traceback after its start-up)."""
+    import torch
+    if exp.train.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"experiments.{exp.name}.train.device: 'cuda' requested but no CUDA device is "
+                          "available (torch.cuda.is_available() is False); use 'auto' or 'cpu'")
 
 
 def setup_logging() -> None:

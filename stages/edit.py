@@ -1,10 +1,9 @@
 """DVC stage `edit`: StyleCLIP edits, inversion, interpolation, scribble and GANSpace on the
 generators named in the experiment's `editing.generators` ("pretrained" or method blocks)."""
-import shutil
-
-from _common import ROOT, main
+from _common import ROOT, check_device, main
 
 from pipeline.config import write_json
+from pipeline.io import atomic_dir
 
 
 def run(params, args):
@@ -18,15 +17,13 @@ def run(params, args):
     if args.dry_run:
         print(spec)
         return
+    check_device(exp)
     from flows import edit_flow
-    out = ROOT / "data" / "edits"
-    tmp = out.with_name(".edits.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    summary = edit_flow(exp, {g: (params.method(g) if g != "pretrained" else None) for g in spec.generators},
-                        str(ROOT / "data"), str(tmp))
-    write_json({"stage": "edit", "experiment": exp.name, "editing": spec, "summary": summary}, tmp / "config.json")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)  # all or nothing: a killed run leaves the previous edits or none
+    with atomic_dir(ROOT / "data" / "edits", tmp_dir=ROOT / "data" / ".tmp") as tmp:  # all or nothing
+        summary = edit_flow(exp, {g: (params.method(g) if g != "pretrained" else None) for g in spec.generators},
+                            str(ROOT / "data"), str(tmp))
+        write_json({"stage": "edit", "experiment": exp.name, "editing": spec, "summary": summary},
+                   tmp / "config.json")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ stops the stage with one line naming the key or folder. The output is built in a
 and renamed to data/metrics/<method> when complete (metrics.json is written last inside it), so a
 failed or killed run never leaves partial metrics for the report to read.
 """
-from _common import ROOT, main
+from _common import ROOT, check_device, main
 
 from pipeline.config import ConfigError, write_json
 from pipeline.data import DataError, list_images
@@ -21,7 +21,6 @@ def folder(path, what: str, fix: str) -> list:
 
 def preflight(exp, method: str, samples, prepared) -> None:
     """ConfigError / DataError for what compute_metrics would otherwise fail on (after Prefect started)."""
-    import torch
 
     from pipeline.metrics import registered_metrics
     key = f"experiments.{exp.name}"
@@ -30,9 +29,7 @@ def preflight(exp, method: str, samples, prepared) -> None:
     if unknown:
         raise ConfigError(f"{key}.eval.metrics: unknown metric(s) {', '.join(unknown)}; "
                           f"registered: {', '.join(registered_metrics())}")
-    if exp.train.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{key}.train.device: 'cuda' requested but no CUDA device is available "
-                          "(torch.cuda.is_available() is False); use 'auto' or 'cpu'")
+    check_device(exp)
     if any(n.startswith("clip_score") for n in names):
         import open_clip
         from pipeline.nets.clip import _available_models  # also registers the demo's tiny CLIP

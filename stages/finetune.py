@@ -7,7 +7,7 @@ a fresh run without touching the old one.
 import hashlib
 import json
 
-from _common import ROOT, main
+from _common import ROOT, check_device, main
 
 from pipeline.config import to_jsonable, write_json
 
@@ -31,6 +31,7 @@ def run(params, args):
     if args.dry_run:
         print(exp, cfg, sep="\n")
         return
+    check_device(exp)
     from flows import finetune_flow
     fp = fingerprint(exp, cfg)
     ckpt_dir = ROOT / "data" / "checkpoints" / args.method / fp[:16]

@@ -44,7 +44,22 @@ def sample_flow(exp, method_cfg, finetune_dir: str, fixed: str, out: str) -> dic
     return sample_task(exp, method_cfg, finetune_dir, fixed, out)
 
 
-@task(name="fetch-assets", retries=2, retry_delay_seconds=[5, 30])
+def _worth_retrying(task, task_run, state) -> bool:
+    """Retry transfers that may succeed later; never a wrong checksum or a refused archive
+    (re-downloading would fetch the same bytes, tens of GB for LSUN)."""
+    from pipeline.assets import ArchiveError, FetchError
+    try:
+        state.result()
+    except ArchiveError:
+        return False
+    except FetchError as e:
+        return "Checksum mismatch" not in str(e)
+    except Exception:
+        return False
+    return False
+
+
+@task(name="fetch-assets", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_worth_retrying)
 def fetch_task(exp, data_dir: str, lock_file: str) -> dict:
     from pipeline.fetch_plan import fetch_all
     return fetch_all(exp, Path(data_dir), Path(lock_file))

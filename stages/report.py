@@ -59,6 +59,12 @@ def run(params, args):
             metrics=_read_json(d / "metrics" / name / "metrics.json", f"evaluate@{name}"),
             provenance=_read_json(d / "metrics" / name / "provenance.json", f"evaluate@{name}"),
             history_csv=d / "finetune" / name / "history.csv"))
+    edits = {}
+    for gen in exp.editing.generators:  # written by the `edit` stage: {tool: {"png": name, ...}}
+        folder = ROOT / "data" / "edits" / gen
+        if (folder / "summary.json").is_file():
+            tools = _read_json(folder / "summary.json", "edit")["tools"]
+            edits[gen] = {tool: {**info, "png": folder / info["png"]} for tool, info in tools.items()}
     from flows import report_flow
     title = ("DEMO — " if exp.demo else "") + f"Sketch + text customization: {exp.description}"
     settings = {"experiment": to_jsonable(exp), "methods": {k: to_jsonable(v) for k, v in params.methods.items()}}
@@ -71,7 +77,8 @@ def run(params, args):
         written = report_flow(out_dir=tmp, methods=results, title=title, experiment=exp.name,
                               is_demo=exp.demo, settings=settings,
                               sketches_png=ROOT / "data" / "prepared" / "sketches.png",
-                              pretrained_grid_png=ROOT / "data" / "prepared" / "pretrained_grid.png")
+                              pretrained_grid_png=ROOT / "data" / "prepared" / "pretrained_grid.png",
+                              edits=edits)
         written = {rel: str(out / rel) for rel in written}
         write_json({"stage": "report", "experiment": exp.name, "written": written}, tmp / "config.json")
         publish(tmp, out)

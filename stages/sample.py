@@ -3,9 +3,9 @@
 Written into a temporary folder and renamed to data/samples/<method> when complete: a failed or
 killed run never leaves a partial set of samples for the evaluation to read.
 """
-from _common import ROOT, main
+from _common import ROOT, check_device, main
 
-from pipeline.config import ConfigError, write_json
+from pipeline.config import write_json
 from pipeline.io import atomic_dir
 
 
@@ -15,10 +15,7 @@ def run(params, args):
     if args.dry_run:
         print(exp.eval)
         return
-    import torch
-    if exp.train.device == "cuda" and not torch.cuda.is_available():  # say so before Prefect starts
-        raise ConfigError(f"experiments.{exp.name}.train.device: 'cuda' requested but no CUDA device is "
-                          "available (torch.cuda.is_available() is False); use 'auto' or 'cpu'")
+    check_device(exp)
     from flows import sample_flow
     with atomic_dir(out, tmp_dir=ROOT / "data" / ".tmp") as tmp:
         summary = sample_flow(exp, cfg, str(ROOT / "data" / "finetune" / args.method / "model"),

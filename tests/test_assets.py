@@ -152,7 +152,7 @@ def test_network_failures_point_to_a_mirror(server, tmp_path, case):
     with pytest.raises(FetchError) as e:
         download(url, tmp_path / "a.zip", **{**FAST, "retries": 1})
     msg = str(e.value)
-    assert url in msg and "mirror folder" in msg and "fetch.source=mirror" in msg and "fetch.mirror_dir" in msg
+    assert url in msg and "mirror folder" in msg and "assets.source=mirror" in msg and "assets.mirror_dir" in msg
     assert {"error500": "HTTP 500", "refused": "network error", "404": "HTTP 404"}[case] in msg
     assert len(server.log) == {"error500": 2, "refused": 0, "404": 1}[case]  # 4xx is not retried
     assert not (tmp_path / "a.zip").exists()

@@ -59,7 +59,7 @@ def test_killed_finetune_resumes_from_checkpoint(killed_then_completed):
 
 def test_every_declared_output(proj, killed_then_completed):
     lock = yaml.safe_load((proj / "dvc.lock").read_text())["stages"]
-    expected = {"fetch", "prepare", "report"} | {f"{s}@{m}" for s in ("finetune", "sample", "evaluate")
+    expected = {"fetch", "prepare", "edit", "report"} | {f"{s}@{m}" for s in ("finetune", "sample", "evaluate")
                                                  for m in ("syog", "syog_noaug")}
     assert set(lock) == expected
     for stage, entry in lock.items():
@@ -92,6 +92,12 @@ def test_every_declared_output(proj, killed_then_completed):
     html = (proj / "reports/index.html").read_text()
     assert "DEMO NUMBERS" in html and "syog_noaug" in html
     assert "DEMO NUMBERS" in (proj / "reports/summary.md").read_text()
+    tools = json.loads((proj / "data/edits/syog/summary.json").read_text())["tools"]
+    assert set(tools) == {"latent_opt", "mapper", "global_directions", "inversion", "interpolation", "scribble",
+                          "ganspace"}
+    for info in tools.values():
+        assert Image.open(proj / "data/edits/syog" / info["png"]).size[0] > 32 and info["seconds"] >= 0
+    assert "<h2>Edits</h2>" in html and "global_directions" in html
     # Same fixed noise for every method: the pretrained grid is reproduced by re-rendering.
     assert (proj / "data/prepared/fixed_inputs.pt").is_file()
 
@@ -108,4 +114,5 @@ def test_changing_one_learning_rate_reruns_only_that_method(proj, killed_then_co
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = dvc(proj, "repro")
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {"finetune@syog", "sample@syog", "evaluate@syog", "report"}, out[-3000:]
+    # `edit` works on the syog generator here (tests/tiny.py), so it follows; syog_noaug is untouched.
+    assert ran == {"finetune@syog", "sample@syog", "evaluate@syog", "edit", "report"}, out[-3000:]

@@ -15,6 +15,13 @@ TINY = {
     "experiments.demo.eval.n_samples": 16,
     "experiments.demo.eval.kid_subset_size": 8,
     "experiments.demo.eval.batch": 8,
+    # Every editing tool, a few steps each, on the baseline (the e2e projects have syog blocks only).
+    "experiments.demo.editing": {
+        "generators": ["syog"], "n_images": 2,
+        "latent_opt": {"steps": 3}, "mapper": {"steps": 3}, "global_directions": {"n_images": 1, "stats_n": 200},
+        "inversion": {"steps": 3, "restarts": 1}, "interpolation": {"frames": 3, "weights_with": None},
+        "scribble": {"steps": 3},
+        "ganspace": {"n_samples": 200, "n_components": 4, "comp_id": 1, "scalar": 1.0, "layers": [1, 2]}},
 }
 
 

@@ -7,7 +7,7 @@ either does not exist or is complete and verified; a truncated or corrupted tran
 never reaches it (and so is never unpacked).
 
 Every failure is a `FetchError` whose message names the URL, what went wrong, and how to
-work around a machine without internet: a mirror folder (`fetch.source=mirror`).
+work around a machine without internet: a mirror folder (`assets.source: mirror`).
 """
 from __future__ import annotations
 
@@ -32,8 +32,10 @@ class FetchError(RuntimeError):
 
 def mirror_hint(url: str, filename: str) -> str:
     """The standard advice for machines without (working) internet."""
-    return (f"Download {url} elsewhere and put it in a mirror folder as '{filename}': "
-            f"set fetch.source=mirror and fetch.mirror_dir=<folder>.")
+    return (f"To work without this server, download {url} elsewhere, put it in a folder as '{filename}' "
+            f"and set assets.source=mirror and assets.mirror_dir=<folder> in the experiment's block of params.yaml "
+            f"(e.g. dvc exp run -S experiments.<name>.assets.source=mirror "
+            f"-S experiments.<name>.assets.mirror_dir=<folder>).")
 
 
 def sha256_file(path: str | os.PathLike, h=None) -> "hashlib._Hash":
@@ -97,7 +99,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
         part.unlink()  # a complete file with the wrong bytes cannot be repaired by resuming
         raise FetchError(f"Checksum mismatch for {url}: expected sha256 {sha256}, got {digest}. "
                          f"The file was deleted and nothing was unpacked. If the server changed the file "
-                         f"on purpose, update the expected digest; otherwise " + mirror_hint(url, dest.name))
+                         f"on purpose, update the expected digest. " + mirror_hint(url, dest.name))
     os.replace(part, dest)
     return digest
 

@@ -97,7 +97,7 @@ def copy_from_mirror(asset: Asset, mirror_dir: str | os.PathLike | None, dest: P
                      expected: str | None) -> str:
     """Copy `mirror_dir/<filename>` to `dest` (temp name, then rename), checking its sha256."""
     if mirror_dir is None:
-        raise FetchError(f"fetch.source=mirror needs fetch.mirror_dir: a folder holding '{asset.filename}' "
+        raise FetchError(f"assets.source=mirror needs assets.mirror_dir: a folder holding '{asset.filename}' "
                          f"(downloaded from {asset.url})")
     src = Path(mirror_dir) / asset.filename
     if not src.is_file():
