@@ -111,7 +111,7 @@ def run_edits(exp, spec: EditingSpec, G, clip, prepared: Path, out: Path, cache_
                 with torch.no_grad():
                     ws.append(G.synthesis(start[:1], noise=noise).cpu())
             G.load_state_dict(mine)
-            save("weights_interpolation", make_grid(torch.cat(ws), nrow=n), with_=spec.interpolation.weights_with)
+            save("weights_interpolation", make_grid(torch.cat(ws), nrow=n), other=spec.interpolation.weights_with)
 
     if spec.scribble.enabled:
         s = spec.scribble
