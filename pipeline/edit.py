@@ -39,8 +39,13 @@ def demo_scribble(size: int, path: Path) -> Path:
 
 
 def run_edits(exp, spec: EditingSpec, G, clip, prepared: Path, out: Path, cache_dir: Path,
-              other_state: dict | None = None) -> dict:
-    """All enabled edits of generator G (frozen, eval). Returns {tool: {"png": name, ...}}."""
+              other_state: dict | None = None, G_pretrained=None) -> dict:
+    """All enabled edits of generator G (frozen, eval). Returns {tool: {"png": name, ...}}.
+
+    G_pretrained: the pretrained generator, whose mapping network GANSpace's directions come from
+    (as in GANSketching: directions of the original W, applied to the customized generator);
+    None means G itself (when G is the pretrained one).
+    """
     device = G.input.input.device
     G.eval().requires_grad_(False)
     noise = G.stored_noise()
@@ -126,7 +131,8 @@ def run_edits(exp, spec: EditingSpec, G, clip, prepared: Path, out: Path, cache_
 
     if spec.ganspace.enabled:
         s = spec.ganspace
-        comps = ganspace.compute_ganspace(G, n_samples=s.n_samples, n_components=s.n_components, seed=spec.seed)
+        comps = ganspace.compute_ganspace(G_pretrained if G_pretrained is not None else G, n_samples=s.n_samples,
+                                          n_components=s.n_components, seed=spec.seed)
         ganspace.save_npz(comps, out / "ganspace.npz")
         with torch.no_grad():
             edits = [ganspace.ganspace_edit(G, start, comps, s.comp_id, k * s.scalar, tuple(s.layers), noise=noise)

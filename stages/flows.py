@@ -100,8 +100,9 @@ def edit_task(exp, name: str, method_cfg, data: str, out: str) -> dict:
     from pipeline.nets.checkpoint import load_file
     from pipeline.nets.clip import build_clip
     d, device = Path(data), resolve_device(exp.train.device)
+    G_pretrained = load_generator(exp, d / "prepared" / "pretrained" / "netG.pth", device)
     if method_cfg is None:
-        G = load_generator(exp, d / "prepared" / "pretrained" / "netG.pth", device)
+        G = G_pretrained
     else:
         G = get_method(method_cfg.method).load_sampler(exp, method_cfg, d / "finetune" / name / "model", device).G
     other = exp.editing.interpolation.weights_with
@@ -112,7 +113,7 @@ def edit_task(exp, name: str, method_cfg, data: str, out: str) -> dict:
     c = exp.clip
     clip = build_clip(c.model, c.pretrained, c.checkpoint, device=device, cache_dir=c.cache_dir)
     return run_edits(exp, exp.editing, G, clip, d / "prepared", Path(out) / name, d / "cache" / "relevance",
-                     other_state)
+                     other_state, G_pretrained)
 
 
 @flow(name="edit", log_prints=True)
