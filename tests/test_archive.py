@@ -3,21 +3,13 @@ plus the LSUN lmdb export (only where the optional lmdb package is installed).""
 import io
 import struct
 import tarfile
-import zipfile
 
 import pytest
 from PIL import Image
 
 from pipeline.assets import ArchiveError, FetchError, export_lmdb_images, safe_extract
 from pipeline.assets import archive as archive_module
-
-
-def make_zip(members):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(zipfile.ZipInfo(name), data, zipfile.ZIP_DEFLATED)
-    return buf.getvalue()
+from tiny import make_zip
 
 
 def make_tar(infos):

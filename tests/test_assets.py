@@ -5,17 +5,16 @@ Unpacking and the LSUN export are tested in test_archive.py.
 Everything talks to a small HTTP server on 127.0.0.1 started by the test; no other address.
 """
 import hashlib
-import io
 import json
 import socket
 import threading
-import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from pipeline.assets import Asset, FetchError, download, fetch_asset, get_asset, sources
 from pipeline.assets.sources import digest_in_url
+from tiny import make_zip
 
 FAST = dict(timeout=5, retries=0, retry_wait=0, progress=False)
 
@@ -80,14 +79,6 @@ def server(monkeypatch):
 
 def sha(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def make_zip(members):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(zipfile.ZipInfo(name), data, zipfile.ZIP_DEFLATED)
-    return buf.getvalue()
 
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, incompressible enough to be streamed in pieces

@@ -1,4 +1,6 @@
 """A tiny experiment for tests: the demo's code paths at 32 px with a few steps."""
+import io
+import zipfile
 from pathlib import Path
 
 import torch
@@ -58,3 +60,12 @@ class FakeData:
     def photos(self, batch):
         self.calls["photos"] += 1
         return torch.rand(batch, 3, self.size, self.size) * 2 - 1
+
+
+def make_zip(members: dict) -> bytes:
+    """A zip archive in memory; member names are taken verbatim (tests build hostile ones too)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name), data, zipfile.ZIP_DEFLATED)
+    return buf.getvalue()

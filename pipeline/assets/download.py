@@ -32,7 +32,7 @@ class FetchError(RuntimeError):
 
 def mirror_hint(url: str, filename: str) -> str:
     """The standard advice for machines without (working) internet."""
-    return (f"To work without this server, download {url} elsewhere, put it in a folder as '{filename}' "
+    return (f"To work without this server, download {url} elsewhere, put it in a mirror folder as '{filename}' "
             f"and set assets.source=mirror and assets.mirror_dir=<folder> in the experiment's block of params.yaml "
             f"(e.g. dvc exp run -S experiments.<name>.assets.source=mirror "
             f"-S experiments.<name>.assets.mirror_dir=<folder>).")
