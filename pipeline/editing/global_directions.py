@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ..io import atomic_path
 from ..losses.clip import text_direction as _direction
 from ..nets.clip import IMAGENET_TEMPLATES
 
@@ -193,10 +193,8 @@ def channel_relevance(G, clip, n_images: int = 100, alpha_sigma: float = 5.0, se
     out = [t if t is not None else torch.zeros(s0[i].shape[1], dim) for i, t in enumerate(out)]
 
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp")
-        torch.save({"key": key, "meta": meta, "relevance": out}, tmp)
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp:
+            torch.save({"key": key, "meta": meta, "relevance": out}, tmp)
     return out
 
 
