@@ -6,12 +6,9 @@ from pathlib import Path
 import torch
 
 from .config import Experiment
+from .methods import prompts
 from .metrics import EvalContext, compute_metrics
 from .models import build_sketcher, resolve_device
-
-
-def target_prompt(exp: Experiment, method_cfg) -> str:
-    return getattr(method_cfg, "target_prompt", None) or exp.target_prompt
 
 
 def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_dir: Path) -> tuple[dict, dict]:
@@ -32,10 +29,10 @@ def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_d
         with torch.no_grad():
             return sketcher(x.to(device)).cpu()
 
+    target, source = prompts(exp, method_cfg)
     ctx = EvalContext(
         fakes_dir=samples / "images", reals_dir=prepared / "eval", sketches_dir=prepared / "sketches",
-        fake_sketch_fn=fake_sketch_fn, clip=clip, target_prompt=target_prompt(exp, method_cfg),
-        source_prompt=exp.source_prompt, feature_extractor=exp.eval.feature_extractor,
+        fake_sketch_fn=fake_sketch_fn, clip=clip, target_prompt=target, source_prompt=source, feature_extractor=exp.eval.feature_extractor,
         feature_weights_path=exp.eval.feature_weights, kid_subset_size=exp.eval.kid_subset_size,
         resize=exp.eval.resize, cache_dir=cache_dir, device=str(device), seed=exp.seed, batch_size=exp.eval.batch)
     values, provenance = compute_metrics(names, ctx)

@@ -31,14 +31,11 @@ def preflight(exp, method: str, samples, prepared) -> None:
                           f"registered: {', '.join(registered_metrics())}")
     check_device(exp)
     if any(n.startswith("clip_score") for n in names):
-        import open_clip
-        from pipeline.nets.clip import _available_models  # also registers the demo's tiny CLIP
-        model = exp.clip.model
-        if "/" in model and not model.startswith(("hf-hub:", "local-dir:")):
-            model = model.replace("/", "-")  # OpenAI's "ViT-B/32" spelling, as build_clip accepts it
-        if not model.startswith(("hf-hub:", "local-dir:")) and model not in open_clip.list_models():
-            raise ConfigError(f"{key}.clip.model: unknown CLIP model {exp.clip.model!r}; expected an open_clip "
-                              f"model name, e.g. {_available_models()}")
+        from pipeline.nets.clip import resolve_model_name  # importing it registers the demo's tiny CLIP
+        try:
+            resolve_model_name(exp.clip.model)
+        except ValueError as e:
+            raise ConfigError(f"{key}.clip.model: {e}") from None
         if exp.clip.checkpoint and not (ROOT / exp.clip.checkpoint).is_file():
             raise DataError(f"{key}.clip.checkpoint: {ROOT / exp.clip.checkpoint}: CLIP checkpoint file not found")
     if ev.feature_weights and not (ROOT / ev.feature_weights).is_file():

@@ -306,3 +306,13 @@ def test_write_json_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     assert len(seen) == 1 and seen[0] != out and seen[0].parent == tmp_path  # it wrote beside, not in place
     assert json.loads(out.read_text()) == {"ok": True}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_method_prompts_fall_back_to_the_experiment():
+    from pipeline.methods import prompts
+    p = load_params(PARAMS, {"methods.clip_global.source_prompt": "a photo of a dog"})
+    exp = p.experiment
+    assert prompts(exp, p.method("clip_global")) == (exp.target_prompt, "a photo of a dog")
+    assert prompts(exp, p.method("syog")) == (exp.target_prompt, exp.source_prompt)
+    p = load_params(PARAMS, {"methods.clip_global.target_prompt": "a photo of open mouth cat"})
+    assert prompts(p.experiment, p.method("clip_global")) == ("a photo of open mouth cat", exp.source_prompt)

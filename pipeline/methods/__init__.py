@@ -24,6 +24,12 @@ def register_method(name: str):
     return deco
 
 
+def prompts(exp, method_cfg) -> tuple[str, str]:
+    """(target, source) prompt of a method block: its own when set, else the experiment's."""
+    return (getattr(method_cfg, "target_prompt", None) or exp.target_prompt,
+            getattr(method_cfg, "source_prompt", None) or exp.source_prompt)
+
+
 def get_method(name: str, where: str = "method") -> type:
     _import_builtin()
     if name not in METHODS:

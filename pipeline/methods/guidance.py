@@ -8,22 +8,20 @@ from typing import Optional
 import torch
 
 from ..config import ClipSpec, ConfigError
+from . import prompts
 from .syog import SyogConfig
 
 
 @dataclass(frozen=True)
 class ClipConfig(SyogConfig):
-    """SYOG settings plus what every CLIP method needs."""
-    target_prompt: Optional[str] = None   # None: the experiment's target_prompt
+    """SYOG settings (target_prompt included) plus what every CLIP method needs."""
     source_prompt: Optional[str] = None   # None: the experiment's source_prompt
     clip: Optional[ClipSpec] = None       # None: the experiment's CLIP model
 
     def validate(self, path):
         super().validate(path)
-        for k in ("target_prompt", "source_prompt"):
-            v = getattr(self, k)
-            if v is not None and not v.strip():
-                raise ConfigError(f"{path}.{k}: must be a non-empty prompt (or omit it to use the experiment's)")
+        if self.source_prompt is not None and not self.source_prompt.strip():
+            raise ConfigError(f"{path}.source_prompt: must be a non-empty prompt (or omit it to use the experiment's)")
 
 
 class ClipGuidance:
@@ -33,8 +31,7 @@ class ClipGuidance:
         from ..nets.clip import build_clip
         spec = cfg.clip or exp.clip
         self.clip = build_clip(spec.model, spec.pretrained, spec.checkpoint, device=device, cache_dir=spec.cache_dir)
-        self.target_prompt = cfg.target_prompt or exp.target_prompt
-        self.source_prompt = cfg.source_prompt or exp.source_prompt
+        self.target_prompt, self.source_prompt = prompts(exp, cfg)
         self.target = self.clip.embed_prompt(self.target_prompt).to(device)   # [D], normalized
         self.source = self.clip.embed_prompt(self.source_prompt).to(device)   # [D], normalized
 

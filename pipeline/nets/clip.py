@@ -154,6 +154,17 @@ def _available_models(n: int = 8) -> str:
     return ", ".join(preferred + [m for m in names if m not in preferred][: max(0, n - len(preferred))]) + ", ..."
 
 
+def resolve_model_name(name: str) -> str:
+    """open_clip architecture name for `name` (OpenAI's "ViT-B/32" spelling accepted, as `clip.load`
+    takes it); ValueError listing some available models when open_clip does not know it."""
+    if name.startswith(("hf-hub:", "local-dir:")):
+        return name
+    name = name.replace("/", "-")
+    if name not in open_clip.list_models():
+        raise ValueError(f"unknown CLIP model {name!r}; available: {_available_models()}")
+    return name
+
+
 def build_clip(name: str = "ViT-B-32-quickgelu", pretrained: str | None = "openai",
                checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
                cache_dir: str | None = None) -> CLIP:
@@ -165,10 +176,7 @@ def build_clip(name: str = "ViT-B-32-quickgelu", pretrained: str | None = "opena
     checkpoint: a local open_clip state-dict file (.pt/.bin/.safetensors); takes precedence over
                 `pretrained`, so a machine without network can use vendored weights.
     """
-    if "/" in name and not name.startswith(("hf-hub:", "local-dir:")):
-        name = name.replace("/", "-")  # OpenAI's "ViT-B/32" spelling, as `clip.load` takes it
-    if not name.startswith(("hf-hub:", "local-dir:")) and name not in open_clip.list_models():
-        raise ValueError(f"unknown CLIP model {name!r}; available: {_available_models()}")
+    name = resolve_model_name(name)
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
