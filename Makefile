@@ -24,7 +24,7 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 venv: $(BIN)/.installed
 
 demo: venv
-	dvc repro
+	$(BIN)/python stages/with_prefect.py dvc repro
 	@echo "Report: $(CURDIR)/reports/index.html  (and reports/summary.md; DEMO NUMBERS only)"
 
 # Never fails: without root or apt-get, tests/test_report_browser.py is skipped instead.

@@ -185,12 +185,24 @@ class DemoDataSpec:
 
 
 @dataclass(frozen=True)
+class PerfSpec:
+    """CUDA speed settings (pipeline/perf.py). On CPU they are ignored: CPU runs stay float32 and
+    bit-reproducible (the resume and parity tests rely on that)."""
+    tf32: bool = True                    # TF32 tensor-core matmuls and convolutions
+    channels_last: bool = True           # NHWC D and sketch extractor (cuDNN's fastest convolutions)
+    autocast: Literal["off", "bf16"] = "bf16"  # forwards in bf16; R1 and loss reductions stay float32
+    compile: bool = False                # torch.compile G's layers + the sketch extractor (not D: R1)
+    cudnn_benchmark: bool = True         # let cuDNN pick convolution algorithms for the fixed shapes
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     iters: int = 40000
     batch: int = 4
     ckpt_every: int = 2500               # resumable checkpoint cadence (steps)
     log_every: int = 100                 # loss-history cadence (steps)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    perf: PerfSpec = PerfSpec()
 
     def validate(self, path):
         positive(path, iters=self.iters, batch=self.batch, ckpt_every=self.ckpt_every, log_every=self.log_every)

@@ -139,5 +139,10 @@ class ImageBank:
         return self.data.to(device).float() / 127.5 - 1.0
 
     def sample(self, batch: int, device="cpu") -> torch.Tensor:
+        # Indices from the CPU RNG (checkpointed, so a resume draws the same ones); the images are
+        # copied to the device once, so a training step does no host-to-device image traffic.
         idx = torch.randint(len(self.data), (batch,))
-        return self.data[idx].to(device).float() / 127.5 - 1.0
+        device = torch.device(device)
+        if self.data.device != device:
+            self.data = self.data.to(device)
+        return self.data[idx.to(device)].float() / 127.5 - 1.0

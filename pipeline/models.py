@@ -12,6 +12,7 @@ from .nets.checkpoint import load_into
 from .nets.photosketch import PhotoSketch
 from .nets.stylegan2 import Discriminator, Generator, StyleGAN2Config
 from .nets.xdog import XDoG
+from .perf import OFF, Perf
 
 
 def resolve_device(want: str) -> torch.device:
@@ -60,6 +61,7 @@ class Nets:
     D_image: Discriminator
     sketcher: nn.Module
     device: torch.device
+    perf: Perf = OFF            # autocast settings for the methods' forwards (perf.configure)
 
 
 def build_nets(exp: Experiment, pretrained: Path, device: torch.device) -> Nets:

@@ -24,6 +24,7 @@ from .io import write_bytes
 from .methods import get_method
 from .models import build_nets, resolve_device
 from .nets.checkpoint import CheckpointError, load_file, save_atomic
+from .perf import configure as configure_perf
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, model_dir: Path, histo
     seed_everything(exp.seed)
     nets = build_nets(exp, prepared / "pretrained", device)
     method = get_method(method_cfg.method)(method_cfg, nets, exp)
+    nets.perf = configure_perf(exp.train.perf, nets)   # after the method: see perf.configure
     data = TrainData(ImageBank(prepared / "sketches", "sketches", exp.size),
                      ImageBank(prepared / "photos", "photos", exp.size), device)
 

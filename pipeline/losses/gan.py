@@ -8,15 +8,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import at_least_fp32
+
 
 def d_logistic(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """L_D = E[softplus(D(fake))] + E[softplus(-D(real))]."""
-    return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+    """L_D = E[softplus(D(fake))] + E[softplus(-D(real))]. Reduced in float32 (logits may be bf16)."""
+    return F.softplus(at_least_fp32(fake_logits)).mean() + F.softplus(-at_least_fp32(real_logits)).mean()
 
 
 def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
-    """L_G = E[softplus(-D(G(z)))]."""
-    return F.softplus(-fake_logits).mean()
+    """L_G = E[softplus(-D(G(z)))]. Reduced in float32 (logits may be bf16)."""
+    return F.softplus(-at_least_fp32(fake_logits)).mean()
 
 
 def r1_penalty(real_logits: torch.Tensor, real_input: torch.Tensor) -> torch.Tensor:

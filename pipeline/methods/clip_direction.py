@@ -94,7 +94,8 @@ class ClipDirection(SketchYourOwnGAN):
         opt = torch.optim.SGD([w_opt], lr=c.layer_lr)
         noise = self.random_noise(c.layer_batch)
         for _ in range(c.layer_iters):
-            loss = global_loss(self.guide.encode(G.synthesis(w_opt, noise=noise)), self.guide.target)
+            with self.nets.perf.autocast():
+                loss = global_loss(self.guide.encode(G.synthesis(w_opt, noise=noise)), self.guide.target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -123,13 +124,14 @@ class ClipDirection(SketchYourOwnGAN):
         for m in modules:
             requires_grad(m, True)
         batch = c.direction_batch or self.exp.train.batch
-        with torch.no_grad():
-            w = G.mapping(torch.randn(batch, G.style_dim).to(self.nets.device))
-            wplus = w[:, None].expand(-1, G.n_latent, -1)
-            noise = self.random_noise(batch)
-            frozen_emb = self.guide.encode(self.G_frozen.synthesis(wplus, noise=noise))
-        train_emb = self.guide.encode(G.synthesis(wplus, noise=noise))
-        loss = c.lambda_direction * directional_loss(train_emb, frozen_emb, self.text_dir)
+        with self.nets.perf.autocast():
+            with torch.no_grad():                                      # G_frozen: no graph, no grads
+                w = G.mapping(torch.randn(batch, G.style_dim).to(self.nets.device))
+                wplus = w[:, None].expand(-1, G.n_latent, -1)
+                noise = self.random_noise(batch)
+                frozen_emb = self.guide.encode(self.G_frozen.synthesis(wplus, noise=noise))
+            train_emb = self.guide.encode(G.synthesis(wplus, noise=noise))
+            loss = c.lambda_direction * directional_loss(train_emb, frozen_emb, self.text_dir)
         self.s_optim.zero_grad(set_to_none=True)
         if modules:  # rows that modulate only ToRGBs (train_torgb off) leave nothing to train
             loss.backward()

@@ -43,9 +43,10 @@ class ClipGlobal(SketchYourOwnGAN):
     def g_step(self, data) -> dict:
         for m in self.d_modules:
             requires_grad(m, False)
-        fake = self.fake(self.exp.train.batch)
-        loss_syog, logs = self.syog_generator_loss(fake)
-        l_glob = global_loss(self.guide.encode(fake), self.guide.target)
+        with self.nets.perf.autocast():
+            fake = self.fake(self.exp.train.batch)
+            loss_syog, logs = self.syog_generator_loss(fake)
+            l_glob = global_loss(self.guide.encode(fake), self.guide.target)
         logs["clip_global"] = l_glob.item()
         self.g_optim.zero_grad(set_to_none=True)
         set_grads([(loss_syog, self.g_params), (self.cfg.lambda_global * l_glob, self.clip_params)])

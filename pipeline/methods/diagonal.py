@@ -73,14 +73,15 @@ class Diagonal(SketchYourOwnGAN):
     def g_step(self, data) -> dict:
         for m in self.d_modules:
             requires_grad(m, False)
-        fake = self.fake(self.exp.train.batch)
-        l_glob = global_loss(self.guide.encode(fake), self.guide.target)
-        logs = {"clip_global": l_glob.item()}
-        groups = [(self.cfg.lambda_global * l_glob, self.content_params)]
-        if self.cfg.syog:
-            loss_syog, syog_logs = self.syog_generator_loss(fake)
-            logs.update(syog_logs)
-            groups.insert(0, (loss_syog, self.g_params))
+        with self.nets.perf.autocast():
+            fake = self.fake(self.exp.train.batch)
+            l_glob = global_loss(self.guide.encode(fake), self.guide.target)
+            logs = {"clip_global": l_glob.item()}
+            groups = [(self.cfg.lambda_global * l_glob, self.content_params)]
+            if self.cfg.syog:
+                loss_syog, syog_logs = self.syog_generator_loss(fake)
+                logs.update(syog_logs)
+                groups.insert(0, (loss_syog, self.g_params))
         self.g_optim.zero_grad(set_to_none=True)
         self.c_optim.zero_grad(set_to_none=True)
         set_grads(groups)

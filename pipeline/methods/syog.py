@@ -132,15 +132,16 @@ class SketchYourOwnGAN:
         n, c = self.nets, self.cfg
         for m in self.d_modules:
             requires_grad(m, True)
-        with torch.no_grad():
-            fake = self.fake(self.exp.train.batch)
-            fake_sketch = n.sketcher(fake)
-        real_sketch = data.sketches(self.exp.train.batch)
-        loss = d_logistic(n.D_sketch(self.to_sketch_input(real_sketch)), n.D_sketch(self.to_sketch_input(fake_sketch)))
+        with n.perf.autocast():                      # forwards only; losses reduce in float32
+            with torch.no_grad():
+                fake = self.fake(self.exp.train.batch)
+                fake_sketch = n.sketcher(fake)       # once per fake batch
+            real_sketch = data.sketches(self.exp.train.batch)
+            loss = d_logistic(n.D_sketch(self.to_sketch_input(real_sketch)),
+                              n.D_sketch(self.to_sketch_input(fake_sketch)))
+            li = d_logistic(n.D_image(data.photos(self.exp.train.batch)), n.D_image(fake)) if c.l_image > 0 else None
         logs = {"d_sketch": loss.item()}
-        if c.l_image > 0:
-            photos = data.photos(self.exp.train.batch)
-            li = d_logistic(n.D_image(photos), n.D_image(fake))
+        if li is not None:
             logs["d_image"] = li.item()
             loss = loss + c.l_image * li
         self.d_optim.zero_grad(set_to_none=True)
@@ -149,6 +150,7 @@ class SketchYourOwnGAN:
         return logs
 
     def r1_step(self, data) -> dict:
+        """Float32 on purpose, outside autocast: R1 is a second-order term (perf.py)."""
         n, c = self.nets, self.cfg
         real_sketch = data.sketches(self.exp.train.batch).requires_grad_(True)
         pen = r1_penalty(n.D_sketch(self.to_sketch_input(real_sketch)), real_sketch)
@@ -178,7 +180,8 @@ class SketchYourOwnGAN:
     def g_step(self, data) -> dict:
         for m in self.d_modules:
             requires_grad(m, False)
-        loss, logs = self.syog_generator_loss(self.fake(self.exp.train.batch))
+        with self.nets.perf.autocast():
+            loss, logs = self.syog_generator_loss(self.fake(self.exp.train.batch))
         self.g_optim.zero_grad(set_to_none=True)
         loss.backward()
         self.g_optim.step()
