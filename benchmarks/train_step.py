@@ -7,10 +7,16 @@ Methods come from params.yaml (every block, or --methods). Direction steps of cl
 are included at their real cadence, so its figure is the average over a direction schedule.
 One line per method, stable for grepping:
 
-    train_step method=syog size=256 batch=4 device=cuda it_per_s=... s_per_it=... peak_mem_gib=... iters=...
-    flops method=syog size=256 batch=4 gflop_per_step=...
+    train_step method=syog size=256 batch=4 device=cuda perf=on it_per_s=... s_per_it=... peak_mem_gib=... iters=...
+    ratio method=clip_global vs=syog time_per_step_ratio=...
+    flops method=syog size=256 batch=4 gflop_per_step=... achieved_tflop_s=...
 
-Run on a GPU:  python benchmarks/train_step.py --device cuda --iters 200
+`--perf on` applies train.perf's defaults (TF32, channels-last D, bf16 autocast; `--compile` adds
+torch.compile) exactly as the finetune stage does; `--perf off` is plain float32, for the
+before/after figure. Both on CUDA only (pipeline/perf.py).
+
+Run on a GPU:  python benchmarks/train_step.py --device cuda --iters 200 --flops
+               python benchmarks/train_step.py --device cuda --iters 200 --perf off
 On this CPU:   python benchmarks/train_step.py --size 64 --channel-base 2048 --sketcher xdog --clip demo-tiny-clip --iters 8
 """
 from __future__ import annotations
@@ -34,6 +40,7 @@ from pipeline.nets.photosketch import PhotoSketch  # noqa: E402
 from pipeline.nets.stylegan2 import Discriminator, Generator  # noqa: E402
 from pipeline.nets.xdog import XDoG  # noqa: E402
 from pipeline.models import stylegan_config  # noqa: E402
+from pipeline.perf import configure  # noqa: E402
 
 
 class RandomData:
@@ -52,6 +59,7 @@ class RandomData:
 
 def build(args, name, device):
     over = {"experiments.demo.size": args.size,
+            "experiments.demo.train.perf.compile": args.compile,
             "experiments.demo.generator": {"style_dim": 512, "n_mlp": 8, "channel_base": args.channel_base,
                                            "channel_max": 512, "lr_mlp": 0.01},
             "experiments.demo.train.batch": args.batch,
@@ -63,7 +71,10 @@ def build(args, name, device):
     sketcher = PhotoSketch() if args.sketcher == "photosketch" else XDoG()
     nets = Nets(Generator(gcfg).to(device), Discriminator(gcfg).to(device), Discriminator(gcfg).to(device),
                 sketcher.requires_grad_(False).to(device), device)
-    return exp, cfg, get_method(cfg.method)(cfg, nets, exp)
+    method = get_method(cfg.method)(cfg, nets, exp)
+    if args.perf == "on":
+        nets.perf = configure(exp.train.perf, nets)   # after the method, as pipeline/train.py does
+    return exp, cfg, method
 
 
 def sync(device):
@@ -110,17 +121,27 @@ def main(argv=None):
     ap.add_argument("--sketcher", default="photosketch", choices=["photosketch", "xdog"])
     ap.add_argument("--clip", default="ViT-B-32-quickgelu", help="open_clip architecture (random weights)")
     ap.add_argument("--flops", action="store_true", help="also count FLOPs of one baseline step")
+    ap.add_argument("--perf", default="on", choices=["on", "off"], help="train.perf defaults (CUDA only)")
+    ap.add_argument("--compile", action="store_true", help="with --perf on: torch.compile too")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     names = list(load_params(ROOT / "params.yaml").methods) if args.methods == "all" else args.methods.split(",")
+    results = {}
     for name in names if args.iters > 0 else []:   # --iters 0: FLOP count only
-        r = bench(args, name, device)
-        print(f"train_step method={name} size={args.size} batch={args.batch} device={device.type} "
+        r = results[name] = bench(args, name, device)
+        print(f"train_step method={name} size={args.size} batch={args.batch} device={device.type} perf={args.perf} "
               f"it_per_s={r['it_per_s']:.3f} s_per_it={r['s_per_it']:.4f} peak_mem_gib={r['peak_mem_gib']:.2f} "
               f"iters={args.iters}", flush=True)
+    base = results.get("syog")
+    for name, r in results.items() if base else []:
+        if name != "syog":                         # goal: CLIP methods <= 1.5x the baseline's time per step
+            print(f"ratio method={name} vs=syog time_per_step_ratio={r['s_per_it'] / base['s_per_it']:.2f}",
+                  flush=True)
     if args.flops:
         gflop = count_flops(args, "syog", device) / 1e9
-        print(f"flops method=syog size={args.size} batch={args.batch} gflop_per_step={gflop:.1f}", flush=True)
+        achieved = f"{gflop * base['it_per_s'] / 1e3:.2f}" if base else "nan"
+        print(f"flops method=syog size={args.size} batch={args.batch} gflop_per_step={gflop:.1f} "
+              f"achieved_tflop_s={achieved}", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ truncation by default, random noise from the same seeded stream, no style mixing
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -96,13 +98,21 @@ def write_samples(gen, out_dir: Path, n: int, seed: int, batch: int = 50, trunca
     z_all = torch.randn(n, G.style_dim, generator=g)
     noise_seeds = torch.randint(0, 2 ** 31 - 1, (n,), generator=g)
     zc_all = torch.randn(n, G.style_dim, generator=g)
-    for i in tqdm(range(0, n, batch), desc="samples", unit="batch", mininterval=1.0):
-        # per-sample noise from its own seed, so sample k is the same whatever the batch size
-        noise = [torch.stack([torch.randn(*noise_shape(k), generator=torch.Generator().manual_seed(int(sd) + k))
-                              for sd in noise_seeds[i:i + batch]]).to(device) for k in range(G.num_layers)]
-        img = s(z_all[i:i + batch].to(device), noise, zc_all[i:i + batch].to(device), truncation, mean_w)
-        for j, im in enumerate(img.cpu()):
-            save_png(to_pil(im), out_dir / f"{i + j:06d}.png")
+    # PNG encoding (zlib, which releases the GIL) runs in threads, overlapping the next batch's
+    # generation; on a GPU it would otherwise take longer than the generation itself.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        pending = []
+        for i in tqdm(range(0, n, batch), desc="samples", unit="batch", mininterval=1.0):
+            # per-sample noise from its own seed, so sample k is the same whatever the batch size
+            noise = [torch.stack([torch.randn(*noise_shape(k), generator=torch.Generator().manual_seed(int(sd) + k))
+                                  for sd in noise_seeds[i:i + batch]]).to(device) for k in range(G.num_layers)]
+            img = s(z_all[i:i + batch].to(device), noise, zc_all[i:i + batch].to(device), truncation, mean_w)
+            pending += [pool.submit(save_png, to_pil(im), out_dir / f"{i + j:06d}.png")
+                        for j, im in enumerate(img.cpu())]
+            while len(pending) > 4 * batch:   # bound the images waiting in memory
+                pending.pop(0).result()       # re-raises a write error, if any
+        for f in pending:
+            f.result()
     return n
 
 
