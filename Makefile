@@ -1,7 +1,7 @@
 # make demo   create .venv, install the pinned dependencies, run the offline demo (`dvc repro`)
 # make test   create .venv if needed, run the test suite (what CI runs); installs Debian's chromium
 #             for the browser test when missing and possible (root + apt-get), else that test skips
-# make bench  CPU/GPU micro-benchmarks (benchmarks/), printed, never asserted
+# make bench  GPU benchmarks (benchmarks/), printed, never asserted; make bench-cpu: the CPU ones
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +11,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test bench venv chromium clean
+.PHONY: demo test bench bench-cpu venv chromium clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,19 @@ chromium:
 test: venv chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# GPU figures (issue 7's configuration: 256 px, channel_base 32768, batch 4, ViT-B/32); needs CUDA
 bench: venv
-	$(BIN)/python benchmarks/nets.py
+	$(BIN)/python benchmarks/nets.py --device cuda
+	$(BIN)/python benchmarks/train_step.py --device cuda --iters 200 --flops
+	$(BIN)/python benchmarks/train_step.py --device cuda --iters 200 --perf off
+	$(BIN)/python benchmarks/sample_eval.py --device cuda
+	$(BIN)/python benchmarks/reference_step.py --device cuda --iters 200
+
+# what this 2-core CPU machine can time: small networks, and the demo pipeline itself
+bench-cpu: venv
+	$(BIN)/python benchmarks/train_step.py --device cpu --size 64 --channel-base 2048 --sketcher xdog --clip demo-tiny-clip --iters 8
+	$(BIN)/python benchmarks/sample_eval.py --device cpu --size 64 --channel-base 2048 --n 200 --extractor demo-tiny
+	$(BIN)/python benchmarks/demo_pipeline.py
 
 clean:
 	rm -rf $(VENV) .prefect data reports/index.html reports/grids
