@@ -20,23 +20,13 @@ from pipeline.nets.stylegan2 import Discriminator, Generator
 from pipeline.nets.xdog import XDoG
 from pipeline.perf import OFF, Perf, compile_layers, configure, to_channels_last
 
-from tiny import FakeData
+from tiny import UNIT16, FakeData
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
-SIZE = 16
-TINY = {
-    "experiment": "demo",
-    "experiments.demo.size": SIZE,
-    "experiments.demo.generator.channel_base": 128,
-    "experiments.demo.generator.channel_max": 16,
-    "experiments.demo.generator.style_dim": 16,
-    "experiments.demo.generator.n_mlp": 2,
-    "experiments.demo.train.batch": 2,
-    "experiments.demo.train.device": "cpu",
-    "experiments.demo.clip": {"model": "demo-tiny-clip", "pretrained": None},
-}
+TINY = {**UNIT16, "experiments.demo.clip": {"model": "demo-tiny-clip", "pretrained": None}}
+SIZE = TINY["experiments.demo.size"]
 
 
 def nets_for(exp, seed=1234) -> Nets:

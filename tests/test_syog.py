@@ -13,22 +13,13 @@ from pipeline.methods.syog import SketchYourOwnGAN
 from pipeline.models import build_nets, stylegan_config
 from pipeline.nets.stylegan2 import Discriminator, Generator
 
-from tiny import FakeData
+from tiny import UNIT16, FakeData
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
-SIZE = 16
-TINY = {
-    "experiment": "demo",
-    "experiments.demo.size": SIZE,
-    "experiments.demo.generator.channel_base": 128,
-    "experiments.demo.generator.channel_max": 16,
-    "experiments.demo.generator.style_dim": 16,
-    "experiments.demo.generator.n_mlp": 2,
-    "experiments.demo.train.batch": 2,
-    "experiments.demo.train.device": "cpu",
-}
+TINY = UNIT16
+SIZE = TINY["experiments.demo.size"]
 
 
 def tiny_params(**method):

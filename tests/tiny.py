@@ -27,6 +27,19 @@ TINY = {
 }
 
 
+# Smaller still, for unit tests that build the networks themselves (no pipeline run): 16 px.
+UNIT16 = {
+    "experiment": "demo",
+    "experiments.demo.size": 16,
+    "experiments.demo.generator.channel_base": 128,
+    "experiments.demo.generator.channel_max": 16,
+    "experiments.demo.generator.style_dim": 16,
+    "experiments.demo.generator.n_mlp": 2,
+    "experiments.demo.train.batch": 2,
+    "experiments.demo.train.device": "cpu",
+}
+
+
 def apply(raw: dict, overrides: dict) -> dict:
     for key, value in overrides.items():
         node = raw
