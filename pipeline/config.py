@@ -269,6 +269,74 @@ class Experiment:
 
 
 # ----------------------------------------------------------------------------
+# Sweep: methods x prompts x seeds (pipeline/sweep.py, stage `sweep`)
+
+
+@dataclass(frozen=True)
+class SweepRunnerSpec:
+    """Where the chains run. local: one after another in the stage's process. dask: on a Dask
+    cluster through Prefect, either an existing scheduler (`address`, which wins when both are set)
+    or a local cluster of `n_workers` worker processes started for the sweep."""
+    kind: Literal["local", "dask"] = "local"
+    address: Optional[str] = None        # e.g. tcp://10.0.0.5:8786 (a running `dask scheduler`)
+    n_workers: Optional[int] = None      # without address: a local cluster of this many worker processes
+    gpus_per_worker: int = 0             # > 0: each chain asks for 1 GPU (Dask worker resource "GPU")
+
+    def validate(self, path):
+        if self.n_workers is not None and self.n_workers < 1:
+            raise ConfigError(f"{path}.n_workers: must be >= 1, got {self.n_workers}")
+        if self.gpus_per_worker < 0:
+            raise ConfigError(f"{path}.gpus_per_worker: must be >= 0, got {self.gpus_per_worker}")
+        if self.address is not None and not self.address.strip():
+            raise ConfigError(f"{path}.address: must be a scheduler address (e.g. tcp://host:8786) or null")
+        if self.kind == "dask" and not self.address and self.n_workers is None:
+            raise ConfigError(f"{path}: kind 'dask' needs address (a running scheduler, e.g. tcp://host:8786) "
+                              "or n_workers (a local cluster of that many worker processes)")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """The grid: every method block x prompt x seed is one fine-tune -> sample -> evaluate chain."""
+    methods: tuple[str, ...] = ()                    # blocks under `methods:`; empty: no sweep
+    prompts: tuple[Optional[str], ...] = (None,)     # target prompts; null: the block's (or experiment's) own
+    seeds: tuple[int, ...] = (0, 1, 2)               # replace the experiment's seed (training, samples, metrics)
+    runner: SweepRunnerSpec = SweepRunnerSpec()
+    retries: int = 1                     # Prefect retries of a failed chain (resumes from its checkpoint)
+    retry_delay_s: float = 10.0
+    threads_per_chain: int = 1           # torch CPU threads inside a chain, the same on every route
+    keep_samples: bool = False           # keep each chain's metric sample PNGs (grid.png is always kept)
+
+    def validate(self, path):
+        for i, s in enumerate(self.seeds):
+            if s in self.seeds[:i]:
+                raise ConfigError(f"{path}.seeds[{i}]: {s} appears twice; seeds must be distinct")
+        for i, p in enumerate(self.prompts):
+            if p is not None and not p.strip():
+                raise ConfigError(f"{path}.prompts[{i}]: must be a non-empty prompt or null (the method's own)")
+            if p in self.prompts[:i]:
+                raise ConfigError(f"{path}.prompts[{i}]: {p!r} appears twice; prompts must be distinct")
+        for i, m in enumerate(self.methods):
+            if m in self.methods[:i]:
+                raise ConfigError(f"{path}.methods[{i}]: {m!r} appears twice")
+        if self.methods and not self.seeds:
+            raise ConfigError(f"{path}.seeds: at least one seed is needed to sweep {', '.join(self.methods)}")
+        if self.methods and not self.prompts:
+            raise ConfigError(f"{path}.prompts: at least one prompt is needed (null: the method's own)")
+        if self.retries < 0:
+            raise ConfigError(f"{path}.retries: must be >= 0, got {self.retries}")
+        if self.retry_delay_s < 0:
+            raise ConfigError(f"{path}.retry_delay_s: must be >= 0, got {self.retry_delay_s}")
+        if self.threads_per_chain < 1:
+            raise ConfigError(f"{path}.threads_per_chain: must be >= 1, got {self.threads_per_chain}")
+
+    def check_methods(self, where: str, methods: dict) -> None:
+        for i, m in enumerate(self.methods):
+            if m not in methods:
+                raise ConfigError(f"{where}: sweep.methods[{i}]: {m!r} is not a block under methods: "
+                                  f"(have: {', '.join(methods)})")
+
+
+# ----------------------------------------------------------------------------
 # Methods: each registered method declares its own dataclass (see pipeline.methods)
 
 
@@ -277,6 +345,7 @@ class Params:
     experiment: Experiment
     methods: dict[str, Any]              # name -> method config dataclass
     raw: dict
+    sweep: SweepSpec = SweepSpec()       # the `sweep:` grid (empty: no sweep)
 
     def method(self, name: str):
         if name not in self.methods:
@@ -302,7 +371,7 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
                 raise ConfigError(f"override {key}: {'.'.join(parents[:i + 1])} is a value, not a block")
         node[leaf] = value
     where = str(path)
-    allowed = {"experiment", "experiments", "methods"}
+    allowed = {"experiment", "experiments", "methods", "sweep"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown top-level key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
@@ -323,7 +392,9 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
         if not isinstance(block, dict) or "method" not in block:
             raise ConfigError(f"{mpath}.method: required (the registered method this block configures)")
         methods[mname] = from_dict(method_config_class(block["method"], mpath), block, mpath)
-    return Params(experiment=experiment, methods=methods, raw=raw)
+    sweep = from_dict(SweepSpec, raw.get("sweep") or {}, f"{where}: sweep")
+    sweep.check_methods(where, methods)
+    return Params(experiment=experiment, methods=methods, raw=raw, sweep=sweep)
 
 
 # ----------------------------------------------------------------------------

@@ -6,6 +6,8 @@
   summary.md    the metrics table in Markdown, grids referenced as relative copies `grids/<name>.png`
   metrics.json  {method: {metric: number}} for `dvc metrics show`; only finite numbers
   grids/*.png   copies of the grids that summary.md references
+Both pages carry the sweep table when a sweep ran (`sweep`: the record the `sweep` stage writes to
+reports/sweep.json, pipeline.sweep.sweep_record): mean ± std over seeds per method and prompt.
 Every file is written atomically (temporary file in the same folder + os.replace), so a crashed
 or interrupted report stage never leaves half a page behind.
 """
@@ -93,6 +95,103 @@ def _best(methods: list[MethodResult], col: str):
 def _header(col: str) -> str:
     d = metric_direction(col)
     return col + {"lower": " ↓", "higher": " ↑"}.get(d, "")
+
+
+#----------------------------------------------------------------------------
+# The sweep table (methods x prompts, mean ± std over seeds)
+
+NO_SWEEP = "No sweep configured (`sweep.methods` is empty in params.yaml)."
+NO_SWEEP_RESULTS = "No sweep results (reports/sweep.json not found; run `dvc repro sweep`)."
+
+
+def _sweep_columns(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(k for r in rows for k in r["metrics"]))
+
+
+def _sweep_cell(stat: dict | None) -> str:
+    if not stat or not _is_number(stat.get("mean")):
+        return "—"
+    std = stat.get("std")
+    return f"{_fmt(stat['mean'])} ± {_fmt(std)}" if _is_number(std) else f"{_fmt(stat['mean'])}"
+
+
+def _sweep_best(rows: list[dict], col: str):
+    d = metric_direction(col)
+    vals = [r["metrics"].get(col, {}).get("mean") for r in rows]
+    vals = [v for v in vals if _is_number(v)]
+    if d is None or len(vals) < 2:
+        return None
+    return min(vals) if d == "lower" else max(vals)
+
+
+def _sweep_is_best(row: dict, col: str, best) -> bool:
+    v = row["metrics"].get(col, {}).get("mean")
+    return best is not None and _is_number(v) and v == best
+
+
+def sweep_note(sweep: dict | None) -> str | None:
+    """The one line shown instead of the table, or None when there is a table."""
+    if sweep is None:
+        return NO_SWEEP_RESULTS
+    if not sweep.get("configured") or not sweep.get("rows"):
+        return NO_SWEEP
+    return None
+
+
+def _sweep_caption(sweep: dict) -> str:
+    failed = [c for c in sweep.get("chains", []) if c.get("status") != "done"]
+    text = ("Mean ± standard deviation (sample, ddof 1) over seeds; a single seed shows its value alone. "
+            "seeds: finished chains / planned.")
+    if failed:
+        text += f" {len(failed)} chain(s) not finished: " + ", ".join(
+            f"{c['method']} seed {c['seed']} ({c['status']})" for c in failed) + "."
+    return text
+
+
+def _sweep_html(sweep: dict | None, is_demo: bool) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Sweep</h2>"]
+    note = sweep_note(sweep)
+    if note:
+        return parts + [f'<p class="muted" id="sweep-none">{e(note.replace("`", ""))}</p>']
+    if is_demo:
+        parts.append(f'<p><strong>{e(DEMO_BANNER)}</strong></p>')
+    rows = sweep["rows"]
+    cols = _sweep_columns(rows)
+    best = {c: _sweep_best(rows, c) for c in cols}
+    head = "".join(f"<th>{e(_header(c))}</th>" for c in cols)
+    body = []
+    for r in rows:
+        cells = "".join(("<td class=\"best\">" if _sweep_is_best(r, c, best[c]) else "<td>")
+                        + e(_sweep_cell(r["metrics"].get(c))) + "</td>" for c in cols)
+        body.append(f"<tr><td>{e(r['method'])}</td><td>{e(r['prompt'])}</td>"
+                    f"<td>{r['n_seeds']}/{r['n_planned']}</td>{cells}</tr>")
+    parts += [f'<table id="sweep"><thead><tr><th>method</th><th>prompt</th><th>seeds</th>{head}</tr></thead>'
+              f"<tbody>{''.join(body)}</tbody></table>", f'<p class="muted">{e(_sweep_caption(sweep))}</p>']
+    return parts
+
+
+def _sweep_md(sweep: dict | None, is_demo: bool) -> list[str]:
+    out = ["## Sweep", ""]
+    note = sweep_note(sweep)
+    if note:
+        return out + [note, ""]
+    if is_demo:
+        out += [f"> **{DEMO_BANNER}**", ""]
+    rows = sweep["rows"]
+    cols = _sweep_columns(rows)
+    best = {c: _sweep_best(rows, c) for c in cols}
+    out.append("| method | prompt | seeds | " + " | ".join(_md_escape(_header(c)) for c in cols) + " |")
+    out.append("|---|---|---:|" + "---:|" * len(cols))
+    for r in rows:
+        cells = []
+        for c in cols:
+            s = _sweep_cell(r["metrics"].get(c))
+            cells.append(f"**{s}**" if _sweep_is_best(r, c, best[c]) else s)
+        out.append(f"| {_md_escape(r['method'])} | {_md_escape(r['prompt'])} | {r['n_seeds']}/{r['n_planned']} | "
+                   + " | ".join(cells) + " |")
+    out += ["", _md_escape(_sweep_caption(sweep)), ""]
+    return out
 
 
 #----------------------------------------------------------------------------
@@ -254,7 +353,7 @@ def _edits_html(edits: dict) -> list[str]:
 
 
 def render_html(methods, *, title, experiment, is_demo, settings, sketches_png=None,
-                pretrained_grid_png=None, edits: dict | None = None) -> str:
+                pretrained_grid_png=None, edits: dict | None = None, sweep: dict | None = None) -> str:
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
              f"<style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
@@ -268,6 +367,7 @@ def render_html(methods, *, title, experiment, is_demo, settings, sketches_png=N
     comp = _comparability_lines(methods)
     if comp:
         parts.append("<ul>" + "".join(f"<li>{e(c)}</li>" for c in comp) + "</ul>")
+    parts += _sweep_html(sweep, is_demo)
     parts += ["<h2>Inputs</h2>", '<div class="row">',
               f"<div><h3>Input sketches</h3>{_img_html(sketches_png, 'input sketches')}</div>",
               f"<div><h3>Pretrained generator</h3>{_img_html(pretrained_grid_png, 'pretrained samples')}</div>",
@@ -317,14 +417,16 @@ def _md_table(methods: list[MethodResult], is_demo: bool) -> str:
 
 
 def render_markdown(methods, grid_paths: dict[str, str], *, title, experiment, is_demo,
-                    extra_images: dict[str, str], edit_images: dict[str, str] | None = None) -> str:
+                    extra_images: dict[str, str], edit_images: dict[str, str] | None = None,
+                    sweep: dict | None = None) -> str:
     out = [f"# {_md_escape(title)}", "", f"Experiment: `{experiment}`", ""]
     if is_demo:
         out += [f"**{DEMO_BANNER}**", ""]
     out += ["## Metrics", "", _md_table(methods, is_demo), "",
             "↓ lower is better, ↑ higher is better; best value per column in bold.", ""]
     out += [f"- {c}" for c in _comparability_lines(methods)]
-    out += ["", "## Samples", ""]
+    out += [""] + _sweep_md(sweep, is_demo)
+    out += ["## Samples", ""]
     for label, rel in extra_images.items():
         out += [f"**{label}**", "", f"![{label}]({rel})", ""]
     for m in methods:
@@ -350,7 +452,7 @@ def flat_metrics(methods: list[MethodResult]) -> dict[str, dict[str, float]]:
 
 def write_report(out_dir, methods: list[MethodResult], *, title: str, experiment: str, is_demo: bool,
                  settings: dict, sketches_png=None, pretrained_grid_png=None,
-                 edits: dict | None = None) -> dict[str, Path]:
+                 edits: dict | None = None, sweep: dict | None = None) -> dict[str, Path]:
     """Write index.html, summary.md, metrics.json and grids/*.png under out_dir; returns their paths
     keyed by path relative to out_dir."""
     out_dir = Path(out_dir)
@@ -395,10 +497,11 @@ def write_report(out_dir, methods: list[MethodResult], *, title: str, experiment
                 edit_images[f"{gen}: {_edit_caption(tool, info)}"] = rel
 
     page = render_html(methods, title=title, experiment=experiment, is_demo=is_demo, settings=settings,
-                       sketches_png=sketches_png, pretrained_grid_png=pretrained_grid_png, edits=edits)
+                       sketches_png=sketches_png, pretrained_grid_png=pretrained_grid_png, edits=edits,
+                       sweep=sweep)
     written["index.html"] = write_bytes(out_dir / "index.html", page)
     md = render_markdown(methods, grid_paths, title=title, experiment=experiment, is_demo=is_demo,
-                         extra_images=extra, edit_images=edit_images)
+                         extra_images=extra, edit_images=edit_images, sweep=sweep)
     written["summary.md"] = write_bytes(out_dir / "summary.md", md)
     written["metrics.json"] = write_bytes(out_dir / "metrics.json",
                                             json.dumps(flat_metrics(methods), indent=2, sort_keys=True) + "\n")

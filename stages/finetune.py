@@ -4,25 +4,16 @@ Resumable: checkpoints live in data/checkpoints/<method>/<config digest>/ (a per
 DVC output), so an interrupted `dvc repro` continues where it stopped, and a changed config starts
 a fresh run without touching the old one.
 """
-import hashlib
-import json
-
 from _common import ROOT, check_device, main
 
-from pipeline.config import to_jsonable, write_json
+from pipeline.config import write_json
+from pipeline.fingerprint import finetune_fingerprint
 
 
 def fingerprint(exp, method_cfg) -> str:
-    """Digest of what decides the weights: the resolved configs, the library code and the prepared data."""
-    h = hashlib.sha256(json.dumps([to_jsonable(exp.train), to_jsonable(exp.generator), exp.seed, exp.size,
-                                   exp.sketch_extractor, exp.photosketch_bn_mode, to_jsonable(exp.clip),
-                                   exp.target_prompt, exp.source_prompt, to_jsonable(method_cfg)],
-                                  sort_keys=True).encode())
-    for p in sorted((ROOT / "pipeline").rglob("*.py")) + sorted((ROOT / "data" / "prepared").rglob("*")):
-        if p.is_file() and p.name != "config.json":
-            h.update(p.relative_to(ROOT).as_posix().encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
+    """Digest of what decides the weights: the resolved configs, the library code and the prepared data
+    (pipeline/fingerprint.py; sweep chains are keyed by the same digest)."""
+    return finetune_fingerprint(exp, method_cfg, ROOT / "data" / "prepared")
 
 
 def run(params, args):

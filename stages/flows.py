@@ -119,3 +119,128 @@ def edit_task(exp, name: str, method_cfg, data: str, out: str) -> dict:
 @flow(name="edit", log_prints=True)
 def edit_flow(exp, generators: dict, data: str, out: str) -> dict:
     return {name: edit_task(exp, name, cfg, data, out) for name, cfg in generators.items()}
+
+
+# ----------------------------------------------------------------------------
+# Sweeps: one task per fine-tune -> sample -> evaluate chain (pipeline/sweep.py), on the task runner
+# that params.yaml's `sweep.runner` names. Prefect runs, retries and records the chains; Dask (when
+# chosen) places them on workers. Nothing here schedules by itself.
+
+
+def _chain_worth_retrying(task, task_run, state) -> bool:
+    """Retry what may pass next time (a lost GPU, a full disk, a kill); never a config or data error."""
+    from pipeline.config import ConfigError
+    from pipeline.data import DataError
+    try:
+        state.result()
+    except (ConfigError, DataError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(name="sweep-chain", retry_condition_fn=_chain_worth_retrying)
+def sweep_chain_task(chain, sweeps_dir: str, prepared: str, cache_dir: str, keep_samples: bool) -> dict:
+    from pipeline.sweep import run_chain
+    return run_chain(chain, Path(sweeps_dir), Path(prepared), Path(cache_dir), keep_samples=keep_samples)
+
+
+# For the workers of the clusters started here: Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in
+# each worker (to return memory to the OS early), which makes glibc trim and map memory so often
+# that a CPU fine-tune step takes twice the CPU time (measured: 40 demo steps 9 s -> 18.5 s). None
+# unsets it (glibc's own adaptive default). Workers you start yourself: README "Sweeps".
+DASK_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+def sweep_task_runner(runner):
+    """The Prefect task runner for `sweep.runner` (pipeline.config.SweepRunnerSpec)."""
+    if runner.kind == "local":
+        from prefect.task_runners import ThreadPoolTaskRunner
+        return ThreadPoolTaskRunner(max_workers=1)           # one chain after another
+    from prefect_dask import DaskTaskRunner
+    if runner.address:
+        return DaskTaskRunner(address=runner.address)
+    if runner.gpus_per_worker > 0:
+        # One worker process per GPU group, each seeing only its own devices (what dask-cuda's
+        # LocalCUDACluster does), declared as the worker resource "GPU" that each chain asks for.
+        from distributed import Nanny, Scheduler, SpecCluster
+        g = runner.gpus_per_worker
+        workers = {f"gpu-{i}": {"cls": Nanny, "options": {
+            "nthreads": 1, "resources": {"GPU": g},
+            "env": {"CUDA_VISIBLE_DEVICES": ",".join(str(i * g + k) for k in range(g))}}}
+            for i in range(runner.n_workers)}
+        return DaskTaskRunner(cluster_class=SpecCluster, cluster_kwargs={
+            "workers": workers, "scheduler": {"cls": Scheduler, "options": {"dashboard_address": ":0"}}})
+    return DaskTaskRunner(cluster_kwargs={"n_workers": runner.n_workers, "threads_per_worker": 1,
+                                          "processes": True, "dashboard_address": ":0"})
+
+
+@flow(name="sweep", log_prints=True)
+def sweep_flow(chains: list, sweeps_dir: str, prepared: str, cache_dir: str, retries: int = 1,
+               retry_delay_s: float = 10.0, gpus_per_chain: int = 0, keep_samples: bool = False) -> dict:
+    """Run every unfinished chain; {"done": [keys], "skipped": [keys], "failed": {key: error}}.
+
+    Finished chains (their folder exists) are skipped without a task. A chain that fails after its
+    retries is reported, never stops the others: all states are collected before returning.
+    """
+    import contextlib
+
+    from prefect.context import FlowRunContext
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from pipeline.sweep import is_done
+    todo = [c for c in chains if not is_done(Path(sweeps_dir), c.key)]
+    skipped = sorted({c.key for c in chains} - {c.key for c in todo})
+    if skipped:
+        print(f"sweep: {len(skipped)} of {len(chains)} chains already finished, skipped")
+    run = sweep_chain_task.with_options(retries=retries, retry_delay_seconds=retry_delay_s)
+    with contextlib.ExitStack() as stack:
+        # Task runs on Dask workers report to this flow's Prefect API: hand them its address
+        # (in ephemeral mode it is not in the settings otherwise, and each worker would start
+        # a temporary server of its own).
+        api = str(FlowRunContext.get().client.api_url)
+        stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api}))
+        if gpus_per_chain:
+            import dask
+            stack.enter_context(dask.annotate(resources={"GPU": gpus_per_chain}))
+        futures = {c.key: run.with_options(task_run_name=f"chain {c.method} s{c.seed} {c.key}").submit(
+            c, sweeps_dir, prepared, cache_dir, keep_samples) for c in todo}
+    done, failed = [], {}
+    labels = {c.key: c.label for c in todo}
+    for key, fut in futures.items():
+        try:
+            fut.result()
+            done.append(key)
+        except BaseException as e:   # the task's own error, or Dask's (e.g. KilledWorker after repeated kills)
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            failed[key] = " ".join(f"{type(e).__name__}: {e}".split())[:800]
+            print(f"sweep: chain {labels[key]} failed: {failed[key]}")
+    return {"done": done, "skipped": skipped, "failed": failed}
+
+
+def run_sweep(chains: list, runner, sweeps_dir: str, prepared: str, cache_dir: str, retries: int = 1,
+              retry_delay_s: float = 10.0, keep_samples: bool = False) -> dict:
+    """sweep_flow on the task runner `runner` (a SweepRunnerSpec) names."""
+    if runner.kind == "dask":
+        # Workers get the task by value, so they need the library (`pipeline`), not stages/ on their path.
+        import logging
+        import os
+        import sys
+
+        import cloudpickle
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        # Dask's INFO lines (each worker's start-up banner) drown the chains' logs; warnings stay
+        # (a lost worker, a restart). The variable reaches the workers of a local cluster.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    import contextlib
+    gpus = 1 if runner.kind == "dask" and runner.gpus_per_worker > 0 else 0
+    with contextlib.ExitStack() as stack:
+        if runner.kind == "dask":
+            import dask
+            stack.enter_context(dask.config.set(DASK_WORKER_CONFIG))
+        return sweep_flow.with_options(task_runner=sweep_task_runner(runner))(
+            chains, sweeps_dir, prepared, cache_dir, retries=retries, retry_delay_s=retry_delay_s,
+            gpus_per_chain=gpus, keep_samples=keep_samples)

@@ -65,6 +65,8 @@ def run(params, args):
         if (folder / "summary.json").is_file():
             tools = _read_json(folder / "summary.json", "edit")["tools"]
             edits[gen] = {tool: {**info, "png": folder / info["png"]} for tool, info in tools.items()}
+    sweep_json = ROOT / "reports" / "sweep.json"   # written by the `sweep` stage
+    sweep = _read_json(sweep_json, "sweep") if sweep_json.is_file() else None
     from flows import report_flow
     title = ("DEMO — " if exp.demo else "") + f"Sketch + text customization: {exp.description}"
     settings = {"experiment": to_jsonable(exp), "methods": {k: to_jsonable(v) for k, v in params.methods.items()}}
@@ -78,7 +80,7 @@ def run(params, args):
                               is_demo=exp.demo, settings=settings,
                               sketches_png=ROOT / "data" / "prepared" / "sketches.png",
                               pretrained_grid_png=ROOT / "data" / "prepared" / "pretrained_grid.png",
-                              edits=edits)
+                              edits=edits, sweep=sweep)
         written = {rel: str(out / rel) for rel in written}
         write_json({"stage": "report", "experiment": exp.name, "written": written}, tmp / "config.json")
         publish(tmp, out)

@@ -59,7 +59,7 @@ def test_killed_finetune_resumes_from_checkpoint(killed_then_completed):
 
 def test_every_declared_output(proj, killed_then_completed):
     lock = yaml.safe_load((proj / "dvc.lock").read_text())["stages"]
-    expected = {"fetch", "prepare", "edit", "report"} | {f"{s}@{m}" for s in ("finetune", "sample", "evaluate")
+    expected = {"fetch", "prepare", "edit", "sweep", "report"} | {f"{s}@{m}" for s in ("finetune", "sample", "evaluate")
                                                  for m in ("syog", "syog_noaug")}
     assert set(lock) == expected
     for stage, entry in lock.items():
@@ -92,6 +92,9 @@ def test_every_declared_output(proj, killed_then_completed):
     html = (proj / "reports/index.html").read_text()
     assert "DEMO NUMBERS" in html and "syog_noaug" in html
     assert "DEMO NUMBERS" in (proj / "reports/summary.md").read_text()
+    # The default grid is empty: the sweep stage ran no chain and the report says so in one line.
+    assert json.loads((proj / "reports/sweep.json").read_text())["configured"] is False
+    assert "No sweep configured" in (proj / "reports/summary.md").read_text() and "No sweep configured" in html
     tools = json.loads((proj / "data/edits/syog/summary.json").read_text())["tools"]
     assert set(tools) == {"latent_opt", "mapper", "global_directions", "inversion", "interpolation", "scribble",
                           "ganspace"}
@@ -115,4 +118,5 @@ def test_changing_one_learning_rate_reruns_only_that_method(proj, killed_then_co
     out = dvc(proj, "repro")
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
     # `edit` works on the syog generator here (tests/tiny.py), so it follows; syog_noaug is untouched.
-    assert ran == {"finetune@syog", "sample@syog", "evaluate@syog", "edit", "report"}, out[-3000:]
+    # `sweep` reads every method block (its grid is empty here: it runs no chain and takes seconds).
+    assert ran == {"finetune@syog", "sample@syog", "evaluate@syog", "edit", "sweep", "report"}, out[-3000:]
