@@ -47,17 +47,15 @@ def sync(device):
 
 def random_inception_weights(path: Path) -> Path:
     """torch-fidelity's Inception-v3 architecture with random weights, saved where it loads from."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    load = FeatureExtractorInceptionV3.load_state_dict
-    FeatureExtractorInceptionV3.load_state_dict = lambda self, *a, **k: None   # skip the download
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+    cls, load, url_loader = fe.FeatureExtractorInceptionV3, fe.FeatureExtractorInceptionV3.load_state_dict, \
+        fe.load_state_dict_from_url
+    cls.load_state_dict = lambda self, *a, **k: None          # keep the random initialisation
+    fe.load_state_dict_from_url = lambda *a, **k: {}           # and download nothing
     try:
-        import torch_fidelity.feature_extractor_inceptionv3 as fe
-        url_loader = fe.load_state_dict_from_url
-        fe.load_state_dict_from_url = lambda *a, **k: {}
-        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
+        net = cls("inception-v3-compat", ["2048", "logits_unbiased"])
     finally:
-        FeatureExtractorInceptionV3.load_state_dict = load
-        fe.load_state_dict_from_url = url_loader
+        cls.load_state_dict, fe.load_state_dict_from_url = load, url_loader
     torch.save(net.state_dict(), path)
     return path
 

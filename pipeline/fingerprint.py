@@ -37,17 +37,17 @@ def finetune_fingerprint(exp, method_cfg, prepared: Path) -> str:
                                    exp.sketch_extractor, exp.photosketch_bn_mode, to_jsonable(exp.clip),
                                    exp.target_prompt, exp.source_prompt, to_jsonable(method_cfg)],
                                   sort_keys=True).encode())
-    for name, p in input_files(prepared):
-        h.update(name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
+    return _add_inputs(h, prepared).hexdigest()
 
 
 def inputs_digest(prepared: Path) -> str:
     """sha256 hex digest of the code and the prepared data alone (`input_files`), to combine with
     configs that vary: a sweep reads its inputs once, not once per chain."""
-    h = hashlib.sha256()
+    return _add_inputs(hashlib.sha256(), prepared).hexdigest()
+
+
+def _add_inputs(h, prepared: Path):
     for name, p in input_files(prepared):
         h.update(name.encode())
         h.update(p.read_bytes())
-    return h.hexdigest()
+    return h

@@ -223,23 +223,22 @@ def sweep_flow(chains: list, sweeps_dir: str, prepared: str, cache_dir: str, ret
 def run_sweep(chains: list, runner, sweeps_dir: str, prepared: str, cache_dir: str, retries: int = 1,
               retry_delay_s: float = 10.0, keep_samples: bool = False) -> dict:
     """sweep_flow on the task runner `runner` (a SweepRunnerSpec) names."""
-    if runner.kind == "dask":
-        # Workers get the task by value, so they need the library (`pipeline`), not stages/ on their path.
-        import logging
-        import os
-        import sys
-
-        import cloudpickle
-        cloudpickle.register_pickle_by_value(sys.modules[__name__])
-        # Dask's INFO lines (each worker's start-up banner) drown the chains' logs; warnings stay
-        # (a lost worker, a restart). The variable reaches the workers of a local cluster.
-        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
-        logging.getLogger("distributed").setLevel(logging.WARNING)
     import contextlib
     gpus = 1 if runner.kind == "dask" and runner.gpus_per_worker > 0 else 0
     with contextlib.ExitStack() as stack:
         if runner.kind == "dask":
+            import logging
+            import os
+            import sys
+
+            import cloudpickle
             import dask
+            # Workers get the task by value, so they need the library (`pipeline`), not stages/ on their path.
+            cloudpickle.register_pickle_by_value(sys.modules[__name__])
+            # Dask's INFO lines (each worker's start-up banner) drown the chains' logs; warnings stay
+            # (a lost worker, a restart). The variable reaches the workers of a local cluster.
+            os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+            logging.getLogger("distributed").setLevel(logging.WARNING)
             stack.enter_context(dask.config.set(DASK_WORKER_CONFIG))
         return sweep_flow.with_options(task_runner=sweep_task_runner(runner))(
             chains, sweeps_dir, prepared, cache_dir, retries=retries, retry_delay_s=retry_delay_s,

@@ -5,6 +5,7 @@ device `configure` changes nothing (the demo and the resume tests stay float32 a
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -58,12 +59,14 @@ def test_perf_config_is_validated_and_defaults_are_documented_choices():
 def test_configure_on_cpu_changes_nothing():
     exp = load_params(PARAMS, TINY).experiment
     nets = nets_for(exp)
-    before = {k: v.clone() for k, v in nets.G.state_dict().items()}
-    perf = configure(exp.train.perf, nets)          # defaults: tf32, channels_last, bf16 (CUDA-only)
-    assert perf is OFF
-    assert all(v.is_contiguous() for v in nets.G.state_dict().values())
-    assert all(torch.equal(v, before[k]) for k, v in nets.G.state_dict().items())
-    assert not hasattr(nets.G.conv1, "_compiled_call_impl") or nets.G.conv1._compiled_call_impl is None
+    before = {k: v.clone() for k, v in nets.D_sketch.state_dict().items()}
+    # every switch on, compile included: on a CPU device none of it may apply
+    spec = dataclasses.replace(exp.train.perf, tf32=True, channels_last=True, autocast="bf16", compile=True)
+    assert configure(spec, nets) is OFF
+    four_d = [v for v in nets.D_sketch.state_dict().values() if v.dim() == 4]
+    assert four_d and all(v.is_contiguous() for v in four_d)                 # not channels-last
+    assert all(torch.equal(v, before[k]) for k, v in nets.D_sketch.state_dict().items())
+    assert nets.G.conv1._compiled_call_impl is None and nets.sketcher._compiled_call_impl is None
 
 
 def test_bf16_autocast_keeps_r1_losses_and_weights_float32(monkeypatch):
