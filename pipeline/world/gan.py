@@ -1,0 +1,148 @@
+"""Train the toy world's "pretrained" StyleGAN2 from scratch on rendered cats.
+
+The training recipe is rosinality/stylegan2-pytorch `train.py` (the code that made the published
+LSUN-cat weights), at toy scale:
+
+    L_D  = E sp(D(G(z))) + E sp(-D(x))                      (non-saturating logistic)
+    L_R1 = r1_gamma / 2 * E||grad_x D(x)||^2 * d_reg_every   (lazy, every d_reg_every steps)
+    L_G  = E sp(-D(G(z)))                                   (style mixing with probability `mixing`)
+
+Adam (lr, betas (0, 0.99)); D's lr and betas get the lazy-regularization ratio k/(k+1). G_ema is
+an exponential moving average of G with a half-life of `ema_kimg` thousand images; it is what is
+saved as netG.pth (GANSketching's `netG.pth` is the EMA generator too). Not used: path-length
+regularization (it costs a third of a step on this CPU and a 32 px toy set does not need it) and
+data augmentation (the renderer gives every step fresh images, so D cannot memorize a set).
+
+Data x: renders from the *training distribution* of the world (`GanData`): natural fur colours
+only and a rare standing pose, like LSUN cat, where pink cats are absent and standing ones few.
+Every step's batch is rendered from seed (world seed, step), so a resumed run sees the same data.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..losses.gan import d_logistic, g_nonsaturating, r1_penalty
+from ..nets.checkpoint import load_file, save_atomic
+from ..nets.stylegan2 import Discriminator, Generator, StyleGAN2Config
+from .render import render, sample_factors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GanData:
+    """The generator's training distribution: weights per pose and per colour (None: uniform)."""
+    pose: dict
+    colour: dict
+
+    def batch(self, n: int, seed: int, size: int) -> torch.Tensor:
+        photos, _ = render(sample_factors(n, seed, pose=self.pose, colour=self.colour), size)
+        return photos
+
+
+def step_seed(seed: int, step: int, stream: int = 0) -> int:
+    """A distinct, reproducible seed per (world seed, step, stream)."""
+    return (seed * 1_000_003 + step * 7919 + stream * 104_729) % (2 ** 31 - 1)
+
+
+def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameters only (buffers are fixed noise/kernels)."""
+    with torch.no_grad():
+        for pe, pm in zip(ema.parameters(), model.parameters()):
+            pe.lerp_(pm, 1 - decay)
+
+
+def train_stylegan(cfg: StyleGAN2Config, data: GanData, out: Path, ckpt_dir: Path, *, seed: int, iters: int,
+                   batch: int, lr: float = 0.002, r1_gamma: float = 0.1, d_reg_every: int = 16,
+                   mixing: float = 0.9, ema_kimg: float = 10.0, ckpt_every: int = 500,
+                   sample_every: int = 1000, stop_after: int | None = None) -> dict:
+    """Train G and D; write out/netG.pth (G_ema) and out/netD.pth as bare state dicts.
+
+    Resumable from ckpt_dir (newest `gan_*.pt`); deterministic given the arguments on one machine.
+    """
+    torch.manual_seed(seed)
+    G, D = Generator(cfg), Discriminator(cfg)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    ratio = d_reg_every / (d_reg_every + 1)
+    g_opt = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.99))
+    d_opt = torch.optim.Adam(D.parameters(), lr=lr * ratio, betas=(0.0, 0.99 ** ratio))
+    decay = 0.5 ** (batch / (ema_kimg * 1000))
+    start, history = 0, []
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    ckpts = sorted(ckpt_dir.glob("gan_*.pt"))
+    if ckpts:
+        ck = load_file(ckpts[-1])
+        for name, m in (("G", G), ("D", D), ("G_ema", G_ema), ("g_opt", g_opt), ("d_opt", d_opt)):
+            m.load_state_dict(ck[name])
+        torch.set_rng_state(ck["rng"])
+        start, history = int(ck["step"]), list(ck["history"])
+        log.info("resuming the world GAN from step %d (%s)", start, ckpts[-1])
+
+    def z(n):
+        return torch.randn(n, cfg.style_dim)
+
+    def fake(n):
+        if mixing > 0 and torch.rand(()).item() < mixing:
+            return G([z(n), z(n)], inject_index=int(torch.randint(1, G.n_latent, ()).item()))[0]
+        return G([z(n)])[0]
+
+    t0 = time.time()
+    bar = tqdm(range(start, iters), initial=start, total=iters, desc="world GAN", dynamic_ncols=True,
+               mininterval=2.0)
+    for it in bar:
+        real = data.batch(batch, step_seed(seed, it), cfg.size)
+        # D step
+        G.requires_grad_(False)
+        D.requires_grad_(True)
+        with torch.no_grad():
+            f = fake(batch)
+        d_loss = d_logistic(D(real), D(f))
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_opt.step()
+        logs = {"d": d_loss.item()}
+        if d_reg_every and it % d_reg_every == 0:
+            real_r = data.batch(batch, step_seed(seed, it, 1), cfg.size).requires_grad_(True)
+            pen = r1_penalty(D(real_r), real_r)
+            d_opt.zero_grad(set_to_none=True)
+            (r1_gamma / 2 * pen * d_reg_every).backward()
+            d_opt.step()
+            logs["r1"] = pen.item()
+        # G step
+        G.requires_grad_(True)
+        D.requires_grad_(False)
+        g_loss = g_nonsaturating(D(fake(batch)))
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_opt.step()
+        accumulate(G_ema, G, decay)
+        logs["g"] = g_loss.item()
+        if it % 50 == 0:
+            history.append({"step": it, **{k: round(v, 5) for k, v in logs.items()}})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
+        done = it + 1
+        if done % ckpt_every == 0 or done == iters or (stop_after is not None and done - start >= stop_after):
+            save_atomic({"step": done, "G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
+                         "g_opt": g_opt.state_dict(), "d_opt": d_opt.state_dict(), "rng": torch.get_rng_state(),
+                         "history": history}, ckpt_dir / f"gan_{done:07d}.pt")
+            for old in sorted(ckpt_dir.glob("gan_*.pt"))[:-2]:
+                old.unlink()
+        if sample_every and done % sample_every == 0:
+            from ..sample import make_grid
+            with torch.no_grad():
+                g = torch.Generator().manual_seed(seed)
+                img = G_ema([torch.randn(32, cfg.style_dim, generator=g)], randomize_noise=False)[0]
+            make_grid(img).save(ckpt_dir / f"sample_{done:07d}.png")
+        if stop_after is not None and done - start >= stop_after:
+            return {"stopped_at": done}
+    bar.close()
+    save_atomic(G_ema.state_dict(), out / "netG.pth")
+    save_atomic(D.state_dict(), out / "netD.pth")
+    return {"iters": iters, "seconds_this_run": round(time.time() - t0, 1), "history": history}
