@@ -25,7 +25,7 @@ venv: $(BIN)/.installed
 
 demo: venv
 	$(BIN)/python stages/with_prefect.py dvc repro
-	@echo "Report: $(CURDIR)/reports/index.html  (and reports/summary.md; DEMO NUMBERS only)"
+	@echo "Report: $(CURDIR)/reports/index.html  (and reports/summary.md; TOY-WORLD NUMBERS)"
 
 # Never fails: without root or apt-get, tests/test_report_browser.py is skipped instead.
 chromium:

@@ -141,7 +141,7 @@ class GeneratorSpec:
 
 @dataclass(frozen=True)
 class AssetsSpec:
-    source: Literal["synthetic", "official", "mirror"] = "synthetic"
+    source: Literal["synthetic", "official", "mirror", "toy"] = "synthetic"
     mirror_dir: Optional[str] = None     # folder with the same files as the official URLs
     base_url: Optional[str] = None       # source official: fetch <base_url>/<file name> (a lab HTTP mirror)
     task: str = "standing_cat"           # sketch/eval task folder name (official data)
@@ -154,6 +154,7 @@ class AssetsSpec:
     sketch_dir: Optional[str] = None     # the sketches to customize the generator with
     photo_dir: Optional[str] = None      # photos for image regularization (instead of LSUN)
     eval_dir: Optional[str] = None       # evaluation photos for FID/KID/precision/recall
+    world_dir: str = "data/world"        # source toy: the world's trained networks (stage world@<part>)
 
     def validate(self, path):
         positive(path, photo_cap=self.photo_cap)
@@ -179,6 +180,18 @@ class DemoDataSpec:
     n_sketches: int = 8
     n_photos: int = 64
     n_eval: int = 64
+
+    def validate(self, path):
+        positive(path, n_sketches=self.n_sketches, n_photos=self.n_photos, n_eval=self.n_eval)
+
+
+@dataclass(frozen=True)
+class ToyDataSpec:
+    """What the toy world renders for an experiment (assets.source: toy; README "The toy world")."""
+    sketch_pose: Literal["standing", "sitting", "lying"] = "standing"   # the renderer's input sketches
+    n_sketches: int = 30                 # the study's standing-cat set has 30 sketches
+    n_photos: int = 2000                 # image-regularization photos: the generator's training distribution
+    n_eval: int = 500                    # evaluation set: natural-coloured cats of the sketched pose
 
     def validate(self, path):
         positive(path, n_sketches=self.n_sketches, n_photos=self.n_photos, n_eval=self.n_eval)
@@ -257,12 +270,23 @@ class Experiment:
     target_prompt: str = "a photo of a cat"
     source_prompt: str = "a photo of a cat"
     demo_data: DemoDataSpec = field(default_factory=DemoDataSpec)
+    toy_data: ToyDataSpec = field(default_factory=ToyDataSpec)
     photosketch_bn_mode: Literal["train", "eval"] = "train"
+    photosketch_ngf: int = 64            # PhotoSketch width (published: 64; the toy world's is narrower)
     editing: EditingSpec = field(default_factory=EditingSpec)
+    # Values that replace the method blocks' own in this experiment, for every block that has the key
+    # (the toy world's short schedule, e.g. {direction_every: 10}); see README "The toy world".
+    method_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_toy(self) -> bool:
+        """The toy world: trained tiny networks on drawn cats; its numbers are toy-world numbers."""
+        return self.assets.source == "toy"
 
     def validate(self, path):
         if self.size < 8 or self.size & (self.size - 1):
             raise ConfigError(f"{path}.size: must be a power of two >= 8, got {self.size}")
+        positive(path, photosketch_ngf=self.photosketch_ngf)
         for k in ("target_prompt", "source_prompt"):
             if not getattr(self, k).strip():
                 raise ConfigError(f"{path}.{k}: must be a non-empty prompt")
@@ -346,6 +370,7 @@ class Params:
     methods: dict[str, Any]              # name -> method config dataclass
     raw: dict
     sweep: SweepSpec = SweepSpec()       # the `sweep:` grid (empty: no sweep)
+    world: Any = None                    # the toy world's training settings (pipeline.world.spec.WorldSpec)
 
     def method(self, name: str):
         if name not in self.methods:
@@ -371,7 +396,7 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
                 raise ConfigError(f"override {key}: {'.'.join(parents[:i + 1])} is a value, not a block")
         node[leaf] = value
     where = str(path)
-    allowed = {"experiment", "experiments", "methods", "sweep"}
+    allowed = {"experiment", "experiments", "methods", "sweep", "world"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown top-level key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
@@ -389,12 +414,51 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
     methods = {}
     for mname, block in methods_raw.items():
         mpath = f"{where}: methods.{mname}"
+        if mname == "pretrained":
+            raise ConfigError(f"{mpath}: the name 'pretrained' is reserved for the unmodified generator's row "
+                              "in the report; call the block something else")
         if not isinstance(block, dict) or "method" not in block:
             raise ConfigError(f"{mpath}.method: required (the registered method this block configures)")
-        methods[mname] = from_dict(method_config_class(block["method"], mpath), block, mpath)
+        cls = method_config_class(block["method"], mpath)
+        methods[mname] = from_dict(cls, apply_overrides(cls, block, experiment, where), mpath)
+    check_method_overrides(experiment, methods, where)
+    if experiment.is_toy:
+        check_toy_prompts(experiment, methods, where)
     sweep = from_dict(SweepSpec, raw.get("sweep") or {}, f"{where}: sweep")
     sweep.check_methods(where, methods)
-    return Params(experiment=experiment, methods=methods, raw=raw, sweep=sweep)
+    from .world.spec import WorldSpec
+    world = from_dict(WorldSpec, raw.get("world") or {}, f"{where}: world")
+    return Params(experiment=experiment, methods=methods, raw=raw, sweep=sweep, world=world)
+
+
+def apply_overrides(cls, block: dict, exp: Experiment, where: str) -> dict:
+    """The block with the experiment's `method_overrides` applied to the keys its method has."""
+    names = {f.name for f in dataclasses.fields(cls)} - {"method", "description"}
+    return {**block, **{k: v for k, v in exp.method_overrides.items() if k in names}}
+
+
+def check_method_overrides(exp: Experiment, methods: dict, where: str) -> None:
+    names = set().union(*({f.name for f in dataclasses.fields(c)} for c in methods.values()))
+    for k in exp.method_overrides:
+        if k not in names or k in ("method", "description"):
+            raise ConfigError(f"{where}: experiments.{exp.name}.method_overrides.{k}: no method block has this "
+                              f"key; method keys: {', '.join(sorted(names - {'method', 'description'}))}")
+
+
+def check_toy_prompts(exp: Experiment, methods: dict, where: str) -> None:
+    """In the toy world every target prompt must name one palette colour (the measured target)."""
+    from .methods import prompts
+    from .world.captions import colour_in, known_colours
+    checks = [(f"experiments.{exp.name}.target_prompt", exp.target_prompt)]
+    checks += [(f"methods.{n}.target_prompt", prompts(exp, c)[0]) for n, c in methods.items()]
+    for key, prompt in checks:
+        try:
+            colour = colour_in(prompt)
+        except ValueError as e:
+            raise ConfigError(f"{where}: {key}: {e}") from None
+        if colour is None:
+            raise ConfigError(f"{where}: {key}: {prompt!r} names no colour the toy world knows; name one of: "
+                              f"{known_colours()} (e.g. 'a photo of a pink cat')")
 
 
 # ----------------------------------------------------------------------------

@@ -11,8 +11,21 @@ from .metrics import EvalContext, compute_metrics
 from .models import build_sketcher, resolve_device
 
 
+def world_context(exp: Experiment, prepared: Path, target_prompt: str) -> dict:
+    """EvalContext fields of the toy world: oracle, target pose (read at prepare), target colour, prior."""
+    import json
+
+    from .world.data import gan_training_distribution, target_colour, world_files
+    world = Path(exp.assets.world_dir)
+    targets = json.loads((prepared / "world.json").read_text())
+    return {"world_oracle": world_files(world)["oracle.pth"], "world_size": exp.size,
+            "target_pose": targets["target_pose"], "target_colour": target_colour(target_prompt),
+            "prior_distribution": gan_training_distribution(world)}
+
+
 def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_dir: Path) -> tuple[dict, dict]:
-    """Flat metric values and their provenance for the PNGs in samples/images."""
+    """Flat metric values and their provenance for the PNGs in samples/images.
+    method_cfg None: the pretrained generator (the experiment's prompts)."""
     device = resolve_device(exp.train.device)
     names = list(exp.eval.metrics)
     clip = None
@@ -29,14 +42,17 @@ def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_d
         with torch.no_grad():
             return sketcher(x.to(device)).cpu()
 
-    target, source = prompts(exp, method_cfg)
+    target, source = prompts(exp, method_cfg)          # None (the pretrained generator): the experiment's
+    world = world_context(exp, prepared, target) if exp.is_toy else {}
     ctx = EvalContext(
         fakes_dir=samples / "images", reals_dir=prepared / "eval", sketches_dir=prepared / "sketches",
         fake_sketch_fn=fake_sketch_fn, clip=clip, target_prompt=target, source_prompt=source, feature_extractor=exp.eval.feature_extractor,
         feature_weights_path=exp.eval.feature_weights, kid_subset_size=exp.eval.kid_subset_size,
-        resize=exp.eval.resize, cache_dir=cache_dir, device=str(device), seed=exp.seed, batch_size=exp.eval.batch)
+        resize=exp.eval.resize, cache_dir=cache_dir, device=str(device), seed=exp.seed, batch_size=exp.eval.batch,
+        **world)
     values, provenance = compute_metrics(names, ctx)
-    provenance.update({"experiment": exp.name, "demo": exp.demo, "n_samples": exp.eval.n_samples,
+    provenance.update({"experiment": exp.name, "demo": exp.demo, "toy_world": exp.is_toy,
+                       "target_prompt": target, "source_prompt": source, "n_samples": exp.eval.n_samples,
                        "truncation": exp.eval.truncation, "sketch_extractor": exp.sketch_extractor,
                        "clip_model": f"{exp.clip.model}/{exp.clip.pretrained or exp.clip.checkpoint or 'random'}"})
     return values, provenance

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def assets_for(exp: Experiment) -> list[str]:
     a = exp.assets
-    if a.source == "synthetic":
+    if a.source in ("synthetic", "toy"):   # made at run time / committed with the project
         return []
     names = ([] if a.sketch_dir else ["sketch_data"]) + ([] if a.eval_dir else ["eval_data"])
     names += ["pretrained_models"] + ([] if a.photo_dir else [f"lsun_{a.photos}"])
@@ -50,7 +50,7 @@ def fetch_all(exp: Experiment, data_dir: Path, lock_file: Path, fetch_one=fetch_
         log.info("fetching %s (%s%s)", name, a.source, f" from {url}" if url else "")
         extra = {"url": url} if url else {}
         done[name] = str(fetch_one(name, data_dir, a.source, a.mirror_dir, lock_file, **extra))
-    if a.source != "synthetic" and not a.photo_dir:
+    if a.source not in ("synthetic", "toy") and not a.photo_dir:
         photos = data_dir / "raw" / "image" / a.photos
         if not photos.is_dir() or len(list(photos.glob("*.png"))) < a.photo_cap:
             n = export_lmdb_images(data_dir / "raw" / "lsun" / a.photos, photos, a.photo_cap, exp.size)

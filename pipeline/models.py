@@ -45,7 +45,7 @@ def load_discriminator(exp: Experiment, path: Path, device="cpu") -> Discriminat
 def build_sketcher(exp: Experiment, pretrained: Path, device="cpu") -> nn.Module:
     """The frozen sketch extractor: PhotoSketch (paper) or the weight-free XDoG (demo, ablation)."""
     if exp.sketch_extractor == "photosketch":
-        net = PhotoSketch(bn_mode=exp.photosketch_bn_mode)
+        net = PhotoSketch(ngf=exp.photosketch_ngf, bn_mode=exp.photosketch_bn_mode)
         load_into(net, pretrained / "photosketch.pth")
     else:
         net = XDoG()

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from .config import Experiment
+from .config import Experiment, write_json
 from .data import DataError, ImageBank, list_images, normalize_folder, open_image, save_png
 from .demo_data import make_demo_data
 from .models import build_sketcher, load_discriminator, load_generator, stylegan_config
-from .nets.checkpoint import save_atomic
+from .nets.checkpoint import save_atomic, verify_digest
 from .nets.stylegan2 import Discriminator, Generator
 from .sample import make_fixed_inputs, make_grid, render_fixed
 
@@ -65,7 +65,7 @@ KINDS = {"sketches": "sketches", "photos": "photos", "eval": "evaluation photos"
 def with_project_paths(exp: Experiment, root: Path) -> Experiment:
     """`exp` with assets.sketch_dir / photo_dir / eval_dir made absolute (relative ones are relative to `root`)."""
     a, paths = exp.assets, {}
-    for k in USER_DIRS.values():
+    for k in (*USER_DIRS.values(), "world_dir"):
         if getattr(a, k) is not None:
             p = Path(getattr(a, k)).expanduser()
             paths[k] = str(p if p.is_absolute() else Path(root) / p)
@@ -81,7 +81,7 @@ def input_folders(exp: Experiment, raw: Path) -> dict:
     for name, key in USER_DIRS.items():
         if getattr(a, key) is not None:
             found[name] = (Path(getattr(a, key)), f"experiments.{exp.name}.assets.{key}: {{}}")
-        elif a.source != "synthetic":
+        elif a.source not in ("synthetic", "toy"):
             found[name] = (fetched[name], f"{{}} (the fetched data, assets.source {a.source!r}: did `dvc repro "
                                           f"fetch` run? are assets.task / sketch_set / photos right? or set "
                                           f"assets.{key} to your own folder)")
@@ -106,7 +106,10 @@ def check_inputs(exp: Experiment, raw: Path) -> dict:
             raise DataError(origin.format(e)) from None
         counts[name] = len(files)
     a = exp.assets
-    if a.source != "synthetic":
+    if a.source == "toy":
+        from .world.data import check_world
+        check_world(Path(a.world_dir), f"experiments.{exp.name}.assets.world_dir", exp)
+    elif a.source != "synthetic":           # official or mirror
         for f in ("netG.pth", "netD.pth"):
             if not (raw / "pretrained" / a.stylegan / f).is_file():
                 raise DataError(f"{raw / 'pretrained' / a.stylegan / f}: pretrained checkpoint not found (did the "
@@ -125,6 +128,14 @@ def prepare(exp: Experiment, raw: Path, out: Path) -> dict:
         d = exp.demo_data
         counts = make_demo_data(out, exp.size, d.n_sketches, d.n_photos, d.n_eval, exp.seed)
         write_demo_networks(exp, out / "pretrained")
+    elif a.source == "toy":
+        from .world.data import gan_training_distribution, make_toy_data, world_files
+        world = Path(a.world_dir)
+        counts = make_toy_data(out, exp.toy_data, exp.size, exp.seed, gan_training_distribution(world))
+        files = world_files(world)
+        for name in ("netG.pth", "netD.pth", "photosketch.pth"):
+            verify_digest(files[name])
+            _link_or_copy(files[name], out / "pretrained" / name)
     else:
         for name in ("netG.pth", "netD.pth"):
             _link_or_copy(raw / "pretrained" / a.stylegan / name, out / "pretrained" / name)
@@ -153,5 +164,13 @@ def prepare(exp: Experiment, raw: Path, out: Path) -> dict:
     save_png(make_grid(images), out / "pretrained_grid.png")
     sketches = ImageBank(out / "sketches", "sketches", exp.size).all()[: exp.eval.grid_size]
     save_png(make_grid(sketches), out / "sketches.png")
+    summary = {"counts": counts, "size": exp.size, "generator": stylegan_config(exp).to_dict()}
+    if a.source == "toy":
+        # The target pose: what the oracle reads from the input sketches (majority), whoever drew them.
+        from .world.data import load_oracle, read_targets, world_files
+        targets = read_targets(out / "sketches", load_oracle(world_files(Path(a.world_dir))["oracle.pth"],
+                                                             exp.size), exp.size)
+        write_json(targets, out / "world.json")
+        summary["world"] = {k: v for k, v in targets.items() if k != "per_sketch"}
     log.info("prepared %s", counts)
-    return {"counts": counts, "size": exp.size, "generator": stylegan_config(exp).to_dict()}
+    return summary

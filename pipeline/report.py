@@ -26,6 +26,8 @@ from .io import write_bytes
 from .metrics.sketch_fidelity import DEFINITION as SKETCH_CHAMFER_DEFINITION
 
 DEMO_BANNER = "DEMO NUMBERS — tiny random networks, not comparable to published results"
+TOY_BANNER = ("TOY WORLD — trained tiny networks on drawn cats; these numbers measure the methods in this "
+              "world, not in the published setting")
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 _MAX_SERIES = len(_PALETTE)
 _MAX_POINTS = 400  # per series in a chart; longer histories are subsampled evenly
@@ -52,8 +54,10 @@ def _is_number(v) -> bool:
 def metric_direction(name: str) -> str | None:
     """'lower' / 'higher' is better, or None where no direction applies (spreads, context scores)."""
     n = name.lower()
-    if n.endswith(("_std", "_median")):
+    if n.endswith(("_std", "_median")) or n == "fid_prior":   # fid_prior: how much of the prior remains
         return None
+    if n in ("pose_acc", "colour_acc", "joint_acc"):
+        return "higher"
     if n.startswith(("fid", "kid")) or "chamfer" in n:
         return "lower"
     if n.startswith(("precision", "recall", "clip_score_target")):
@@ -148,14 +152,14 @@ def _sweep_caption(sweep: dict) -> str:
     return text
 
 
-def _sweep_html(sweep: dict | None, is_demo: bool) -> list[str]:
+def _sweep_html(sweep: dict | None, banner: str | None) -> list[str]:
     e = html.escape
     parts = ["<h2>Sweep</h2>"]
     note = sweep_note(sweep)
     if note:
         return parts + [f'<p class="muted" id="sweep-none">{e(note.replace("`", ""))}</p>']
-    if is_demo:
-        parts.append(f'<p><strong>{e(DEMO_BANNER)}</strong></p>')
+    if banner:
+        parts.append(f'<p><strong>{e(banner)}</strong></p>')
     rows = sweep["rows"]
     cols = _sweep_columns(rows)
     best = {c: _sweep_best(rows, c) for c in cols}
@@ -171,13 +175,13 @@ def _sweep_html(sweep: dict | None, is_demo: bool) -> list[str]:
     return parts
 
 
-def _sweep_md(sweep: dict | None, is_demo: bool) -> list[str]:
+def _sweep_md(sweep: dict | None, banner: str | None) -> list[str]:
     out = ["## Sweep", ""]
     note = sweep_note(sweep)
     if note:
         return out + [note, ""]
-    if is_demo:
-        out += [f"> **{DEMO_BANNER}**", ""]
+    if banner:
+        out += [f"> **{banner}**", ""]
     rows = sweep["rows"]
     cols = _sweep_columns(rows)
     best = {c: _sweep_best(rows, c) for c in cols}
@@ -352,24 +356,44 @@ def _edits_html(edits: dict) -> list[str]:
     return parts
 
 
+def toy_reading(toy: dict) -> str:
+    """One line: what the oracle reads from the input sketches, and the targets."""
+    t = toy["targets"]
+    votes = ", ".join(f"{pose} {n}" for pose, n in sorted(t["pose_votes"].items(), key=lambda kv: -kv[1]))
+    colours = ", ".join(f"{m}: {c}" for m, c in toy.get("target_colours", {}).items())
+    return (f"The oracle reads the input sketches as {votes} (of {sum(t['pose_votes'].values())}); target pose: "
+            f"{t['target_pose']}. Target colour (named in each prompt): {colours}.")
+
+
 def render_html(methods, *, title, experiment, is_demo, settings, sketches_png=None,
-                pretrained_grid_png=None, edits: dict | None = None, sweep: dict | None = None) -> str:
+                pretrained_grid_png=None, edits: dict | None = None, sweep: dict | None = None,
+                toy: dict | None = None) -> str:
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
              f"<style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
              f'<p class="muted">experiment: {e(str(experiment))}</p>']
     if is_demo:
         parts.append(f'<div class="demo" id="demo-banner">{e(DEMO_BANNER)}</div>')
+    if toy:
+        parts.append(f'<div class="demo" id="toy-banner">{e(TOY_BANNER)}</div>')
     parts.append("<h2>Metrics</h2>")
     if is_demo:
         parts.append(f'<p><strong>{e(DEMO_BANNER)}</strong></p>')
+    if toy:
+        parts.append(f'<p><strong>{e(TOY_BANNER)}</strong></p>')
     parts += [_html_table(methods), _legend_html()]
+    if toy:
+        parts += ['<p class="muted">pose_acc, colour_acc, joint_acc: the fraction of samples the oracle reads as '
+                  "the target pose / colour / both; fid_target: FID in oracle features against renders of the "
+                  "target pose and colour; fid_prior: against the generator's training distribution.</p>",
+                  "<h2>What this run reproduces</h2>", f'<p id="findings">{e(toy["paragraph"])}</p>']
     comp = _comparability_lines(methods)
     if comp:
         parts.append("<ul>" + "".join(f"<li>{e(c)}</li>" for c in comp) + "</ul>")
-    parts += _sweep_html(sweep, is_demo)
+    parts += _sweep_html(sweep, DEMO_BANNER if is_demo else TOY_BANNER if toy else None)
+    reading = f'<p id="sketch-reading">{e(toy_reading(toy))}</p>' if toy else ""
     parts += ["<h2>Inputs</h2>", '<div class="row">',
-              f"<div><h3>Input sketches</h3>{_img_html(sketches_png, 'input sketches')}</div>",
+              f"<div><h3>Input sketches</h3>{_img_html(sketches_png, 'input sketches')}{reading}</div>",
               f"<div><h3>Pretrained generator</h3>{_img_html(pretrained_grid_png, 'pretrained samples')}</div>",
               "</div>", "<h2>Methods</h2>"]
     for m in methods:
@@ -400,10 +424,10 @@ def _md_escape(s: str) -> str:
             .replace("|", "\\|").replace("\n", " "))
 
 
-def _md_table(methods: list[MethodResult], is_demo: bool) -> str:
+def _md_table(methods: list[MethodResult], banner: str | None) -> str:
     cols = _columns(methods)
     best = {c: _best(methods, c) for c in cols}
-    lines = [f"> **{DEMO_BANNER}**", ""] if is_demo else []
+    lines = [f"> **{banner}**", ""] if banner else []
     lines.append("| method | " + " | ".join(_md_escape(_header(c)) for c in cols) + " |")
     lines.append("|---|" + "---:|" * len(cols))
     for m in methods:
@@ -418,14 +442,23 @@ def _md_table(methods: list[MethodResult], is_demo: bool) -> str:
 
 def render_markdown(methods, grid_paths: dict[str, str], *, title, experiment, is_demo,
                     extra_images: dict[str, str], edit_images: dict[str, str] | None = None,
-                    sweep: dict | None = None) -> str:
+                    sweep: dict | None = None, toy: dict | None = None) -> str:
     out = [f"# {_md_escape(title)}", "", f"Experiment: `{experiment}`", ""]
     if is_demo:
         out += [f"**{DEMO_BANNER}**", ""]
-    out += ["## Metrics", "", _md_table(methods, is_demo), "",
+    if toy:
+        out += [f"**{TOY_BANNER}**", ""]
+    banner = DEMO_BANNER if is_demo else TOY_BANNER if toy else None
+    out += ["## Metrics", "", _md_table(methods, banner), "",
             "↓ lower is better, ↑ higher is better; best value per column in bold.", ""]
+    if toy:
+        out += ["pose_acc, colour_acc, joint_acc: the fraction of samples the oracle reads as the target pose / "
+                "colour / both; fid_target: FID in oracle features against renders of the target pose and colour; "
+                "fid_prior: against the generator's training distribution.", "",
+                "## What this run reproduces", "", _md_escape(toy["paragraph"]), "",
+                _md_escape(toy_reading(toy)), ""]
     out += [f"- {c}" for c in _comparability_lines(methods)]
-    out += [""] + _sweep_md(sweep, is_demo)
+    out += [""] + _sweep_md(sweep, banner)
     out += ["## Samples", ""]
     for label, rel in extra_images.items():
         out += [f"**{label}**", "", f"![{label}]({rel})", ""]
@@ -452,7 +485,9 @@ def flat_metrics(methods: list[MethodResult]) -> dict[str, dict[str, float]]:
 
 def write_report(out_dir, methods: list[MethodResult], *, title: str, experiment: str, is_demo: bool,
                  settings: dict, sketches_png=None, pretrained_grid_png=None,
-                 edits: dict | None = None, sweep: dict | None = None) -> dict[str, Path]:
+                 edits: dict | None = None, sweep: dict | None = None, toy: dict | None = None) -> dict[str, Path]:
+    """toy: the toy world's extras ({"targets": prepared world.json, "target_colours": {method: colour},
+    "paragraph": the findings}) -> the TOY WORLD banner, the sketch reading and the findings."""
     """Write index.html, summary.md, metrics.json and grids/*.png under out_dir; returns their paths
     keyed by path relative to out_dir."""
     out_dir = Path(out_dir)
@@ -498,10 +533,10 @@ def write_report(out_dir, methods: list[MethodResult], *, title: str, experiment
 
     page = render_html(methods, title=title, experiment=experiment, is_demo=is_demo, settings=settings,
                        sketches_png=sketches_png, pretrained_grid_png=pretrained_grid_png, edits=edits,
-                       sweep=sweep)
+                       sweep=sweep, toy=toy)
     written["index.html"] = write_bytes(out_dir / "index.html", page)
     md = render_markdown(methods, grid_paths, title=title, experiment=experiment, is_demo=is_demo,
-                         extra_images=extra, edit_images=edit_images, sweep=sweep)
+                         extra_images=extra, edit_images=edit_images, sweep=sweep, toy=toy)
     written["summary.md"] = write_bytes(out_dir / "summary.md", md)
     written["metrics.json"] = write_bytes(out_dir / "metrics.json",
                                             json.dumps(flat_metrics(methods), indent=2, sort_keys=True) + "\n")

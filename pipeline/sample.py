@@ -122,12 +122,16 @@ def grid_digest(images: torch.Tensor) -> str:
 
 
 def sample_method(exp, method_cfg, finetune_dir: Path, fixed_path: Path, out: Path) -> dict:
-    """grid.png from the stored fixed inputs + images/%06d.png for the metrics."""
+    """grid.png from the stored fixed inputs + images/%06d.png for the metrics.
+    method_cfg None: the pretrained generator, finetune_dir/netG.pth (the report's `pretrained` row)."""
     from .methods import get_method
-    from .models import resolve_device
+    from .models import load_generator, resolve_device
     from .nets.checkpoint import load_file
     device = resolve_device(exp.train.device)
-    sampler = get_method(method_cfg.method).load_sampler(exp, method_cfg, finetune_dir, device)
+    if method_cfg is None:
+        sampler = Sampler(load_generator(exp, finetune_dir / "netG.pth", device).eval())
+    else:
+        sampler = get_method(method_cfg.method).load_sampler(exp, method_cfg, finetune_dir, device)
     images = render_fixed(sampler, load_file(fixed_path), truncation=exp.eval.truncation, device=device)
     save_png(make_grid(images), out / "grid.png")
     write_samples(sampler, out / "images", exp.eval.n_samples, seed=exp.seed + 1000, batch=exp.eval.batch,

@@ -250,4 +250,4 @@ def sweep_record(chains: list[Chain], sweeps_dir: Path, experiment: Experiment, 
                        **({"error": failed[c.key]} if c.key in failed and m is None else {}),
                        "metrics": m})
     return {"configured": bool(chains), "experiment": experiment.name, "demo": experiment.demo,
-            "rows": rows, "summary": summary, "chains": listed}
+            "toy_world": experiment.is_toy, "rows": rows, "summary": summary, "chains": listed}

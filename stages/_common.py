@@ -31,8 +31,13 @@ from pipeline.data import DataError  # noqa: E402
 from pipeline.nets.checkpoint import CheckpointError  # noqa: E402
 
 
-def parser(description: str, method: bool = False) -> argparse.ArgumentParser:
+PRETRAINED = "pretrained"   # sample / evaluate: the unmodified generator, the report's first row
+
+
+def parser(description: str, method: bool = False, extra_args=()) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
+    for flag, kwargs in extra_args:
+        p.add_argument(flag, **kwargs)
     if method:
         p.add_argument("--method", required=True, help="method block name under `methods:` in params.yaml")
     p.add_argument("--params", default=str(ROOT / "params.yaml"), help="params file (default: %(default)s)")
@@ -55,13 +60,13 @@ def setup_logging() -> None:
     logging.getLogger("pipeline").setLevel(logging.INFO)
 
 
-def main(run, description: str, method: bool = False) -> None:
+def main(run, description: str, method: bool = False, extra_args=()) -> None:
     """Parse args, validate params, run `run(params, args)`; user errors exit 2 with one clear line."""
-    args = parser(description, method).parse_args()
+    args = parser(description, method, extra_args).parse_args()
     setup_logging()
     try:
         params = load_params(args.params)
-        if method:
+        if method and args.method != PRETRAINED:
             params.method(args.method)
         run(params, args)
     except (ConfigError, DataError, CheckpointError, FetchError) as e:

@@ -1,11 +1,13 @@
-"""DVC stage `evaluate@<method>`: FID/KID/precision/recall, CLIP scores and sketch fidelity -> flat JSON.
+"""DVC stage `evaluate@<method>`: FID/KID/precision/recall, CLIP scores and sketch fidelity -> flat JSON
+(`--method pretrained`: the unmodified generator, stage `evaluate_pretrained`; in the toy world also
+the ground-truth metrics pose_acc, colour_acc, joint_acc, fid_target, fid_prior).
 
 What the metrics need is checked before any work (`preflight`): a bad setting or a missing input
 stops the stage with one line naming the key or folder. The output is built in a temporary folder
 and renamed to data/metrics/<method> when complete (metrics.json is written last inside it), so a
 failed or killed run never leaves partial metrics for the report to read.
 """
-from _common import ROOT, check_device, main
+from _common import PRETRAINED, ROOT, check_device, main
 
 from pipeline.config import ConfigError, write_json
 from pipeline.data import DataError, list_images
@@ -63,7 +65,8 @@ def preflight(exp, method: str, samples, prepared) -> None:
 
 
 def run(params, args):
-    exp, cfg = params.experiment, params.method(args.method)
+    exp = params.experiment
+    cfg = None if args.method == PRETRAINED else params.method(args.method)
     out = ROOT / "data" / "metrics" / args.method
     samples, prepared = ROOT / "data" / "samples" / args.method, ROOT / "data" / "prepared"
     if args.dry_run:

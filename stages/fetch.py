@@ -1,6 +1,6 @@
 """DVC stage `fetch`: download (or copy from a mirror folder) and verify the experiment's assets.
 
-`synthetic` (the demo) needs nothing. Digests of first downloads are recorded in
+`synthetic` (the demo) and `toy` (the toy world, committed with the project) need nothing. Digests of first downloads are recorded in
 assets.lock.json (commit it: later fetches are checked against it).
 """
 from _common import ROOT, main
@@ -17,7 +17,7 @@ def run(params, args):
     for d in ("raw", "weights"):  # declared outputs exist even when nothing is downloaded
         (ROOT / "data" / d).mkdir(parents=True, exist_ok=True)
     summary = {"source": exp.assets.source, "assets": {}}
-    if exp.assets.source != "synthetic":
+    if exp.assets.source not in ("synthetic", "toy"):
         from flows import fetch_flow
         summary["assets"] = fetch_flow(exp, str(ROOT / "data"), str(ROOT / "assets.lock.json"))
     write_json({"stage": "fetch", "experiment": exp.name, "assets": exp.assets, "summary": summary},

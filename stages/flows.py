@@ -34,6 +34,18 @@ def finetune_flow(exp, method_cfg, prepared: str, out: str, ckpt_dir: str, finge
     return finetune_task(exp, method_cfg, prepared, out, ckpt_dir, fingerprint)
 
 
+@task(name="train-world-part")
+def world_task(part: str, spec, out: str, ckpt_dir: str, tmp_dir: str) -> dict:
+    from pipeline.world.build import train_part
+    summary = train_part(part, spec, Path(out), Path(ckpt_dir), Path(tmp_dir))
+    return {k: v for k, v in summary.items() if k != "history"}
+
+
+@flow(name="world", log_prints=True)
+def world_flow(part: str, spec, out: str, ckpt_dir: str, tmp_dir: str) -> dict:
+    return world_task(part, spec, out, ckpt_dir, tmp_dir)
+
+
 @task(name="render-grid-and-samples")
 def sample_task(exp, method_cfg, finetune_dir: str, fixed: str, out: str) -> dict:
     return sample_lib.sample_method(exp, method_cfg, Path(finetune_dir), Path(fixed), Path(out))

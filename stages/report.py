@@ -50,9 +50,15 @@ def run(params, args):
     if args.dry_run:
         print(list(params.methods))
         return
+    d = ROOT / "data"
     results = []
+    if (d / "metrics" / "pretrained" / "metrics.json").is_file() or exp.is_toy:
+        results.append(MethodResult(
+            name="pretrained", description="The pretrained generator, unmodified (stage evaluate_pretrained)",
+            grid_png=d / "samples" / "pretrained" / "grid.png",
+            metrics=_read_json(d / "metrics" / "pretrained" / "metrics.json", "evaluate_pretrained"),
+            provenance=_read_json(d / "metrics" / "pretrained" / "provenance.json", "evaluate_pretrained")))
     for name, cfg in params.methods.items():
-        d = ROOT / "data"
         results.append(MethodResult(
             name=name, description=cfg.description,
             grid_png=d / "samples" / name / "grid.png",
@@ -67,8 +73,18 @@ def run(params, args):
             edits[gen] = {tool: {**info, "png": folder / info["png"]} for tool, info in tools.items()}
     sweep_json = ROOT / "reports" / "sweep.json"   # written by the `sweep` stage
     sweep = _read_json(sweep_json, "sweep") if sweep_json.is_file() else None
+    toy = None
+    if exp.is_toy:
+        from pipeline.methods import prompts
+        from pipeline.report import flat_metrics
+        from pipeline.world.captions import colour_in
+        from pipeline.world.findings import summary_paragraph
+        toy = {"targets": _read_json(d / "prepared" / "world.json", "prepare"),
+               "target_colours": {n: colour_in(prompts(exp, c)[0]) for n, c in params.methods.items()},
+               "paragraph": summary_paragraph(flat_metrics(results))}
     from flows import report_flow
-    title = ("DEMO — " if exp.demo else "") + f"Sketch + text customization: {exp.description}"
+    title = ("DEMO — " if exp.demo else "TOY WORLD — " if exp.is_toy else "") + \
+        f"Sketch + text customization: {exp.description}"
     settings = {"experiment": to_jsonable(exp), "methods": {k: to_jsonable(v) for k, v in params.methods.items()}}
     out, work = ROOT / "reports", ROOT / "data" / ".tmp"
     work.mkdir(parents=True, exist_ok=True)
@@ -80,7 +96,7 @@ def run(params, args):
                               is_demo=exp.demo, settings=settings,
                               sketches_png=ROOT / "data" / "prepared" / "sketches.png",
                               pretrained_grid_png=ROOT / "data" / "prepared" / "pretrained_grid.png",
-                              edits=edits, sweep=sweep)
+                              edits=edits, sweep=sweep, toy=toy)
         written = {rel: str(out / rel) for rel in written}
         write_json({"stage": "report", "experiment": exp.name, "written": written}, tmp / "config.json")
         publish(tmp, out)

@@ -9,6 +9,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
+    "experiment": "demo",            # the random-weight machinery check; the toy world has its own tests
     "experiments.demo.size": 32,
     "experiments.demo.generator": {"style_dim": 32, "n_mlp": 2, "channel_base": 256, "channel_max": 32,
                                    "lr_mlp": 0.01},

@@ -16,6 +16,7 @@ It returns flat float values (`{"fid": 12.3, "kid_mean": ..., ...}`) and a prove
 | fid, kid, precision, recall | fid, kid_mean, kid_std, precision, recall | `fidelity.py` |
 | clip_score_target, clip_score_source | same names | `clip_score.py` |
 | sketch_chamfer | sketch_chamfer | `sketch_fidelity.py` |
+| pose_acc, colour_acc, joint_acc, fid_target, fid_prior | same names (toy world only) | `world.py` |
 """
 from __future__ import annotations
 
@@ -60,9 +61,15 @@ class EvalContext:
     batch_size: int = 64                         # images per forward pass
     chamfer_size: int | None = None              # common resolution for sketch_chamfer (None: input sketch size)
     save_cpu_ram: bool = True                    # torch-fidelity: no DataLoader workers, chunked P&R (same numbers)
+    # The toy world's ground truth (world.py): the oracle, what the samples should show, the prior.
+    world_oracle: Path | None = None             # oracle.pth
+    world_size: int = 32                         # the world's resolution (samples are read at this size)
+    target_pose: str | None = None               # what the oracle read from the input sketches
+    target_colour: str | None = None             # the palette colour the target prompt names
+    prior_distribution: dict | None = None       # the generator's training distribution (fid_prior)
 
     def __post_init__(self):
-        for name in ("fakes_dir", "reals_dir", "sketches_dir", "feature_weights_path", "cache_dir"):
+        for name in ("fakes_dir", "reals_dir", "sketches_dir", "feature_weights_path", "cache_dir", "world_oracle"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, Path(value))
@@ -155,4 +162,4 @@ def load_images(paths: list[Path], mode: str = "RGB", size: tuple[int, int] | No
 
 
 # Providers register themselves on import (after the registry exists).
-from . import fidelity, clip_score, sketch_fidelity  # noqa: E402,F401
+from . import fidelity, clip_score, sketch_fidelity, world  # noqa: E402,F401

@@ -22,10 +22,11 @@ class CheckpointError(ValueError):
 
 
 def load_file(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a checkpoint dict without executing pickled code."""
+    """Load a checkpoint dict without executing pickled code (its recorded sha256 checked, if any)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    verify_digest(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file as st_load
         return st_load(str(path), device=str(map_location))
@@ -85,6 +86,49 @@ def load_into(module: nn.Module, path: str | os.PathLike, role: str | None = Non
 
 
 def save_atomic(obj, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file in the same folder, then rename: a kill never leaves half a file."""
+    """torch.save, then write the bytes to a temporary file in the same folder and rename: a kill never
+    leaves half a file. Serialized in memory first because torch.save names the archive's records after
+    the file it writes to; a random temporary name would make identical weights differ byte for byte."""
+    import io
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buf.getvalue())
+
+
+# ----------------------------------------------------------------------------
+# Recorded digests: `<file>.sha256` beside a weights file (sha256sum's format), checked at load.
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_digest(path: str | os.PathLike) -> dict:
+    """Write `<path>.sha256` ("<hex>  <name>\\n"); returns {"sha256", "bytes"}."""
+    from ..io import write_bytes
+    path = Path(path)
+    digest = file_digest(path)
+    write_bytes(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
+    return {"sha256": digest, "bytes": path.stat().st_size}
+
+
+def verify_digest(path: str | os.PathLike) -> str | None:
+    """If `<path>.sha256` exists, the file's sha256 must match it (CheckpointError naming both);
+    returns the digest checked, or None when nothing is recorded."""
+    path = Path(path)
+    record = path.with_name(path.name + ".sha256")
+    if not record.is_file():
+        return None
+    want = record.read_text().split()[0].lower()
+    got = file_digest(path)
+    if got != want:
+        raise CheckpointError(f"{path}: sha256 {got} does not match the recorded {want} ({record}); the file "
+                              "is not the one the world stage wrote (re-check it out with git, or retrain: "
+                              "README 'The toy world')")
+    return got

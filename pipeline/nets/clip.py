@@ -181,6 +181,8 @@ def build_clip(name: str = "ViT-B-32-quickgelu", pretrained: str | None = "opena
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
             raise FileNotFoundError(f"CLIP checkpoint not found: {checkpoint}")
+        from .checkpoint import verify_digest
+        verify_digest(checkpoint)      # a recorded `<file>.sha256` (the toy world's files) must match
         pretrained = str(checkpoint)  # open_clip accepts a file path where it takes a tag
     elif name == DEMO_CLIP:
         pretrained = None  # random weights by design

@@ -280,8 +280,8 @@ def render(f: Factors, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     fur = (fur * (1 + 0.12 * (torch.rand(b, 1, generator=g) - 0.5))).clamp(0, 1)
     sd, _ = _sdf(fig, x, y)
     body = _coverage(sd, px)[:, None]
-    rim = (1 - _coverage(sd + 0.9 * px, px))[:, None] * body                          # a pixel-wide edge
-    colour = fur[..., None, None] * (1 - 0.45 * rim)
+    rim = (1 - _coverage(sd + 0.5 * px, px))[:, None] * body          # the outer half pixel: a darker edge
+    colour = fur[..., None, None] * (1 - 0.4 * rim)
     img = img * (1 - body) + colour * body
     eye = _coverage(sd_circle(x, y, fig["eye"], torch.full((b,), 0.55 * px)), px)[:, None]
     img = img * (1 - eye) + 0.08 * eye

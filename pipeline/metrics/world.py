@@ -1,0 +1,125 @@
+"""Ground-truth metrics of the toy world, and its oracle as a torch-fidelity feature extractor.
+
+The oracle (pipeline/world/oracle.py) reads pose, facing, fur colour and background back from
+every generated sample, so "did the generator learn the sketched pose?" and "did it turn pink?"
+are measured against ground truth (TOY-WORLD NUMBERS: they measure the methods in this world,
+not in the published setting):
+
+    pose_acc    fraction of samples the oracle assigns to the target pose (the sketches' pose)
+    colour_acc  fraction assigned to the target colour (the palette colour the prompt names)
+    joint_acc   fraction with both
+    fid_target  FID in oracle features against N renders of the target pose and colour
+                (uniform backgrounds and facings): how close the samples are to what was asked for
+    fid_prior   FID against N renders of the generator's training distribution: how much of the
+                pretrained domain remains
+
+FID = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2)) (Heusel et al. 2017), computed by
+torch-fidelity from the oracle's penultimate features [N, 128]; N = the number of samples.
+
+"toy-oracle" is registered with torch-fidelity, so the fid / kid / precision / recall metrics use
+the oracle's features in the toy world, the role Inception plays for photographs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch_fidelity
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+from . import EvalContext, list_images, load_images, register_metric
+
+ORACLE_EXTRACTOR = "toy-oracle"
+REFERENCE_SEED_STREAMS = {"target": 11, "prior": 12}
+
+
+class ToyOracleExtractor(torch_fidelity.FeatureExtractorBase):
+    """uint8 [B, 3, H, W] -> the oracle's penultimate features [B, 128] (weights: feature_extractor_weights_path)."""
+
+    def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+        super().__init__(name, features_list)
+        if feature_extractor_weights_path is None:
+            raise ValueError("toy-oracle needs the oracle's weights: set eval.feature_weights "
+                             "(data/world/oracle/oracle.pth)")
+        from ..world.data import load_oracle
+        self.oracle = load_oracle(Path(feature_extractor_weights_path), 32)
+
+    def forward(self, x):
+        if not (torch.is_tensor(x) and x.dtype == torch.uint8 and x.dim() == 4 and x.shape[1] == 3):
+            raise ValueError(f"toy-oracle expects uint8 [B,3,H,W], got {getattr(x, 'dtype', type(x))}")
+        return (self.oracle.embed(x.float() / 127.5 - 1.0),)
+
+    @staticmethod
+    def get_provided_features_list():
+        return ("128",)
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return "128"
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+
+
+if ORACLE_EXTRACTOR not in torch_fidelity.registry.FEATURE_EXTRACTORS_REGISTRY:
+    torch_fidelity.register_feature_extractor(ORACLE_EXTRACTOR, ToyOracleExtractor)
+
+
+def fid_from_features(a: torch.Tensor, b: torch.Tensor) -> float:
+    """FID between two feature sets [N, D] (torch-fidelity's statistics and matrix square root)."""
+    stat_a = fid_features_to_statistics(a.double())
+    stat_b = fid_features_to_statistics(b.double())
+    return float(fid_statistics_to_metric(stat_a, stat_b, False)[torch_fidelity.KEY_METRIC_FID])
+
+
+def reference_renders(kind: str, n: int, size: int, seed: int, target_pose: str, target_colour: str,
+                      prior: dict) -> torch.Tensor:
+    """n renders [n, 3, S, S]: 'target' (the target pose and colour) or 'prior' (the training distribution)."""
+    from ..world.render import render, sample_factors
+    s = seed * 100 + REFERENCE_SEED_STREAMS[kind]
+    f = (sample_factors(n, s, pose={target_pose: 1.0}, colour={target_colour: 1.0}) if kind == "target"
+         else sample_factors(n, s, **prior))
+    return render(f, size)[0]
+
+
+@torch.no_grad()
+def embed_all(oracle, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    return torch.cat([oracle.embed(images[i:i + batch]) for i in range(0, len(images), batch)])
+
+
+@register_metric("pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior", key="world")
+def world_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], dict]:
+    from ..world.data import load_oracle
+    from ..world.render import COLOUR_NAMES, POSES
+    if ctx.world_oracle is None or ctx.target_pose is None or ctx.target_colour is None:
+        raise ValueError("the toy-world metrics need the oracle, the target pose and the target colour "
+                         "(experiments with assets.source: toy)")
+    oracle = load_oracle(ctx.world_oracle, ctx.world_size)
+    files = list_images(ctx.fakes_dir, "generated-samples folder (evaluate fakes_dir)")
+    fakes = load_images(files, "RGB", (ctx.world_size, ctx.world_size))           # [N, 3, S, S] in [-1, 1]
+    pred = oracle.predict(fakes)
+    pose_ok = pred["pose"] == POSES.index(ctx.target_pose)
+    colour_ok = pred["colour"] == COLOUR_NAMES.index(ctx.target_colour)
+    values = {"pose_acc": pose_ok.float().mean().item(), "colour_acc": colour_ok.float().mean().item(),
+              "joint_acc": (pose_ok & colour_ok).float().mean().item()}
+    n = len(files)
+    feats = embed_all(oracle, fakes)
+    refs = {}
+    for kind in ("target", "prior"):
+        if f"fid_{kind}" in names:
+            ref = reference_renders(kind, n, ctx.world_size, ctx.seed, ctx.target_pose, ctx.target_colour,
+                                    ctx.prior_distribution)
+            values[f"fid_{kind}"] = fid_from_features(feats, embed_all(oracle, ref))
+            refs[kind] = {"n": n, "seed_stream": REFERENCE_SEED_STREAMS[kind]}
+    histogram = {factor: {name: int((pred[factor] == i).sum()) for i, name in enumerate(names_)}
+                 for factor, names_ in (("pose", POSES), ("colour", COLOUR_NAMES))}
+    provenance = {"toy_world": True, "oracle": str(ctx.world_oracle), "target_pose": ctx.target_pose,
+                  "target_colour": ctx.target_colour, "n_samples": n, "oracle_reads": histogram,
+                  "references": refs, "prior_distribution": ctx.prior_distribution,
+                  "fid_features": "oracle penultimate layer, 128-d"}
+    return {k: v for k, v in values.items() if k in names}, provenance

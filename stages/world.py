@@ -1,0 +1,30 @@
+"""DVC stage `world@<part>`: train one of the toy world's networks (oracle, sketcher, clip, gan).
+
+The trained files are committed (README "The toy world"), and the stages are frozen in dvc.yaml so
+that `dvc repro` uses them instead of retraining for two hours; retrain a part with
+`dvc unfreeze world@gan && dvc repro world@gan` (or run this script). The GAN resumes from
+data/checkpoints/world/gan after an interruption.
+"""
+from _common import ROOT, main
+
+
+def run(params, args):
+    import sys
+
+    from pipeline.config import ConfigError
+    from pipeline.world.build import PARTS
+    spec = params.world
+    if args.part not in PARTS:
+        raise ConfigError(f"--part: must be one of {', '.join(PARTS)}, got {args.part!r}")
+    if args.dry_run:
+        print(spec)
+        return
+    from flows import world_flow
+    out = ROOT / spec.out / args.part
+    world_flow(args.part, spec, str(out), str(ROOT / "data" / "checkpoints" / "world" / args.part),
+               str(ROOT / "data" / ".tmp"))
+    print(f"world {args.part}: {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(run, __doc__, extra_args=[("--part", {"required": True, "help": "oracle, sketcher, clip or gan"})])

@@ -1,0 +1,223 @@
+"""The toy world: renderer, captions, the committed trained networks and their loaders, the oracle."""
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.world.captions import captions_for, colour_in
+from pipeline.world.render import (BACKGROUNDS, COLOUR_NAMES, COLOURS, POSES, factors_of, render,
+                                   sample_factors)
+from tiny import ROOT
+
+WORLD = ROOT / "data" / "world"
+
+# ----------------------------------------------------------------------------
+# Renderer
+
+
+def test_render_is_deterministic_and_seeded():
+    f = sample_factors(64, seed=3)
+    a, sa = render(f)
+    b, sb = render(sample_factors(64, seed=3))
+    assert torch.equal(a, b) and torch.equal(sa, sb)
+    c, _ = render(sample_factors(64, seed=4))
+    assert (a - c).abs().mean() > 0.05
+    assert a.shape == (64, 3, 32, 32) and sa.shape == (64, 1, 32, 32)
+    assert a.min() >= -1 and a.max() <= 1 and sa.min() >= -1 and sa.max() <= 1
+
+
+def _cat_mask(pose, colour, background, facing="right", seed=0):
+    """Pixels of the cat: where the render changes when only the fur colour changes."""
+    other = "green" if colour != "green" else "orange"
+    a, sk = render(factors_of([pose], [facing], [colour], [background], seed))
+    b, _ = render(factors_of([pose], [facing], [other], [background], seed))
+    return a[0], (a[0] - b[0]).abs().sum(0) > 0.3, sk[0, 0]
+
+
+@pytest.mark.parametrize("colour", ["pink", "blue", "orange", "black"])
+def test_body_pixels_have_the_fur_colour(colour):
+    img, mask, _ = _cat_mask("standing", colour, "grass")
+    assert mask.sum() > 40                                   # the cat covers a real area at 32 px
+    inner = -torch.nn.functional.max_pool2d(-mask.float()[None, None], 3, 1, 1)[0, 0] > 0   # minus the rim
+    assert inner.sum() >= 5
+    rgb = (img[:, inner].median(1).values + 1) * 127.5
+    want = torch.tensor(COLOURS[colour], dtype=torch.float32)
+    assert (rgb - want).abs().max() < 0.1 * 255, (colour, rgb.tolist(), want.tolist())
+    # and it is nearer to its own palette entry than to any other colour's
+    dists = {c: (rgb - torch.tensor(v, dtype=torch.float32)).norm().item() for c, v in COLOURS.items()}
+    assert min(dists, key=dists.get) == colour
+
+
+def test_background_colours_and_poses_are_drawn():
+    for bg, (upper, lower, _) in BACKGROUNDS.items():
+        img, _, _ = _cat_mask("lying", "white", bg)
+        top = (img[:, 0, :] + 1) * 127.5                     # the top row: sky or wall
+        assert (top.mean(1) - torch.tensor(upper, dtype=torch.float32)).abs().max() < 20, bg
+    heights, widths = {}, {}
+    for pose in POSES:
+        _, mask, _ = _cat_mask(pose, "pink", "snow")
+        rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
+        heights[pose], widths[pose] = int(rows.max() - rows.min()), int(cols.max() - cols.min())
+    assert heights["sitting"] > heights["lying"] + 4 and heights["standing"] > heights["lying"] + 4
+    assert widths["standing"] > widths["sitting"] + 3 and widths["lying"] > widths["sitting"] + 3
+
+
+def test_the_cat_faces_the_way_it_is_drawn():
+    """The eye (the darkest fur pixel of a pink cat) is in front of the body's centre."""
+    cols = torch.arange(32, dtype=torch.float32)
+    for seed in range(4):
+        for facing, sign in (("right", 1), ("left", -1)):
+            img, mask, _ = _cat_mask("standing", "pink", "sand", facing, seed)
+            centre = (mask.float() * cols).sum() / mask.sum()
+            bright = torch.where(mask, img.sum(0), torch.tensor(9.0))
+            eye_x = (bright == bright.min()).nonzero()[0, 1].float()
+            assert sign * (eye_x - centre) > 3, (facing, seed, eye_x.item(), centre.item())
+
+
+def test_sketch_strokes_follow_the_outline():
+    _, mask, sketch = _cat_mask("sitting", "blue", "room")
+    dark = sketch < 0
+    assert dark.sum() > 20 and (sketch > 0.9).float().mean() > 0.6    # black strokes on a white page
+    # the strokes lie on the cat's boundary: (nearly) all within 2 px of it, and they go all the way round
+    m = mask.float()[None, None]
+    near = (torch.nn.functional.max_pool2d(m, 5, 1, 2) - (-torch.nn.functional.max_pool2d(-m, 5, 1, 2)))[0, 0] > 0
+    assert (dark & ~near).float().sum() <= 0.05 * dark.sum()
+    boundary = (m - (-torch.nn.functional.max_pool2d(-m, 3, 1, 1)))[0, 0] > 0    # cat pixels at its edge
+    inked = torch.nn.functional.max_pool2d((sketch < 0.5).float()[None, None], 3, 1, 1)[0, 0] > 0
+    assert (boundary & inked).sum() >= 0.9 * boundary.sum()
+
+
+def test_factor_weights_are_respected():
+    f = sample_factors(4000, seed=1, pose={"standing": 0.07, "sitting": 0.465, "lying": 0.465},
+                       colour={c: 1.0 for c in ("black", "white")})
+    share = (f.pose == POSES.index("standing")).float().mean().item()
+    assert 0.055 < share < 0.085
+    assert set(f.colour.unique().tolist()) == {COLOUR_NAMES.index("black"), COLOUR_NAMES.index("white")}
+    with pytest.raises(ValueError, match="unknown names"):
+        sample_factors(4, 0, colour={"teal": 1.0})
+
+
+def test_captions_and_prompt_colours():
+    caps = captions_for(sample_factors(200, 0), seed=0)
+    assert len(set(caps)) > 100 and all("cat" in c for c in caps)
+    assert colour_in("a photo of pink cat") == "pink"
+    assert colour_in("A photo of a GREY cat") == "gray"
+    assert colour_in("a ginger cat") == "orange"
+    assert colour_in("a photo of a cat") is None
+    with pytest.raises(ValueError, match="several colours"):
+        colour_in("a pink and blue cat")
+
+
+# ----------------------------------------------------------------------------
+# The committed trained networks
+
+
+def toy_experiment():
+    from pipeline.config import load_params
+    return load_params(ROOT / "params.yaml", overrides={"experiment": "toy"}).experiment
+
+
+def test_every_trained_file_loads_strictly_through_the_real_loaders():
+    from pipeline.metrics.world import ToyOracleExtractor
+    from pipeline.models import build_sketcher, load_discriminator, load_generator
+    from pipeline.nets.clip import build_clip
+    from pipeline.nets.photosketch import PhotoSketch
+    from pipeline.world.data import load_oracle, world_files
+    exp = toy_experiment()
+    files = world_files(WORLD)
+    G = load_generator(exp, files["netG.pth"])
+    D = load_discriminator(exp, files["netD.pth"])
+    assert G.size == 32 and G.style_dim == 128 and D(torch.zeros(2, 3, 32, 32)).shape == (2, 1)
+    (tmp := ROOT / "data" / ".tmp" / "test_world_sketcher").mkdir(parents=True, exist_ok=True)
+    shutil.copy(files["photosketch.pth"], tmp / "photosketch.pth")
+    sk = build_sketcher(exp, tmp)
+    assert isinstance(sk, PhotoSketch) and sk.bn_mode == "train"
+    clip = build_clip(exp.clip.model, None, checkpoint=ROOT / exp.clip.checkpoint)
+    assert clip.encode_image(torch.zeros(2, 3, 32, 32)).shape == (2, 64)
+    oracle = load_oracle(files["oracle.pth"], 32)
+    assert ToyOracleExtractor("toy-oracle", ["128"], feature_extractor_weights_path=files["oracle.pth"])(
+        torch.zeros(2, 3, 32, 32, dtype=torch.uint8))[0].shape == (2, 128)
+    assert not any(p.requires_grad for p in oracle.parameters())
+    for name, path in files.items():
+        assert path.stat().st_size < 5e6, f"{name}: {path.stat().st_size} bytes (limit 5 MB)"
+    assert sum(p.stat().st_size for p in files.values()) < 20e6
+
+
+def test_a_file_that_is_not_the_recorded_one_is_refused(tmp_path):
+    from pipeline.nets.checkpoint import CheckpointError, load_file
+    src = WORLD / "oracle" / "oracle.pth"
+    dst = tmp_path / "oracle.pth"
+    shutil.copy(src, dst)
+    shutil.copy(src.with_name("oracle.pth.sha256"), tmp_path / "oracle.pth.sha256")
+    load_file(dst)                                           # the recorded file loads
+    data = bytearray(dst.read_bytes())
+    data[-100] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the recorded"):
+        load_file(dst)
+
+
+def test_oracle_held_out_accuracy():
+    """≥ 98 % on every factor, on renders from a seed the oracle never trained on, and on the
+    pose of sketches in other stroke styles."""
+    from pipeline.world.data import load_oracle
+    from pipeline.world.trainers import oracle_accuracy
+    acc = oracle_accuracy(load_oracle(WORLD / "oracle" / "oracle.pth", 32), 1000, 32, seed=424242)
+    for k in ("pose", "facing", "colour", "background", "pose_noisy", "colour_noisy", "sketch_pose",
+              "sketch_pose_styled"):
+        assert acc[k] >= 0.98, (k, acc)
+
+
+def test_toy_prompts_must_name_a_colour():
+    from pipeline.config import ConfigError, load_params
+    with pytest.raises(ConfigError, match="names no colour the toy world knows; name one of: black, white"):
+        load_params(ROOT / "params.yaml", overrides={"experiment": "toy",
+                                                       "experiments.toy.target_prompt": "a photo of a cat"})
+    with pytest.raises(ConfigError, match="methods.clip_global.target_prompt"):
+        load_params(ROOT / "params.yaml", overrides={"experiment": "toy",
+                                                       "methods.clip_global.target_prompt": "a happy cat"})
+    p = load_params(ROOT / "params.yaml", overrides={"experiment": "toy",
+                                                       "methods.clip_global.target_prompt": "a blue cat"})
+    assert p.methods["clip_global"].target_prompt == "a blue cat"
+
+
+def test_method_overrides_apply_per_experiment():
+    from pipeline.config import ConfigError, load_params
+    toy = load_params(ROOT / "params.yaml", overrides={"experiment": "toy"})
+    paper = load_params(ROOT / "params.yaml", overrides={"experiment": "standing_cat"})
+    assert toy.experiment.method_overrides["direction_every"] == toy.methods["clip_direction"].direction_every
+    assert paper.methods["clip_direction"].direction_every == 100
+    with pytest.raises(ConfigError, match="method_overrides.no_such_key: no method block has this key"):
+        load_params(ROOT / "params.yaml", overrides={"experiment": "toy",
+                                                       "experiments.toy.method_overrides": {"no_such_key": 1}})
+
+
+def test_world_parts_train_deterministically(tmp_path):
+    """The world stage's training is a function of its settings: two runs, the same bytes."""
+    from pipeline.world.build import train_part
+    from pipeline.world.spec import WorldGanSpec, WorldOracleSpec, WorldSpec
+    spec = WorldSpec(size=16, oracle=WorldOracleSpec(steps=2, batch=8, width=16),
+                     gan=WorldGanSpec(iters=2, batch=4, ckpt_every=1),
+                     generator=dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64,
+                                                   channel_max=16))
+    digests = []
+    for run in ("a", "b"):
+        out = {}
+        for part in ("oracle", "gan"):
+            train_part(part, spec, tmp_path / run / part, tmp_path / run / f"ckpt-{part}")
+            out[part] = sorted((tmp_path / run / part).glob("*.sha256"))
+        digests.append([p.read_text().split()[0] for ps in out.values() for p in ps])
+    assert digests[0] == digests[1] and len(digests[0]) == 3
+    summary = (tmp_path / "a" / "gan" / "summary.json").read_text()
+    assert '"standing": 0.07' in summary and '"pink"' not in summary   # the training distribution
+
+
+def test_standing_cats_are_rare_and_pink_ones_absent_in_the_gan_training_set():
+    import json
+    dist = json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"]
+    assert 0.05 <= dist["pose"]["standing"] <= 0.10
+    assert set(dist["colour"]) == {"black", "white", "gray", "orange", "brown", "cream"}
+    f = sample_factors(2000, 7, **dist)
+    assert not np.isin(f.colour.numpy(), [COLOUR_NAMES.index(c) for c in ("pink", "blue", "green", "purple")]).any()
