@@ -187,16 +187,19 @@ def test_direction_step_trains_only_the_selected_synthesis_modules(pretrained):
     assert {n for n, p in G.named_parameters() if p.requires_grad} == {n for n in names.values() if n.startswith("style.")}
 
 
-def test_layer_map_reference_is_one_row_off(pretrained):
+def test_layer_map_reference_is_nadas_lookup(pretrained):
+    """NADA maps rows through [conv1, to_rgb1] + convs (reference spec §2.3 step 5): the default."""
     actual, nets_a = build(pretrained, "clip_direction", layer_map="actual")
-    ref, nets_r = build(pretrained, "clip_direction", layer_map="reference")
+    ref, nets_r = build(pretrained, "clip_direction")
+    assert ref.cfg.layer_map == "reference"
     Ga, Gr = nets_a.G, nets_r.G
     assert actual.modules_for_rows([2]) == [Ga.convs[1]]
     assert ref.modules_for_rows([2]) == [Gr.convs[0]]
     assert actual.modules_for_rows([0]) == [Ga.conv1] and ref.modules_for_rows([0]) == [Gr.conv1]
     # row 1 modulates to_rgb1 and convs.0; only the StyledConv is trained without train_torgb
     assert actual.modules_for_rows([1]) == [Ga.convs[0]]
-    assert ref.modules_for_rows([1]) == []  # NADA's table maps row 1 to to_rgb1 alone
+    assert ref.modules_for_rows([1]) == [Gr.to_rgb1]   # NADA trains to_rgb1 when row 1 is selected
+    assert ref.modules_for_rows(list(range(Gr.n_latent))) == [Gr.conv1, Gr.to_rgb1, *Gr.convs]
     with_rgb, nets_t = build(pretrained, "clip_direction", layer_map="actual", train_torgb=True)
     assert with_rgb.modules_for_rows([1]) == [nets_t.G.to_rgb1, nets_t.G.convs[0]]
     # same rows, different module sets (by position in the synthesis network)
@@ -205,9 +208,9 @@ def test_layer_map_reference_is_one_row_off(pretrained):
     assert index(Ga, actual.modules_for_rows(rows)) != index(Gr, ref.modules_for_rows(rows))
 
 
-@pytest.mark.parametrize("layer_map,row", [("actual", -1), ("reference", 1)])
+@pytest.mark.parametrize("layer_map,row", [("actual", -1)])
 def test_direction_step_with_only_torgb_rows_selected_trains_nothing(pretrained, layer_map, row):
-    """layer_k 1 can select a row that modulates only a ToRGB (the last row; NADA's row 1): with
+    """layer_k 1 can select a row that modulates only a ToRGB (the last row): with layer_map actual and
     train_torgb off there is nothing to train, and the step must skip, not crash in backward."""
     method, nets = build(pretrained, "clip_direction", layer_k=1, layer_batch=2, direction_batch=2,
                          layer_map=layer_map)

@@ -1,8 +1,10 @@
 """CLIP losses for steering a generator with text.
 
-E_I, E_T are CLIP's image and text encoders; embeddings are L2-normalized. Prompts are embedded
-as the normalized mean of normalized embeddings over the 79 ImageNet templates
-(`CLIP.embed_prompt`), as StyleGAN-NADA and StyleCLIP do.
+E_I, E_T are CLIP's image and text encoders; image embeddings are L2-normalized. Which text
+embedding each loss gets is the caller's choice, made as the references make it
+(pipeline/methods/guidance.py): the global loss gets the raw prompt (NADA's `global_clip_loss` and
+StyleCLIP's optimization tokenize the bare string); NADA's direction is built from the 79 ImageNet
+templates (`CLIP.template_mean`).
 """
 from __future__ import annotations
 
@@ -24,7 +26,12 @@ def global_loss(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor
 
 
 def text_direction(target_emb: torch.Tensor, source_emb: torch.Tensor) -> torch.Tensor:
-    """dT = normalize(E_T(t_target) - E_T(t_source)) [D] (StyleGAN-NADA `compute_text_direction`)."""
+    """dT = normalize(target - source) [D].
+
+    StyleGAN-NADA `compute_text_direction`: target / source are the *un-normalized* template means
+    mean_t normalize(E_T(t(class))) (`CLIP.template_mean`). StyleCLIP's `GetDt` passes the
+    re-normalized means (`CLIP.embed_prompt`) instead; the two differ unless the means have equal norm.
+    """
     d = target_emb - source_emb
     return d / d.norm().clamp_min(1e-12)
 

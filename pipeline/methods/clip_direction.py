@@ -2,22 +2,26 @@
 layer selection (Gal et al., SIGGRAPH 2022; rinongal/StyleGAN-nada `ZSSGAN/model/ZSSGAN.py`).
 
 Every iteration is a Sketch Your Own GAN iteration (mapping network only). Every
-`direction_every` iterations a direction step follows:
-  1. layer selection: w = mapping(z) for `layer_batch` z, broadcast to W+; `layer_iters` SGD
-     steps (lr `layer_lr`) on L_global(G_train(W+)); score each W+ row by mean |dW+|;
-  2. unfreeze only the synthesis modules driven by the `layer_k` top rows;
+`direction_every` iterations a direction step follows (reference spec §2.2, §2.3):
+  1. layer selection: w = mapping_frozen(z) for `layer_batch` z, broadcast to W+; `layer_iters`
+     SGD steps (lr `layer_lr`) on L_global(G_train(W+), raw target prompt); score each W+ row
+     by mean |dW+|;
+  2. unfreeze only the synthesis modules the `layer_k` top rows map to;
   3. one Adam step on lambda_direction * L_direction,
-       L_direction = 1 - cos(E_I(G_train(w)) - E_I(G_frozen(w)), E_T(t_target) - E_T(t_source)),
-     G_frozen = the pretrained generator, under no_grad, with the same w and noise.
+       L_direction = 1 - cos(E_I(G_train(w)) - E_I(G_frozen(w)), dT),
+       dT = normalize(mean_t E_T(t(target)) - mean_t E_T(t(source))) over the 79 ImageNet templates,
+     G_frozen = the pretrained generator under no_grad.
 
-Row -> layer map (`layer_map`): in rosinality's forward W+ row 0 drives conv1, row 1 to_rgb1 and
-convs.0, row i >= 2 convs.(i-1) (and to_rgbs for odd i). NADA picks modules with the list
-[conv1, to_rgb1, convs...] (row i >= 2 -> convs.(i-2)), one off from what the row drives
-(reference spec §2.3). Default "actual": train the StyledConvs the selected rows really modulate
-(ToRGBs too with `train_torgb`), because the selection measures how much a row *wants* to move;
-"reference" reproduces NADA's lookup for comparison with its numbers.
-w comes from the current (sketch-trained) mapping network and is fed to both generators, so dI
-measures only what the synthesis layers changed (NADA feeds both the frozen mapping's w).
+Switches (each a deviation from NADA, off by default; README deviation table):
+  * layer_map: "reference" maps rows through NADA's list [conv1, to_rgb1, convs...] (row 1 ->
+    to_rgb1, row i >= 2 -> convs.(i-2)), one off from the layer each row drives in rosinality's
+    forward. "actual" trains the StyledConvs each selected row really modulates (ToRGBs too with
+    `train_torgb`), since the selection measures how much a row wants to move.
+  * direction_inputs: "reference" gives both generators w from the *frozen* mapping network and
+    lets each draw its own noise, as NADA does. "shared" feeds both the current (sketch-trained)
+    mapping's w and the same noise, so dI measures only what the synthesis layers changed.
+  * prompt_templates (ClipConfig): "imagenet" builds dT from re-normalized template means
+    (StyleCLIP's GetDt) and templates the global loss too.
 """
 from __future__ import annotations
 
@@ -45,8 +49,9 @@ class ClipDirectionConfig(ClipConfig):
     layer_iters: int = 1
     layer_batch: int = 8
     layer_lr: float = 0.01
-    layer_map: Literal["actual", "reference"] = "actual"
-    train_torgb: bool = False
+    layer_map: Literal["reference", "actual"] = "reference"
+    train_torgb: bool = False        # layer_map actual: also train the ToRGBs of the selected rows
+    direction_inputs: Literal["reference", "shared"] = "reference"
 
     def validate(self, path):
         super().validate(path)
@@ -71,24 +76,37 @@ class ClipDirection(SketchYourOwnGAN):
         self.synthesis_params = [p for n, p in G.named_parameters() if not n.startswith("style.")]
         self.s_optim = torch.optim.Adam(self.synthesis_params, lr=cfg.direction_lr, betas=(0.0, 0.99 ** 0.8))
         self.guide = ClipGuidance(cfg, exp, nets.device)
-        self.text_dir = text_direction(self.guide.target, self.guide.source)
+        self.text_dir = text_direction(*self.guide.direction_texts())
         self.last_rows: list[int] = []
 
     def optimizers(self) -> dict:
         return {**super().optimizers(), "s_optim": self.s_optim}
 
-    # -- layer selection ---------------------------------------------------------
+    # -- inputs of a direction step -------------------------------------------------
 
     def random_noise(self, batch: int) -> list[torch.Tensor]:
         dev = self.nets.device
         return [torch.randn(batch, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)).to(dev)
                 for i in range(self.nets.G.num_layers)]
 
+    def direction_w(self, batch: int) -> torch.Tensor:
+        """w [B, D] for layer selection and the direction step: from the frozen mapping (reference) or
+        the current, sketch-trained one (shared)."""
+        mapping = self.G_frozen.mapping if self.cfg.direction_inputs == "reference" else self.nets.G.mapping
+        with torch.no_grad():
+            return mapping(torch.randn(batch, self.nets.G.style_dim).to(self.nets.device))
+
+    def noise_pair(self, batch: int):
+        """(noise of G_train, noise of G_frozen): independent fresh draws (reference) or one draw shared."""
+        a = self.random_noise(batch)
+        return (a, self.random_noise(batch)) if self.cfg.direction_inputs == "reference" else (a, a)
+
+    # -- layer selection ---------------------------------------------------------
+
     def select_rows(self) -> list[int]:
         """Top-k W+ rows by mean |dW+| after `layer_iters` SGD steps on the global loss."""
         G, c = self.nets.G, self.cfg
-        with torch.no_grad():
-            w = G.mapping(torch.randn(c.layer_batch, G.style_dim).to(self.nets.device))
+        w = self.direction_w(c.layer_batch)
         w0 = w[:, None].repeat(1, G.n_latent, 1)                      # [B, n_latent, D]
         w_opt = w0.clone().requires_grad_(True)
         opt = torch.optim.SGD([w_opt], lr=c.layer_lr)
@@ -105,13 +123,15 @@ class ClipDirection(SketchYourOwnGAN):
     def modules_for_rows(self, rows: list[int]) -> list[torch.nn.Module]:
         G = self.nets.G
         if self.cfg.layer_map == "reference":
+            # NADA: [conv1, to_rgb1] + convs, indexed by row; to_rgb1 included (NADA trains it).
             table = [[G.conv1], [G.to_rgb1]] + [[conv] for conv in G.convs]
+            keep = (StyledConv, ToRGB)
         else:
             table = G.rows_to_modules()
-        keep = (StyledConv, ToRGB) if self.cfg.train_torgb else (StyledConv,)
+            keep = (StyledConv, ToRGB) if self.cfg.train_torgb else (StyledConv,)
         mods = []
         for r in rows:
-            mods += [m for m in table[r] if isinstance(m, keep) and m not in mods]
+            mods += [m for m in (table[r] if r < len(table) else []) if isinstance(m, keep) and m not in mods]
         return mods
 
     # -- the direction step --------------------------------------------------------
@@ -125,15 +145,15 @@ class ClipDirection(SketchYourOwnGAN):
             requires_grad(m, True)
         batch = c.direction_batch or self.exp.train.batch
         with self.nets.perf.autocast():
+            w = self.direction_w(batch)
+            wplus = w[:, None].expand(-1, G.n_latent, -1)
+            noise_train, noise_frozen = self.noise_pair(batch)
             with torch.no_grad():                                      # G_frozen: no graph, no grads
-                w = G.mapping(torch.randn(batch, G.style_dim).to(self.nets.device))
-                wplus = w[:, None].expand(-1, G.n_latent, -1)
-                noise = self.random_noise(batch)
-                frozen_emb = self.guide.encode(self.G_frozen.synthesis(wplus, noise=noise))
-            train_emb = self.guide.encode(G.synthesis(wplus, noise=noise))
+                frozen_emb = self.guide.encode(self.G_frozen.synthesis(wplus, noise=noise_frozen))
+            train_emb = self.guide.encode(G.synthesis(wplus, noise=noise_train))
             loss = c.lambda_direction * directional_loss(train_emb, frozen_emb, self.text_dir)
         self.s_optim.zero_grad(set_to_none=True)
-        if modules:  # rows that modulate only ToRGBs (train_torgb off) leave nothing to train
+        if modules:  # rows that map to nothing trainable leave nothing to train
             loss.backward()
             self.s_optim.step()
         requires_grad(G, False)

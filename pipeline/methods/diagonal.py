@@ -2,9 +2,16 @@
 
 The style mapping network (`style.*`) is trained by L_SYOG only; the content branch (its own
 mapping network z_c -> p and the diagonal attention layers, pipeline/nets/diagonal.py) by
-lambda_global * L_global only. With `syog: false` (ablation `diagonal_no_syog`) there is no
-sketch loss at all: no discriminator steps, the style mapping stays pretrained.
-Exports netG.pth (published format, attention excluded) and content.pth (the branch).
+lambda_global * L_global (+ ds_lambda's term) only. With `syog: false` (ablation
+`diagonal_no_syog`) there is no sketch loss at all: no discriminator steps, the style mapping stays
+pretrained. Exports netG.pth (published format, attention excluded) and content.pth (the branch).
+
+Differences from DiagonalGAN (cyclomon/DiagonalGAN, reference spec §3), documented in the README:
+  * the content MLP uses StyleGAN2's fused leaky ReLU (x sqrt 2 per layer), so its output p is about
+    sqrt(2)^8 = 16 x DiagonalGAN's plain LeakyReLU MLP at initialisation; the attention's gamma
+    starts at 0, so the generator is unchanged at step 0 whatever p's scale;
+  * DiagonalGAN's diversity-sensitive loss L_DS = max(0, ds_lambda - E|G(z_s, z_c2) - G(z_s, z_c3)|)
+    (its --ds_lambda 0.3) is a switch, off by default (`ds_lambda: 0`), since the study does not name it.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ class DiagonalConfig(ClipConfig):
     attention_max_res: int = 64         # DAT on convs at resolutions <= this (DiagonalGAN: 256)
     content_lr: float = 0.002
     syog: bool = True                   # False: CLIP only (ablation diagonal_no_syog)
+    ds_lambda: float = 0.0              # DiagonalGAN's diversity-sensitive loss margin (0.3 there); 0: off
 
     def validate(self, path):
         super().validate(path)
@@ -36,6 +44,8 @@ class DiagonalConfig(ClipConfig):
                  content_lr=self.content_lr, content_dim=self.content_dim)
         if self.lambda_global < 0:
             raise ConfigError(f"{path}.lambda_global: must be >= 0")
+        if self.ds_lambda < 0:
+            raise ConfigError(f"{path}.ds_lambda: must be >= 0 (0 turns the diversity-sensitive loss off)")
 
 
 @register_method("diagonal")
@@ -70,6 +80,15 @@ class Diagonal(SketchYourOwnGAN):
         img, _ = self.nets.G(z, inject_index=inject, content=self.branch.content_codes(z_c, self.nets.G.n_latent))
         return img
 
+    def ds_loss(self, batch: int) -> torch.Tensor:
+        """L_DS = max(0, ds_lambda - mean |G(z_s, z_c2) - G(z_s, z_c3)|): one style, two contents
+        (DiagonalGAN `train.py`); it keeps the content code changing the image."""
+        G, dev = self.nets.G, self.nets.device
+        z = torch.randn(batch, G.style_dim).to(dev)
+        imgs = [G([z], content=self.branch.content_codes(torch.randn(batch, self.branch.content_dim).to(dev),
+                                                          G.n_latent))[0] for _ in range(2)]
+        return (self.cfg.ds_lambda - (imgs[0] - imgs[1]).abs().mean()).clamp_min(0)
+
     def g_step(self, data) -> dict:
         for m in self.d_modules:
             requires_grad(m, False)
@@ -77,7 +96,12 @@ class Diagonal(SketchYourOwnGAN):
             fake = self.fake(self.exp.train.batch)
             l_glob = global_loss(self.guide.encode(fake), self.guide.target)
             logs = {"clip_global": l_glob.item()}
-            groups = [(self.cfg.lambda_global * l_glob, self.content_params)]
+            content_loss = self.cfg.lambda_global * l_glob
+            if self.cfg.ds_lambda > 0:
+                l_ds = self.ds_loss(self.exp.train.batch)
+                logs["ds"] = l_ds.item()
+                content_loss = content_loss + l_ds
+            groups = [(content_loss, self.content_params)]
             if self.cfg.syog:
                 loss_syog, syog_logs = self.syog_generator_loss(fake)
                 logs.update(syog_logs)

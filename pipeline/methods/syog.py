@@ -137,9 +137,11 @@ class SketchYourOwnGAN:
                 fake = self.fake(self.exp.train.batch)
                 fake_sketch = n.sketcher(fake)       # once per fake batch
             real_sketch = data.sketches(self.exp.train.batch)
+            photos = data.photos(self.exp.train.batch) if c.l_image > 0 else None
+            self.reals = (real_sketch, photos)           # R1 of this iteration uses the same reals
             loss = d_logistic(n.D_sketch(self.to_sketch_input(real_sketch)),
                               n.D_sketch(self.to_sketch_input(fake_sketch)))
-            li = d_logistic(n.D_image(data.photos(self.exp.train.batch)), n.D_image(fake)) if c.l_image > 0 else None
+            li = d_logistic(n.D_image(photos), n.D_image(fake)) if c.l_image > 0 else None
         logs = {"d_sketch": loss.item()}
         if li is not None:
             logs["d_image"] = li.item()
@@ -150,14 +152,17 @@ class SketchYourOwnGAN:
         return logs
 
     def r1_step(self, data) -> dict:
-        """Float32 on purpose, outside autocast: R1 is a second-order term (perf.py)."""
+        """R1 on the real sketches and photos of this iteration's D step (GANSketching's
+        `train_one_step` regularizes the batch it just used; drawing fresh ones would change the term).
+        Float32 on purpose, outside autocast: R1 is a second-order term (perf.py)."""
         n, c = self.nets, self.cfg
-        real_sketch = data.sketches(self.exp.train.batch).requires_grad_(True)
+        sketches, photos = self.reals
+        real_sketch = sketches.float().detach().requires_grad_(True)
         pen = r1_penalty(n.D_sketch(self.to_sketch_input(real_sketch)), real_sketch)
         loss = c.r1_gamma / 2 * pen * c.d_reg_every
         logs = {"r1_sketch": pen.item()}
         if c.l_image > 0:
-            photos = data.photos(self.exp.train.batch).requires_grad_(True)
+            photos = photos.float().detach().requires_grad_(True)
             pen_i = r1_penalty(n.D_image(photos), photos)
             loss = loss + c.l_image * c.r1_gamma / 2 * pen_i * c.d_reg_every
             logs["r1_image"] = pen_i.item()

@@ -3,7 +3,8 @@
 What the CLIP losses need (reference spec §2.2, StyleGAN-NADA `ZSSGAN/criteria/clip_loss.py`):
   * `preprocess`: generator images in [-1, 1] -> CLIP input, differentiably, on batched tensors;
   * `encode_image` / `encode_text`: L2-normalised embeddings [B, D] / [N, D];
-  * `embed_prompt`: one text embedding per prompt, averaged over the 79 ImageNet templates.
+  * `embed_prompt`: one text embedding per prompt, raw (`RAW`) or averaged over the 79 ImageNet
+    templates; `template_mean`: the un-normalized template average NADA's text direction is made of.
 
 The CLIP weights are frozen (requires_grad False, eval mode) but the graph is not: gradients flow
 from the image embedding back to the input images, which is how a CLIP loss trains the generator.
@@ -121,28 +122,38 @@ class CLIP(nn.Module):
         tokens = self.tokenizer(list(texts)).to(self.device)          # [N, context_length]
         return self.model.encode_text(tokens, normalize=normalize)
 
-    def embed_prompt(self, prompt: str, templates=IMAGENET_TEMPLATES) -> torch.Tensor:
-        """One unit-length text embedding [D] for `prompt`, averaged over prompt templates.
+    def template_mean(self, prompt: str, templates=IMAGENET_TEMPLATES) -> torch.Tensor:
+        """mean_t normalize(E_T(t.format(prompt))) [D], *not* re-normalized.
 
-        e = normalize( mean_t normalize(E_T(t.format(prompt))) )
-        as StyleGAN-NADA's `compute_text_direction` / `get_text_features` and StyleCLIP's
-        `GetDt` do. Cached per (prompt, templates) and computed without a graph: a text
-        embedding is a constant target for the losses.
+        StyleGAN-NADA's `get_text_features` + the mean inside `compute_text_direction`: NADA forms
+        its text direction from these means, dT = normalize(mean_target - mean_source). Cached per
+        (prompt, templates), computed without a graph (a text embedding is a constant target).
         """
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError(f"prompt must be non-empty text, got {prompt!r}")
         templates = tuple(templates)
         if not templates:
-            raise ValueError("embed_prompt needs at least one template, e.g. '{}' or 'a photo of a {}.'")
+            raise ValueError("a prompt needs at least one template, e.g. '{}' or 'a photo of a {}.'")
         key = (prompt, templates)
         cached = self._prompt_cache.get(key)
         if cached is not None and cached.device == self.device:
             return cached
         with torch.no_grad():
-            e = self.encode_text([t.format(prompt) for t in templates], normalize=True)  # [T, D]
-            e = F.normalize(e.mean(0), dim=0)                                              # [D]
+            e = self.encode_text([t.format(prompt) for t in templates], normalize=True).mean(0)   # [D]
         self._prompt_cache[key] = e
         return e
+
+    def embed_prompt(self, prompt: str, templates=IMAGENET_TEMPLATES) -> torch.Tensor:
+        """One unit-length text embedding [D]: e = normalize( mean_t normalize(E_T(t.format(prompt))) ).
+
+        With the 79 ImageNet templates this is StyleCLIP's `GetDt` embedding (global directions);
+        with RAW (the prompt as written) it is what StyleCLIP's optimization and mapper losses and
+        NADA's global loss encode.
+        """
+        return F.normalize(self.template_mean(prompt, templates), dim=0)
+
+
+RAW = ("{}",)   # the prompt as written: no template
 
 
 # ----------------------------------------------------------------------------
