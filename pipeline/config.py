@@ -146,7 +146,7 @@ class AssetsSpec:
     base_url: Optional[str] = None       # source official: fetch <base_url>/<file name> (a lab HTTP mirror)
     task: str = "standing_cat"           # sketch/eval task folder name (official data)
     photos: str = "cat"                  # LSUN category for image regularization
-    photo_cap: int = 10000               # how many LSUN photos to export
+    photo_cap: Optional[int] = 10000     # how many LSUN photos to export (null: all, as the reference)
     sketch_set: str = "photosketch"      # data/sketch/<sketch_set>/<task>
     stylegan: str = "stylegan2-cat"      # pretrained/<stylegan>/netG.pth
     # Your own images instead of the fetched or synthetic ones (relative to the project root, or

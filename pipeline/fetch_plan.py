@@ -52,7 +52,8 @@ def fetch_all(exp: Experiment, data_dir: Path, lock_file: Path, fetch_one=fetch_
         done[name] = str(fetch_one(name, data_dir, a.source, a.mirror_dir, lock_file, **extra))
     if a.source not in ("synthetic", "toy") and not a.photo_dir:
         photos = data_dir / "raw" / "image" / a.photos
-        if not photos.is_dir() or len(list(photos.glob("*.png"))) < a.photo_cap:
+        have = len(list(photos.glob("*.png"))) if photos.is_dir() else 0
+        if have == 0 or (a.photo_cap is not None and have < a.photo_cap):
             n = export_lmdb_images(data_dir / "raw" / "lsun" / a.photos, photos, a.photo_cap, exp.size)
             log.info("exported %d LSUN %s photos to %s", n, a.photos, photos)
         done["photos"] = str(photos)

@@ -64,12 +64,3 @@ def test_clip_global_steers_toward_the_prompt(trained):
     steered = similarity(tmp, exp, tmp / "clip_global" / "netG.pth")
     assert steered > base, f"clip_global {steered:.4f} is not closer to the prompt than syog {base:.4f}"
     assert steered > pre, f"clip_global {steered:.4f} did not move toward the prompt from {pre:.4f}"
-
-
-def test_clip_global_training_loss_decreases(trained):
-    tmp, _ = trained
-    rows = (tmp / "clip_global.csv").read_text().splitlines()
-    col = rows[0].split(",").index("clip_global")
-    losses = [float(r.split(",")[col]) for r in rows[1:]]
-    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10   # single batches are noisy
-    assert last < first, f"mean L_global over the first 10 steps {first:.4f}, last 10 {last:.4f}"

@@ -18,12 +18,15 @@ from pathlib import Path
 
 from PIL import Image
 
+from tqdm import tqdm
+
 from .download import FetchError
 
 
-def export_lmdb_images(lmdb_dir: str | os.PathLike, out_dir: str | os.PathLike, limit: int,
+def export_lmdb_images(lmdb_dir: str | os.PathLike, out_dir: str | os.PathLike, limit: int | None,
                        size: int = 256) -> int:
-    """Write up to `limit` images from `lmdb_dir` to `out_dir/%06d.png`; return how many were written.
+    """Write up to `limit` images (None: all of them) from `lmdb_dir` to `out_dir/%06d.png`; return
+    how many were written.
 
     `out_dir` is built in a temp folder beside it and renamed into place, replacing an older one.
     """
@@ -35,7 +38,7 @@ def export_lmdb_images(lmdb_dir: str | os.PathLike, out_dir: str | os.PathLike, 
     if not (lmdb_dir / "data.mdb").is_file():
         raise FetchError(f"{lmdb_dir}: not an lmdb folder (expected {lmdb_dir / 'data.mdb'}); "
                          "fetch and unpack the LSUN zip first")
-    if limit < 1 or size < 1:
+    if (limit is not None and limit < 1) or size < 1:
         raise ValueError(f"limit and size must be positive, got limit={limit}, size={size}")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +48,9 @@ def export_lmdb_images(lmdb_dir: str | os.PathLike, out_dir: str | os.PathLike, 
         env = lmdb.open(str(lmdb_dir), readonly=True, lock=False, readahead=False, max_readers=1)
         try:
             with env.begin(write=False) as txn:
-                for _key, value in txn.cursor():
-                    if written == limit:
+                for _key, value in tqdm(txn.cursor(), total=limit or txn.stat()["entries"], unit="img",
+                                        desc=f"export {lmdb_dir.name}", mininterval=5.0):
+                    if limit is not None and written == limit:
                         break
                     try:
                         image = square_resize(Image.open(io.BytesIO(value)), size)

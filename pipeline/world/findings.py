@@ -25,7 +25,7 @@ def findings(metrics: dict[str, dict], margin: float = 0.05) -> list[dict]:
     out = []
 
     pg, ps = _get(metrics, "clip_global", "pose_acc"), _get(metrics, "syog", "pose_acc")
-    claim = "Method 1 (SYOG + CLIP global loss) loses the sketched shape"
+    claim = "Method 1 (SYOG + the CLIP global loss) loses the sketched shape"
     if pg is None or ps is None:
         out.append({"claim": claim, "status": "not measured", "evidence": "needs syog and clip_global"})
     else:
@@ -66,7 +66,7 @@ def summary_paragraph(metrics: dict[str, dict], margin: float = 0.05) -> str:
     unmeasured = [f for f in fs if f["status"] == "not measured"]
 
     def join(items):
-        return "; ".join(f"{f['claim'].lower()} ({f['evidence']})" for f in items)
+        return "; ".join(f"{f['claim'][0].lower()}{f['claim'][1:]} ({f['evidence']})" for f in items)
 
     parts = [f"In this toy-world run (margin {margin:g}), "]
     parts.append(f"reproduced: {join(rep)}. " if rep else "none of the study's three observations is reproduced. ")
