@@ -391,7 +391,13 @@ def render_html(methods, *, title, experiment, is_demo, settings, sketches_png=N
     if comp:
         parts.append("<ul>" + "".join(f"<li>{e(c)}</li>" for c in comp) + "</ul>")
     parts += _sweep_html(sweep, DEMO_BANNER if is_demo else TOY_BANNER if toy else None)
-    reading = f'<p id="sketch-reading">{e(toy_reading(toy))}</p>' if toy else ""
+    reading = ""
+    if toy:
+        per = toy["targets"].get("per_sketch", {})
+        rows = "".join(f"<tr><td>{e(name)}</td><td>{e(pose)}</td></tr>" for name, pose in per.items())
+        reading = (f'<p id="sketch-reading">{e(toy_reading(toy))}</p>'
+                   f"<details><summary>the oracle's reading of each sketch</summary><table><thead><tr><th>sketch"
+                   f"</th><th>pose read</th></tr></thead><tbody>{rows}</tbody></table></details>")
     parts += ["<h2>Inputs</h2>", '<div class="row">',
               f"<div><h3>Input sketches</h3>{_img_html(sketches_png, 'input sketches')}{reading}</div>",
               f"<div><h3>Pretrained generator</h3>{_img_html(pretrained_grid_png, 'pretrained samples')}</div>",
