@@ -241,6 +241,7 @@ class EvalSpec:
     kid_subset_size: int = 1000
     resize: Literal["tf", "clean"] = "clean"
     batch: int = 50
+    clip_templates: Literal["none", "imagenet"] = "none"   # CLIP score text: as written, or the 79-template average
 
     def validate(self, path):
         positive(path, n_samples=self.n_samples, grid_size=self.grid_size, kid_subset_size=self.kid_subset_size,

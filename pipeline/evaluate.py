@@ -46,7 +46,8 @@ def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_d
     world = world_context(exp, prepared, target) if exp.is_toy else {}
     ctx = EvalContext(
         fakes_dir=samples / "images", reals_dir=prepared / "eval", sketches_dir=prepared / "sketches",
-        fake_sketch_fn=fake_sketch_fn, clip=clip, target_prompt=target, source_prompt=source, feature_extractor=exp.eval.feature_extractor,
+        fake_sketch_fn=fake_sketch_fn, clip=clip, target_prompt=target, source_prompt=source,
+        clip_templates=exp.eval.clip_templates, feature_extractor=exp.eval.feature_extractor,
         feature_weights_path=exp.eval.feature_weights, kid_subset_size=exp.eval.kid_subset_size,
         resize=exp.eval.resize, cache_dir=cache_dir, device=str(device), seed=exp.seed, batch_size=exp.eval.batch,
         **world)

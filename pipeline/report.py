@@ -356,6 +356,14 @@ def _edits_html(edits: dict) -> list[str]:
     return parts
 
 
+def clip_definition(methods: list[MethodResult]) -> str:
+    """The CLIP score formula the runs used (from their provenance), or the default's."""
+    from .metrics.clip_score import definition
+    used = {m.provenance.get("clip_score", {}).get("formula") for m in methods if isinstance(m.provenance, dict)}
+    used.discard(None)
+    return "; ".join(sorted(used)) if used else definition()
+
+
 def toy_reading(toy: dict) -> str:
     """One line: what the oracle reads from the input sketches, and the targets."""
     t = toy["targets"]
@@ -410,7 +418,8 @@ def render_html(methods, *, title, experiment, is_demo, settings, sketches_png=N
                   f"<div><h4>Losses</h4>{chart}</div></div></div>"]
     if edits:
         parts += _edits_html(edits)
-    parts += ["<h2>Sketch fidelity: definition</h2>", f"<p>{e(SKETCH_CHAMFER_DEFINITION)}</p>",
+    parts += ["<h2>CLIP score: definition</h2>", f"<p>{e(clip_definition(methods))}</p>",
+              "<h2>Sketch fidelity: definition</h2>", f"<p>{e(SKETCH_CHAMFER_DEFINITION)}</p>",
               "<h2>Provenance</h2>"]
     for m in methods:
         prov = json.dumps(m.provenance, indent=2, sort_keys=True, default=str)
@@ -476,7 +485,8 @@ def render_markdown(methods, grid_paths: dict[str, str], *, title, experiment, i
         out += ["## Edits", ""]
         for caption, rel in edit_images.items():
             out += [f"**{_md_escape(caption)}**", "", f"![{_md_escape(caption)}]({rel})", ""]
-    out += ["## Sketch fidelity: definition", "", SKETCH_CHAMFER_DEFINITION, ""]
+    out += ["## CLIP score: definition", "", _md_escape(clip_definition(methods)), "",
+            "## Sketch fidelity: definition", "", SKETCH_CHAMFER_DEFINITION, ""]
     return "\n".join(out)
 
 

@@ -155,8 +155,11 @@ class FakeCLIP:
         e = torch.nn.functional.adaptive_avg_pool2d(images, 8).flatten(1) @ self.w
         return torch.nn.functional.normalize(e, dim=-1) if normalize else e
 
-    def embed_prompt(self, prompt):
+    def embed_prompt(self, prompt, templates=None):
         return torch.nn.functional.normalize(self.text[prompt], dim=0)
+
+    def raw_text(self, prompt):
+        return self.text[prompt]
 
 
 def _demo_or_fake_clip():
@@ -167,9 +170,17 @@ def _demo_or_fake_clip():
     return build_clip(DEMO_CLIP, None)
 
 
+def _raw_text(clip, prompt):
+    """E_T(prompt as written), straight from the encoder (the default `eval.clip_templates: none`)."""
+    if hasattr(clip, "raw_text"):
+        return clip.raw_text(prompt)
+    with torch.no_grad():
+        return clip.model.encode_text(clip.tokenizer([prompt]))[0]
+
+
 def _hand_clip_score(clip, images, prompt) -> float:
     e = clip.encode_image(images, normalize=False).detach().double()       # [B, D], not normalized
-    t = clip.embed_prompt(prompt).detach().double()                         # [D]
+    t = _raw_text(clip, prompt).detach().double()                           # [D], not normalized
     cos = [(e[i] @ t).item() / (math.sqrt((e[i] @ e[i]).item()) * math.sqrt((t @ t).item()))
            for i in range(len(e))]
     return 100.0 * sum(cos) / len(cos)

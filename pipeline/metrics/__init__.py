@@ -48,6 +48,7 @@ class EvalContext:
     clip: Any = None                             # a pipeline.nets.clip.CLIP (encode_image, embed_prompt) or None
     target_prompt: str | None = None            # text the method adapts towards (clip_score_target)
     source_prompt: str | None = None            # text of the pretrained domain (clip_score_source)
+    clip_templates: str = "none"                 # clip scores: "none" (the prompt as written) or "imagenet"
     feature_extractor: str = "inception-v3-compat"  # torch-fidelity extractor name; "demo-tiny" for offline demos
     feature_weights_path: Path | None = None     # local weights for the extractor (offline Inception)
     feature_layer: str | None = None             # extractor layer for FID/KID/P&R (None: its default, "2048")

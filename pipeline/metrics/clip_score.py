@@ -3,8 +3,9 @@
     clip_score = mean_i 100 * cos(E_I(x_i), E_T(prompt))
 
 E_I is the CLIP image encoder (`CLIP.encode_image`, which does CLIP's own resize and
-normalization), E_T(prompt) the prompt embedding averaged over the 79 ImageNet templates and
-re-normalized (`CLIP.embed_prompt`, as StyleGAN-NADA's `CLIPLoss` embeds its text). The factor
+normalization), E_T(prompt) the embedding of the prompt as written (`eval.clip_templates: none`,
+the default, as CLIPScore and StyleCLIP encode text) or its re-normalized average over the 79
+ImageNet templates (`imagenet`). The factor
 100 follows CLIPScore as implemented in torchmetrics (Hessel et al. 2021, arXiv 2104.08718, use
 w = 2.5 instead); unlike both we do not clamp negative cosines to 0, so the mean is unbiased.
 `clip_score_target` uses the target prompt (higher = closer to the edit), `clip_score_source` the
@@ -21,14 +22,25 @@ DEMO_CLIP_NAME = "demo-tiny-clip"  # = pipeline.nets.clip.DEMO_CLIP (not importe
 
 
 @torch.no_grad()
-def clip_score(images: torch.Tensor, clip, prompt: str) -> float:
+def clip_score(images: torch.Tensor, clip, prompt: str, templates: str = "none") -> float:
     """Mean over images of 100 * cos(E_I(img), E_T(prompt)); images [B,3,H,W] in [-1, 1]."""
-    return float(_clip_scores(clip.encode_image(images, normalize=True), clip, prompt).mean())
+    return float(_clip_scores(clip.encode_image(images, normalize=True), clip, prompt, templates).mean())
 
 
-def _clip_scores(image_emb: torch.Tensor, clip, prompt: str) -> torch.Tensor:
+TEMPLATES = {"none": ("{}",), "imagenet": None}   # None: pipeline.nets.clip.IMAGENET_TEMPLATES
+
+
+def definition(templates: str = "none") -> str:
+    """The formula, as the report and the provenance state it."""
+    text = ("the prompt as written" if templates == "none"
+            else "the prompt averaged over the 79 ImageNet templates and re-normalized")
+    return f"clip_score = mean_i 100 * cos(E_I(x_i), E_T(prompt)), E_T(prompt) = CLIP's embedding of {text}"
+
+
+def _clip_scores(image_emb: torch.Tensor, clip, prompt: str, templates: str = "none") -> torch.Tensor:
     """Per-image 100 * cos from image embeddings [B, D] (normalized again here, defensively)."""
-    text = clip.embed_prompt(prompt).to(image_emb)
+    from ..nets.clip import IMAGENET_TEMPLATES
+    text = clip.embed_prompt(prompt, TEMPLATES[templates] or IMAGENET_TEMPLATES).to(image_emb)
     image_emb = image_emb.float() / image_emb.float().norm(dim=-1, keepdim=True)
     text = text.float() / text.float().norm()
     return 100.0 * image_emb @ text  # [B]
@@ -57,11 +69,11 @@ def clip_score_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, fl
     emb = encode_folder(ctx.clip, files, ctx.batch_size, ctx.device)
     values, prov_prompts = {}, {}
     for n in names:
-        s = _clip_scores(emb, ctx.clip, prompts[n]).cpu()
+        s = _clip_scores(emb, ctx.clip, prompts[n], ctx.clip_templates).cpu()
         values[n] = float(s.mean())
         prov_prompts[n] = {"prompt": prompts[n], "std": float(s.std()) if len(s) > 1 else 0.0}
     provenance = {
-        "formula": "mean_i 100 * cos(E_I(x_i), E_T(prompt)), prompt averaged over 79 ImageNet templates",
+        "formula": definition(ctx.clip_templates), "templates": ctx.clip_templates,
         "clip": {k: getattr(ctx.clip, k, None) for k in ("name", "pretrained", "checkpoint")},
         "clip_sha256": getattr(ctx.clip, "sha256", None),
         "n_fakes": len(files), "prompts": prov_prompts,
