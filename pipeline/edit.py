@@ -131,13 +131,21 @@ def run_edits(exp, spec: EditingSpec, G, clip, prepared: Path, out: Path, cache_
 
     if spec.ganspace.enabled:
         s = spec.ganspace
-        comps = ganspace.compute_ganspace(G_pretrained if G_pretrained is not None else G, n_samples=s.n_samples,
-                                          n_components=s.n_components, seed=spec.seed)
+        if s.components:      # the published directions (GANSketching weights/ganspace_cat.npz: comp 27 = fur)
+            comps, source = ganspace.load_npz(s.components), s.components
+        else:                 # recomputed from the pretrained mapping: comp ids then mean other directions
+            comps = ganspace.compute_ganspace(G_pretrained if G_pretrained is not None else G,
+                                              n_samples=s.n_samples, n_components=s.n_components, seed=spec.seed)
+            source = "recomputed"
         ganspace.save_npz(comps, out / "ganspace.npz")
+        # GANSketching shifts *untruncated* w (its get_latent) and truncates once, at psi `s.truncation`:
+        # the same z as the start codes, without their psi 0.7.
+        w = mapper.wplus_sampler(G, 1.0, spec.seed)(spec.n_images)
         with torch.no_grad():
-            edits = [ganspace.ganspace_edit(G, start, comps, s.comp_id, k * s.scalar, tuple(s.layers), noise=noise)
-                     for k in (-1, 0, 1)]
-        save("ganspace", _rows(*edits), comp_id=s.comp_id, scalar=s.scalar, layers=list(s.layers))
+            edits = [ganspace.ganspace_edit(G, w, comps, s.comp_id, k * s.scalar, tuple(s.layers),
+                                            truncation=s.truncation, noise=noise) for k in (-1, 0, 1)]
+        save("ganspace", _rows(*edits), comp_id=s.comp_id, scalar=s.scalar, layers=list(s.layers),
+             components=source, truncation=s.truncation)
 
     write_json({"tools": made}, out / "summary.json")
     return made

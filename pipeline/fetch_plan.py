@@ -27,6 +27,9 @@ def assets_for(exp: Experiment) -> list[str]:
         return []
     names = ([] if a.sketch_dir else ["sketch_data"]) + ([] if a.eval_dir else ["eval_data"])
     names += ["pretrained_models"] + ([] if a.photo_dir else [f"lsun_{a.photos}"])
+    g = exp.editing.ganspace
+    if g.enabled and g.components and Path(g.components).name == "ganspace_cat.npz":
+        names.append("ganspace_cat")
     if exp.clip.pretrained == "openai" and exp.clip.model.startswith("ViT-B-32"):
         names.append("clip_vit_b32")
     if exp.eval.feature_extractor == "inception-v3-compat":

@@ -17,12 +17,13 @@ WHERE = str(PARAMS)
 
 
 def load(**overrides):
-    return load_params(PARAMS, overrides)
+    """The repo's params with the random-weight `demo` experiment active (config machinery tests)."""
+    return load_params(PARAMS, {"experiment": "demo", **overrides})
 
 
 def error(overrides: dict) -> str:
     with pytest.raises(ConfigError) as e:
-        load_params(PARAMS, overrides)
+        load_params(PARAMS, {"experiment": "demo", **overrides})
     return str(e.value)
 
 
@@ -30,8 +31,18 @@ def error(overrides: dict) -> str:
 # The repo's own file
 
 
+def test_repo_params_default_is_the_toy_world():
+    p = load_params(PARAMS)
+    exp = p.experiment
+    assert exp.name == "toy" and exp.is_toy and not exp.demo
+    assert exp.size == p.world.size == 32
+    assert exp.generator == p.world.generator                 # the world's GAN, the experiment's generator
+    assert exp.clip.model == p.world.clip.model and exp.eval.feature_extractor == "toy-oracle"
+    assert p.methods["clip_direction"].direction_every == exp.method_overrides["direction_every"]
+
+
 def test_repo_params_demo_is_valid():
-    p = load()
+    p = load(experiment="demo")
     exp = p.experiment
     assert exp.name == "demo"
     assert exp.demo is True
@@ -197,7 +208,7 @@ def test_bad_diffaug_policy_in_method_block():
 def test_unknown_experiment_name():
     msg = error({"experiment": "sitting_dog"})
     assert f"{WHERE}: experiment: 'sitting_dog' is not a block under experiments" in msg
-    assert "(demo, standing_cat)" in msg
+    assert "(toy, demo, standing_cat)" in msg
 
 
 @pytest.mark.parametrize("prompt", ["", "   "])
@@ -251,9 +262,11 @@ def test_missing_required_key(tmp_path):
 
 
 def test_no_methods(tmp_path):
+    import yaml
     p = tmp_path / "params.yaml"
-    p.write_text("experiment: demo\nexperiments:\n" + PARAMS.read_text().split("experiments:\n", 1)[1]
-                 .split("\nmethods:")[0] + "\n")
+    raw = yaml.safe_load(PARAMS.read_text())
+    del raw["methods"]
+    p.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="methods: at least one method block is required"):
         load_params(p)
 
@@ -310,9 +323,9 @@ def test_write_json_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
 
 def test_method_prompts_fall_back_to_the_experiment():
     from pipeline.methods import prompts
-    p = load_params(PARAMS, {"methods.clip_global.source_prompt": "a photo of a dog"})
+    p = load(**{"methods.clip_global.source_prompt": "a photo of a dog"})
     exp = p.experiment
     assert prompts(exp, p.method("clip_global")) == (exp.target_prompt, "a photo of a dog")
     assert prompts(exp, p.method("syog")) == (exp.target_prompt, exp.source_prompt)
-    p = load_params(PARAMS, {"methods.clip_global.target_prompt": "a photo of open mouth cat"})
+    p = load(**{"methods.clip_global.target_prompt": "a photo of open mouth cat"})
     assert prompts(p.experiment, p.method("clip_global")) == ("a photo of open mouth cat", exp.source_prompt)

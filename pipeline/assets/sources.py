@@ -9,6 +9,7 @@ GANSketching archives; the original shell scripts unzip them into `./data` and `
 | `eval_data`         | eval_data.zip                         | `raw/eval/<task>/image/*.png`                        |
 | `pretrained_models` | pretrained_models.zip                 | `raw/pretrained/stylegan2-cat/netG.pth`, `netD.pth`, `raw/pretrained/photosketch.pth` |
 | `gansketching_weights` | weights.zip                        | `raw/weights/*.pth` (the published customized models) |
+| `ganspace_cat`      | ganspace_cat.npz (GANSketching's git) | `raw/weights/ganspace_cat.npz` (comp 27 = the README's "fur" edit) |
 | `lsun_cat`          | cat.zip (an lmdb)                     | `raw/lsun/cat/data.mdb` (see `lsun.export_lmdb_images`) |
 | `clip_vit_b32`      | ViT-B-32.pt (URL from open_clip)      | `weights/clip/ViT-B-32.pt`                           |
 | `inception_fid`     | weights-inception-2015-12-05-6726825d.pth (URL from torch-fidelity) | `weights/inception/`   |
@@ -84,6 +85,11 @@ REGISTRY = {
         "pretrained_models", "pretrained_models.zip", "raw/pretrained",
         ("stylegan2-cat/netG.pth", "stylegan2-cat/netD.pth", "photosketch.pth")),
     "gansketching_weights": lambda: _gansketching("gansketching_weights", "weights.zip", "raw/weights", ()),
+    # In GANSketching's git, not in its zips; pinned to the reference revision and its sha256.
+    "ganspace_cat": lambda: Asset(
+        "ganspace_cat", "https://raw.githubusercontent.com/PeterWang512/GANSketching/"
+        "8b9a842b6010d8ba989cb14fce33ada6fe2267bb/weights/ganspace_cat.npz", "ganspace_cat.npz",
+        "6477566ad4abb72b302bd5ff57079a34b744144632c210f76f12e54d9caa3745", "raw/weights", unpack=False),
     "lsun_cat": _lsun_cat,
     "clip_vit_b32": _clip_vit_b32,
     "inception_fid": _inception_fid,

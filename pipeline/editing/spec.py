@@ -92,15 +92,19 @@ class ScribbleSpec:
 @dataclass(frozen=True)
 class GanspaceSpec:
     enabled: bool = True
-    n_samples: int = 100000
+    components: Optional[str] = None       # a GANSpace npz (GANSketching weights/ganspace_cat.npz); None: recompute
+    n_samples: int = 100000                # recomputing: samples of W
     n_components: int = 80
-    comp_id: int = 27                      # GANSketching README: fur, scalar 50, layers 2-4
+    comp_id: int = 27                      # GANSketching README: fur, scalar 50, layers 2-4 (its published npz)
     scalar: float = 50.0
     layers: tuple[int, ...] = (2, 4)
+    truncation: float = 0.5                # GANSketching's ganspace.py: psi 0.5, once, after the shift
 
     def validate(self, path):
         positive(path, n_samples=self.n_samples, n_components=self.n_components)
-        if not 0 <= self.comp_id < self.n_components:
+        if not 0 < self.truncation <= 1:
+            raise ConfigError(f"{path}.truncation: must be in (0, 1], got {self.truncation}")
+        if self.components is None and not 0 <= self.comp_id < self.n_components:
             raise ConfigError(f"{path}.comp_id: must be in [0, n_components={self.n_components}), got {self.comp_id}")
         if len(self.layers) != 2 or self.layers[0] > self.layers[1]:
             raise ConfigError(f"{path}.layers: expected [l_start, l_end] with l_start <= l_end, got {list(self.layers)}")
