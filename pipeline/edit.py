@@ -97,10 +97,14 @@ def run_edits(exp, spec: EditingSpec, G, clip, prepared: Path, out: Path, cache_
         s = spec.inversion
         path = Path(s.image) if s.image else list_images(prepared / "eval", "evaluation photos")[0]
         target_img = to_tensor(open_image(path).convert("RGB").resize((G.size, G.size), Image.LANCZOS))[None].to(device)
-        perceptual = inversion.PerceptualFeatures(s.perceptual_weights).to(device)
-        res = inversion.invert(G, target_img, space=s.space, steps=s.steps, lr=s.lr, optimizer=s.optimizer,
-                               restarts=s.restarts, perceptual=perceptual, noise=noise, seed=spec.seed)
-        save("inversion", _rows(target_img, res.image), image=str(path), mse=float(res.mse.mean()))
+        if s.mode == "rosinality":
+            from .editing import projector
+            res = projector.project(G, target_img, steps=s.n_steps, lr=s.lr, seed=spec.seed, w_plus=s.space == "wplus")
+        else:
+            perceptual = inversion.PerceptualFeatures(s.perceptual_weights).to(device)
+            res = inversion.invert(G, target_img, space=s.space, steps=s.n_steps, lr=s.lr, optimizer=s.optimizer,
+                                   restarts=s.restarts, perceptual=perceptual, noise=noise, seed=spec.seed)
+        save("inversion", _rows(target_img, res.image), image=str(path), mse=float(res.mse.mean()), mode=s.mode)
 
     if spec.interpolation.enabled:
         n = spec.interpolation.frames

@@ -244,3 +244,44 @@ def test_ganspace_components_roundtrip_and_edits(G, tmp_path):
         apply_ganspace(wplus, comps, 0, 1.0, (9, 17))
     img = ganspace_edit(G, wplus[:, 0], comps, 0, 2.0, (0, 3))
     assert img.shape == (2, 3, 32, 32) and torch.isfinite(img).all()
+
+
+# ----------------------------------------------------------------------------
+# rosinality's projector.py (inversion mode "rosinality")
+
+
+def test_noise_regularize_is_rosinalitys_multiscale_autocorrelation():
+    from pipeline.editing.projector import noise_regularize
+    g = torch.Generator().manual_seed(0)
+    maps = [torch.randn(1, 1, 16, 16, generator=g), torch.randn(1, 1, 8, 8, generator=g)]
+
+    def hand(n):                                    # independent: explicit neighbour products, numpy-style
+        total, x = 0.0, n[0, 0].double()
+        while True:
+            right = torch.cat([x[:, -1:], x[:, :-1]], 1)          # roll by 1 along width
+            down = torch.cat([x[-1:], x[:-1]], 0)                 # roll by 1 along height
+            total += (x * right).mean().item() ** 2 + (x * down).mean().item() ** 2
+            if x.shape[0] <= 8:
+                return total
+            s = x.shape[0] // 2
+            x = x.reshape(s, 2, s, 2).mean((1, 3))
+
+    want = sum(hand(m) for m in maps)
+    assert noise_regularize(maps).item() == pytest.approx(want, rel=1e-5)
+    smooth = [torch.ones(1, 1, 16, 16)]             # perfectly correlated noise is penalized hard
+    assert noise_regularize(smooth).item() == pytest.approx(4.0)   # two scales (16, 8) x two axes x 1^2
+
+
+def test_projector_fits_and_keeps_its_noise_maps_normalized(G):
+    from pipeline.editing.projector import get_lr, project
+    torch.manual_seed(1)
+    with torch.no_grad():
+        target = G.synthesis(G.make_wplus(G.mapping(torch.randn(1, G.style_dim)), input_is_latent=True))
+    short = project(G, target, perceptual=mse, steps=2, n_mean=200)            # mse stands in for LPIPS
+    res = project(G, target, perceptual=mse, steps=120, n_mean=200)
+    assert res.space == "w" and res.latent.shape == (1, G.style_dim)
+    assert res.loss.item() < 0.5 * short.loss.item()                            # it fits
+    assert get_lr(0.0, 0.1) == 0.0 and get_lr(0.5, 0.1) == pytest.approx(0.1)  # ramp-up, then flat
+    # the mode reaches the edit stage's spec and defaults to rosinality's 1,000 steps
+    from pipeline.editing.spec import InversionSpec
+    assert InversionSpec(mode="rosinality").n_steps == 1000 and InversionSpec().n_steps == 300

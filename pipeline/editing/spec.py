@@ -54,13 +54,21 @@ class GlobalDirectionsSpec:
 @dataclass(frozen=True)
 class InversionSpec:
     enabled: bool = True
+    # project: this project's inverter (restarts, pixel + perceptual, fixed noise);
+    # rosinality: rosinality's projector.py as it is (LPIPS VGG, MSE weight 0, noise maps optimized
+    # with their 1e5 regularizer, latent noise, 1,000 steps in W; needs the `lpips` package)
+    mode: Literal["project", "rosinality"] = "project"
     image: Optional[str] = None            # None: the first evaluation photo
     space: Literal["wplus", "w", "z"] = "wplus"
-    steps: int = 300
+    steps: Optional[int] = None            # None: 300 (project) or 1,000 (rosinality, its projector.py)
     lr: float = 0.1
     restarts: int = 3
     optimizer: Literal["adam", "lbfgs"] = "adam"
     perceptual_weights: Optional[str] = None   # local VGG-16 weights; None: weight-free fallback
+
+    @property
+    def n_steps(self) -> int:
+        return self.steps if self.steps is not None else (1000 if self.mode == "rosinality" else 300)
 
     def validate(self, path):
         positive(path, steps=self.steps, lr=self.lr, restarts=self.restarts)
