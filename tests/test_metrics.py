@@ -328,3 +328,23 @@ def test_inception_from_local_weights_file(sets, tmp_path, monkeypatch):
     assert p["feature_layer"] == "64" and p["resize"] == "clean"
     assert p["weights_sha256"] is not None and len(p["weights_sha256"]) == 64
     assert p["demo"] is False and p["comparable_to_published"] is False  # N = 2, not 2,500
+
+
+def test_precision_recall_subsample_the_reals_as_the_reference(sets, tmp_path):
+    """More reals than prc_reals: P&R on a seeded random subset of that many (PeterWang512/precision_recall),
+    FID/KID on all of them. Independently: the same subset copied to a folder, P&R computed on it."""
+    import shutil
+    ctx = ctx_for(sets["same"], sets["reals"], tmp_path, prc_reals=12, seed=3)
+    v, prov = compute_metrics(FIDELITY, ctx)
+    assert prov["fidelity"]["prc_reals"] == 12 and prov["fidelity"]["n_reals"] == N
+    files = sorted(sets["reals"].glob("*.png"))
+    keep = sorted(torch.randperm(N, generator=torch.Generator().manual_seed(3))[:12].tolist())
+    sub = tmp_path / "subset"
+    sub.mkdir()
+    for i in keep:
+        shutil.copy(files[i], sub / files[i].name)
+    w, _ = compute_metrics(["precision", "recall"], ctx_for(sets["same"], sub, tmp_path, prc_reals=None))
+    assert (v["precision"], v["recall"]) == (w["precision"], w["recall"])
+    full, _ = compute_metrics(FIDELITY, ctx_for(sets["same"], sets["reals"], tmp_path, prc_reals=None))
+    assert v["fid"] == full["fid"]                          # FID still sees every real
+    assert (v["precision"], v["recall"]) != (full["precision"], full["recall"])

@@ -55,6 +55,7 @@ class EvalContext:
     kid_subset_size: int = 1000                  # KID subset size; must be <= N fakes and N reals
     kid_subsets: int = 100                       # number of KID subsets
     prc_neighborhood: int = 3                    # k of the k-NN precision/recall (GANSketching: 3)
+    prc_reals: int | None = 2500                 # P&R: reals subsampled to this many (the reference's 2,500)
     resize: str = "clean"                        # "clean": PIL bicubic to 299 on float data; "tf": torch-fidelity
     cache_dir: Path | None = None                # reference-set feature cache (None: no caching)
     device: str = "cpu"                          # "cpu" or "cuda"

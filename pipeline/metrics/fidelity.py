@@ -7,7 +7,8 @@
   (mean and std reported).
 - Precision / recall (Kynkaanniemi et al. 2019, arXiv 1904.06991): precision = fraction of fakes
   inside the union of k-NN balls around reals; recall = fraction of reals inside the balls around
-  fakes; k = `prc_neighborhood` (3, as GANSketching).
+  fakes; k = `prc_neighborhood` (3, as GANSketching). As the reference, more reals than
+  `prc_reals` (2,500) are randomly subsampled to that many (seeded) for P&R only.
 
 All three come from one `torch_fidelity.calculate_metrics` call (fakes = input1, reals = input2)
 with one feature extractor. Reference-set features are cached by torch-fidelity under
@@ -251,8 +252,22 @@ def fidelity_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, floa
     # inside urllib, so say what to do instead.
     downloads = ctx.feature_extractor == INCEPTION_EXTRACTOR and ctx.feature_weights_path is None \
         and weights["weights_sha256"] is None
+    # Precision / recall as the reference computes them (PeterWang512/precision_recall): the reals
+    # are randomly subsampled to `prc_reals` (2,500) when there are more; a second call on the subset.
+    prc_subset = None
+    if "prc" in wants and ctx.prc_reals is not None and n_reals > ctx.prc_reals:
+        g = torch.Generator().manual_seed(int(ctx.seed))
+        prc_subset = sorted(torch.randperm(n_reals, generator=g)[: ctx.prc_reals].tolist())
+        kwargs["prc"] = False
     try:
-        out = torch_fidelity.calculate_metrics(**kwargs)
+        out = torch_fidelity.calculate_metrics(**kwargs) if (kwargs["fid"] or kwargs["kid"] or kwargs["prc"]) else {}
+        if prc_subset is not None:
+            sub = [reals[i] for i in prc_subset]
+            sub_kwargs = {**kwargs, "fid": False, "kid": False, "prc": True, "cache": False,
+                          "input2": CleanResizedImages(sub) if ctx.resize == "clean"
+                          else ImagesPathDataset([str(f) for f in sub])}
+            sub_kwargs.pop("input2_cache_name", None)
+            out.update(torch_fidelity.calculate_metrics(**sub_kwargs))
     except (OSError, RuntimeError) as e:
         if downloads:
             raise RuntimeError(f"could not get the Inception weights {weights['weights']} ({e}); without network "
@@ -281,6 +296,9 @@ def fidelity_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, floa
                           "tf: torch-fidelity's TF1-compatible bilinear resize inside the extractor"),
         "kid_subset_size": int(ctx.kid_subset_size), "kid_subsets": int(ctx.kid_subsets),
         "prc_neighborhood": int(ctx.prc_neighborhood), "seed": int(ctx.seed),
+        "prc_reals": (len(prc_subset) if prc_subset is not None else n_reals),
+        "prc_features": (f"{ctx.feature_extractor} layer {ctx.feature_layer or 'default'} (the reference uses "
+                         "VGG-16 fc2, 4096-d, under TensorFlow 1; not comparable)"),
         "reference_cache": ({"root": str(ctx.cache_dir), "name": cache_name}
                             if ctx.cache_dir is not None else None),
         "comparable_to_published": comparable_to_published(ctx.feature_extractor, ctx.resize, n_fakes,
