@@ -242,10 +242,13 @@ class EvalSpec:
     resize: Literal["tf", "clean"] = "clean"
     batch: int = 50
     clip_templates: Literal["none", "imagenet"] = "none"   # CLIP score text: as written, or the 79-template average
+    ppl_samples: int = 50000             # perceptual path length pairs (GANSketching: 50,000)
+    ppl_distance: Literal["lpips-vgg", "toy-oracle"] = "lpips-vgg"   # toy-oracle: the toy world's stand-in
+    torch_hub_dir: Optional[str] = None  # LPIPS's VGG-16 (vgg16-397923af.pth) under <dir>/checkpoints (fetch stage)
 
     def validate(self, path):
         positive(path, n_samples=self.n_samples, grid_size=self.grid_size, kid_subset_size=self.kid_subset_size,
-                 batch=self.batch)
+                 batch=self.batch, ppl_samples=self.ppl_samples)
         in_unit(path, truncation=self.truncation)
         if self.kid_subset_size > self.n_samples:
             raise ConfigError(f"{path}.kid_subset_size: {self.kid_subset_size} exceeds n_samples "

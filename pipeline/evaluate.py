@@ -23,9 +23,21 @@ def world_context(exp: Experiment, prepared: Path, target_prompt: str) -> dict:
             "prior_distribution": gan_training_distribution(world)}
 
 
-def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_dir: Path) -> tuple[dict, dict]:
+def load_sampler(exp: Experiment, method_cfg, model_dir: Path, device):
+    """The generator a metric such as ppl needs: the method's exported model (None: the pretrained)."""
+    from .methods import get_method
+    from .models import load_generator
+    from .sample import Sampler
+    if method_cfg is None:
+        return Sampler(load_generator(exp, model_dir / "netG.pth", device).eval())
+    return get_method(method_cfg.method).load_sampler(exp, method_cfg, model_dir, device)
+
+
+def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_dir: Path,
+             model_dir: Path | None = None) -> tuple[dict, dict]:
     """Flat metric values and their provenance for the PNGs in samples/images.
-    method_cfg None: the pretrained generator (the experiment's prompts)."""
+    method_cfg None: the pretrained generator (the experiment's prompts). model_dir: the generator's
+    folder, for metrics that need it (ppl)."""
     device = resolve_device(exp.train.device)
     names = list(exp.eval.metrics)
     clip = None
@@ -44,10 +56,16 @@ def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_d
 
     target, source = prompts(exp, method_cfg)          # None (the pretrained generator): the experiment's
     world = world_context(exp, prepared, target) if exp.is_toy else {}
+    sampler = None
+    if "ppl" in names:
+        if model_dir is None:
+            raise ValueError("ppl needs the generator's folder (model_dir)")
+        sampler = load_sampler(exp, method_cfg, model_dir, device)
     ctx = EvalContext(
         fakes_dir=samples / "images", reals_dir=prepared / "eval", sketches_dir=prepared / "sketches",
         fake_sketch_fn=fake_sketch_fn, clip=clip, target_prompt=target, source_prompt=source,
-        clip_templates=exp.eval.clip_templates, feature_extractor=exp.eval.feature_extractor,
+        clip_templates=exp.eval.clip_templates, sampler=sampler, ppl_samples=exp.eval.ppl_samples,
+        ppl_distance=exp.eval.ppl_distance, torch_hub_dir=exp.eval.torch_hub_dir, feature_extractor=exp.eval.feature_extractor,
         feature_weights_path=exp.eval.feature_weights, kid_subset_size=exp.eval.kid_subset_size,
         resize=exp.eval.resize, cache_dir=cache_dir, device=str(device), seed=exp.seed, batch_size=exp.eval.batch,
         **world)

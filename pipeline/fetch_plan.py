@@ -34,6 +34,8 @@ def assets_for(exp: Experiment) -> list[str]:
         names.append("clip_vit_b32")
     if exp.eval.feature_extractor == "inception-v3-compat":
         names.append("inception_fid")
+    if "ppl" in exp.eval.metrics and exp.eval.ppl_distance == "lpips-vgg":
+        names.append("vgg16")
     return names
 
 

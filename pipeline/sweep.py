@@ -178,7 +178,7 @@ def run_chain(chain: Chain, sweeps_dir: Path, prepared: Path, cache_dir: Path | 
             sampled = sample_method(exp, cfg, tmp / "model", prepared / "fixed_inputs.pt", tmp / "samples")
             t2 = time.time()
             seed_everything(exp.seed)
-            values, provenance = evaluate(exp, cfg, tmp / "samples", prepared, cache_dir)
+            values, provenance = evaluate(exp, cfg, tmp / "samples", prepared, cache_dir, tmp / "model")
             t3 = time.time()
             os.replace(tmp / "samples" / "grid.png", tmp / "grid.png")
             if not keep_samples:

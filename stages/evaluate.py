@@ -75,8 +75,9 @@ def run(params, args):
     preflight(exp, args.method, samples, prepared)
     from flows import evaluate_flow
     with atomic_dir(out, tmp_dir=ROOT / "data" / ".tmp") as tmp:
+        model = (prepared / "pretrained" if cfg is None else ROOT / "data" / "finetune" / args.method / "model")
         values, provenance = evaluate_flow(exp, cfg, str(samples), str(prepared),
-                                           str(ROOT / "data" / "cache" / "features"))
+                                           str(ROOT / "data" / "cache" / "features"), str(model))
         write_json(provenance, tmp / "provenance.json")
         write_json({"stage": "evaluate", "method_name": args.method, "eval": exp.eval, "clip": exp.clip},
                    tmp / "config.json")

@@ -83,14 +83,15 @@ def fetch_flow(exp, data_dir: str, lock_file: str) -> dict:
 
 
 @task(name="compute-metrics")
-def evaluate_task(exp, method_cfg, samples: str, prepared: str, cache_dir: str):
+def evaluate_task(exp, method_cfg, samples: str, prepared: str, cache_dir: str, model_dir: str | None = None):
     from pipeline.evaluate import evaluate
-    return evaluate(exp, method_cfg, Path(samples), Path(prepared), Path(cache_dir))
+    return evaluate(exp, method_cfg, Path(samples), Path(prepared), Path(cache_dir),
+                    Path(model_dir) if model_dir else None)
 
 
 @flow(name="evaluate", log_prints=True)
-def evaluate_flow(exp, method_cfg, samples: str, prepared: str, cache_dir: str):
-    return evaluate_task(exp, method_cfg, samples, prepared, cache_dir)
+def evaluate_flow(exp, method_cfg, samples: str, prepared: str, cache_dir: str, model_dir: str | None = None):
+    return evaluate_task(exp, method_cfg, samples, prepared, cache_dir, model_dir)
 
 
 @task(name="write-report")

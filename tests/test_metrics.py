@@ -348,3 +348,45 @@ def test_precision_recall_subsample_the_reals_as_the_reference(sets, tmp_path):
     full, _ = compute_metrics(FIDELITY, ctx_for(sets["same"], sets["reals"], tmp_path, prc_reals=None))
     assert v["fid"] == full["fid"]                          # FID still sees every real
     assert (v["precision"], v["recall"]) != (full["precision"], full["recall"])
+
+
+#----------------------------------------------------------------------------
+# Perceptual path length
+
+
+class LinearG:
+    """A 'generator' image = A w (mapping the identity): d(G(w_a), G(w_b)) / eps^2 with a mean squared
+    distance is ||A (w_1 - w_0)||^2 / P for every eps, whose expectation is 2 ||A||_F^2 / P."""
+    style_dim, n_latent, size = 6, 1, 4
+
+    def __init__(self):
+        self.A = torch.randn(3 * 4 * 4, 6, generator=torch.Generator().manual_seed(0))
+
+    def mapping(self, z):
+        return z
+
+    def stored_noise(self):
+        return []
+
+    def make_wplus(self, w, input_is_latent=True):
+        return w[:, None]
+
+    def synthesis(self, wplus, noise=None, content=None):
+        return (wplus[:, 0] @ self.A.T).reshape(-1, 3, 4, 4)
+
+
+def test_ppl_is_the_scaled_path_length_with_the_reference_protocol():
+    from types import SimpleNamespace
+
+    from pipeline.metrics.ppl import EPS, filtered_mean, path_lengths
+    G = LinearG()
+    mse = lambda x, y: (x - y).pow(2).flatten(1).mean(1)            # noqa: E731
+    lengths = path_lengths(SimpleNamespace(G=G, content=None), mse, n=4000, batch=100)
+    want = 2 * G.A.pow(2).sum().item() / G.A.shape[0]               # E ||A (w1 - w0)||^2 / P, w ~ N(0, I)
+    assert np.mean(lengths) == pytest.approx(want, rel=0.08)        # divided by eps^2: not 1e4 off
+    assert EPS == 1e-4
+    # the 1st-99th percentile filter ("lower" / "higher" percentiles, rosinality ppl.py) drops the tails
+    vals = np.arange(1, 101, dtype=float)
+    assert filtered_mean(vals) == pytest.approx(np.arange(1, 101).mean())   # 100 values: lo = 1, hi = 100
+    vals = np.concatenate([np.full(990, 5.0), np.full(5, -1e6), np.full(5, 1e6)])    # 1,000 values
+    assert filtered_mean(vals) == pytest.approx(5.0)

@@ -13,6 +13,7 @@ GANSketching archives; the original shell scripts unzip them into `./data` and `
 | `lsun_cat`          | cat.zip (an lmdb)                     | `raw/lsun/cat/data.mdb` (see `lsun.export_lmdb_images`) |
 | `clip_vit_b32`      | ViT-B-32.pt (URL from open_clip)      | `weights/clip/ViT-B-32.pt`                           |
 | `inception_fid`     | weights-inception-2015-12-05-6726825d.pth (URL from torch-fidelity) | `weights/inception/`   |
+| `vgg16`             | vgg16-397923af.pth (torchvision's URL) | `weights/torch_hub/checkpoints/` (LPIPS VGG for PPL)  |
 
 Digests: `sha256` is the published digest where one is known (the CLIP URL carries its
 full sha256; torch hub style names carry an 8-digit prefix). None means "trust on first
@@ -90,6 +91,9 @@ REGISTRY = {
         "ganspace_cat", "https://raw.githubusercontent.com/PeterWang512/GANSketching/"
         "8b9a842b6010d8ba989cb14fce33ada6fe2267bb/weights/ganspace_cat.npz", "ganspace_cat.npz",
         "6477566ad4abb72b302bd5ff57079a34b744144632c210f76f12e54d9caa3745", "raw/weights", unpack=False),
+    # torchvision's ImageNet VGG-16, which the lpips package loads for LPIPS VGG (PPL, projector).
+    "vgg16": lambda: Asset("vgg16", "https://download.pytorch.org/models/vgg16-397923af.pth", "vgg16-397923af.pth",
+                           "397923af", "weights/torch_hub/checkpoints", unpack=False),
     "lsun_cat": _lsun_cat,
     "clip_vit_b32": _clip_vit_b32,
     "inception_fid": _inception_fid,

@@ -56,14 +56,16 @@ def noise_normalize_(noises: list[torch.Tensor]) -> None:
         noise.sub_(mean).div_(std)
 
 
-def lpips_vgg(device="cpu") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def lpips_vgg(device="cpu", hub_dir=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """LPIPS (Zhang et al. 2018) with VGG-16 from the `lpips` package: (x, y) in [-1, 1] -> [B].
-    Its linear heads ship in the package; VGG-16 comes from torchvision's weights (downloaded to the
-    torch hub cache, or found there when the machine is offline)."""
+    Its linear heads ship in the package; VGG-16 is torchvision's `vgg16-397923af.pth`, looked up in
+    the torch hub cache (`hub_dir`: the fetch stage's data/weights/torch_hub; else torch's own)."""
     try:
         import lpips
     except ImportError:
-        raise RuntimeError("inversion mode 'rosinality' needs LPIPS: pip install lpips (README 'Editing')") from None
+        raise RuntimeError("LPIPS needs the lpips package: pip install lpips") from None
+    if hub_dir is not None:
+        torch.hub.set_dir(str(hub_dir))
     net = lpips.LPIPS(net="vgg", verbose=False).to(device).eval().requires_grad_(False)
     return lambda x, y: net(x, y, normalize=False).reshape(x.shape[0], -1).mean(1)
 

@@ -17,6 +17,7 @@ It returns flat float values (`{"fid": 12.3, "kid_mean": ..., ...}`) and a prove
 | clip_score_target, clip_score_source | same names | `clip_score.py` |
 | sketch_chamfer | sketch_chamfer | `sketch_fidelity.py` |
 | pose_acc, colour_acc, joint_acc, fid_target, fid_prior | same names (toy world only) | `world.py` |
+| ppl | ppl (needs the generator) | `ppl.py` |
 """
 from __future__ import annotations
 
@@ -69,9 +70,15 @@ class EvalContext:
     target_pose: str | None = None               # what the oracle read from the input sketches
     target_colour: str | None = None             # the palette colour the target prompt names
     prior_distribution: dict | None = None       # the generator's training distribution (fid_prior)
+    # Perceptual path length (ppl.py): the generator itself, and the protocol's settings.
+    sampler: Any = None                          # a pipeline.sample.Sampler (G [+ content branch])
+    ppl_samples: int = 50000                     # pairs (GANSketching: 50,000)
+    ppl_distance: str = "lpips-vgg"              # "lpips-vgg" (the reference) or "toy-oracle" (the toy world)
+    torch_hub_dir: Path | None = None            # where LPIPS finds torchvision's VGG-16 (fetch stage)
 
     def __post_init__(self):
-        for name in ("fakes_dir", "reals_dir", "sketches_dir", "feature_weights_path", "cache_dir", "world_oracle"):
+        for name in ("fakes_dir", "reals_dir", "sketches_dir", "feature_weights_path", "cache_dir", "world_oracle",
+                     "torch_hub_dir"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, Path(value))
@@ -164,4 +171,4 @@ def load_images(paths: list[Path], mode: str = "RGB", size: tuple[int, int] | No
 
 
 # Providers register themselves on import (after the registry exists).
-from . import fidelity, clip_score, sketch_fidelity, world  # noqa: E402,F401
+from . import fidelity, clip_score, sketch_fidelity, world, ppl  # noqa: E402,F401
