@@ -32,6 +32,7 @@ chromium:
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "chromium not installed: the browser test will be skipped"
 
 test: venv chromium
+	$(BIN)/ruff check pipeline stages tests benchmarks
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # GPU figures (issue 7's configuration: 256 px, channel_base 32768, batch 4, ViT-B/32); needs CUDA

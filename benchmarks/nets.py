@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pipeline  # noqa: E402,F401  (torchvision shim first, as everywhere)
 import torch  # noqa: E402
 
+import pipeline  # noqa: E402,F401  (torchvision shim first, as everywhere)
 from pipeline.nets.stylegan2 import Generator, StyleGAN2Config  # noqa: E402
 
 

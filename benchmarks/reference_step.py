@@ -39,10 +39,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-import pipeline  # noqa: E402,F401
 import torch  # noqa: E402
-
 from train_step import RandomData, build, sync  # noqa: E402
+
+import pipeline  # noqa: E402,F401
 
 
 def plain_torch_ops() -> types.ModuleType:
@@ -148,7 +148,7 @@ def main(argv=None):
 
         def ref_step(it):
             idx = torch.randint(len(sk), (args.batch,))
-            trainer.train_one_step({"sketch": sk[idx].clone(), "image": ph[idx].clone()}, it)
+            trainer.train_one_step({"sketch": sk[idx].clone(), "image": ph[idx].clone()}, it)  # noqa: F821
 
         s_ref = time_loop(ref_step, args.iters, args.warmup, device)
         del trainer

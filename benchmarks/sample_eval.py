@@ -15,7 +15,8 @@ network; without it a randomly initialised network of the same architecture is u
 machines), which costs exactly the same time. Stable output lines:
 
     sampling size=256 batch=50 device=cuda imgs_per_s=...
-    evaluate n=2500 size=256 device=cuda extractor=inception-v3-compat resize=clean generate_write_s=... metrics_cold_s=... metrics_cached_s=... total_s=...
+    evaluate n=2500 size=256 device=cuda extractor=inception-v3-compat resize=clean generate_write_s=...
+             metrics_cold_s=... metrics_cached_s=... total_s=...      (one line when printed)
 
 GPU:  python benchmarks/sample_eval.py --device cuda
 CPU:  python benchmarks/sample_eval.py --size 64 --channel-base 2048 --n 200 --extractor demo-tiny
@@ -31,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pipeline  # noqa: E402,F401
 import torch  # noqa: E402
 
+import pipeline  # noqa: E402,F401
 from pipeline.metrics import EvalContext  # noqa: E402
 from pipeline.metrics.fidelity import fidelity_metrics  # noqa: E402
 from pipeline.nets.stylegan2 import Generator, StyleGAN2Config  # noqa: E402

@@ -22,7 +22,6 @@ On this CPU:   python benchmarks/train_step.py --size 64 --channel-base 2048 --s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -30,16 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pipeline  # noqa: E402,F401
 import torch  # noqa: E402
 
+import pipeline  # noqa: E402,F401
 from pipeline.config import load_params  # noqa: E402
 from pipeline.methods import get_method  # noqa: E402
-from pipeline.models import Nets  # noqa: E402
+from pipeline.models import Nets, stylegan_config  # noqa: E402
 from pipeline.nets.photosketch import PhotoSketch  # noqa: E402
 from pipeline.nets.stylegan2 import Discriminator, Generator  # noqa: E402
 from pipeline.nets.xdog import XDoG  # noqa: E402
-from pipeline.models import stylegan_config  # noqa: E402
 from pipeline.perf import configure  # noqa: E402
 
 

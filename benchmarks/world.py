@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pipeline  # noqa: E402,F401
 import torch  # noqa: E402
 
+import pipeline  # noqa: E402,F401
 from pipeline.world.render import render, sample_factors  # noqa: E402
 
 

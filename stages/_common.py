@@ -25,11 +25,10 @@ os.environ.setdefault("TQDM_MININTERVAL", "2")
 sys.path.insert(0, str(ROOT))
 
 import pipeline  # noqa: E402,F401  (torchvision shim first)
-from pipeline.config import ConfigError, load_params  # noqa: E402
 from pipeline.assets import FetchError  # noqa: E402
+from pipeline.config import ConfigError, load_params  # noqa: E402
 from pipeline.data import DataError  # noqa: E402
 from pipeline.nets.checkpoint import CheckpointError  # noqa: E402
-
 
 PRETRAINED = "pretrained"   # sample / evaluate: the unmodified generator, the report's first row
 

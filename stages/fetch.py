@@ -1,6 +1,7 @@
 """DVC stage `fetch`: download (or copy from a mirror folder) and verify the experiment's assets.
 
-`synthetic` (the demo) and `toy` (the toy world, committed with the project) need nothing. Digests of first downloads are recorded in
+`synthetic` (the demo) and `toy` (the toy world, committed with the project) need nothing.
+Digests of first downloads are recorded in
 assets.lock.json (commit it: later fetches are checked against it).
 """
 from _common import ROOT, main

@@ -10,9 +10,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pipeline  # noqa: E402,F401  (installs the torchvision shim before any test imports torchvision)
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+import pipeline  # noqa: E402,F401  (installs the torchvision shim before any test imports torchvision)
 
 
 @pytest.fixture(scope="module")

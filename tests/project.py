@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from tiny import ROOT, write_tiny_params
 
 BIN = Path(sys.executable).parent

@@ -6,10 +6,10 @@ import tarfile
 
 import pytest
 from PIL import Image
+from tiny import make_zip
 
 from pipeline.assets import ArchiveError, FetchError, export_lmdb_images, safe_extract
 from pipeline.assets import archive as archive_module
-from tiny import make_zip
 
 
 def make_tar(infos):

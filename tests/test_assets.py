@@ -11,10 +11,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from tiny import make_zip
 
 from pipeline.assets import Asset, FetchError, download, fetch_asset, get_asset, sources
 from pipeline.assets.sources import digest_in_url
-from tiny import make_zip
 
 FAST = dict(timeout=5, retries=0, retry_wait=0, progress=False)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 import stat
-
 from pathlib import Path
 
 import pytest

@@ -8,8 +8,17 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.data import (DataError, ImageBank, list_images, normalize_folder, normalize_photo, normalize_sketch,
-                           open_image, to_pil, to_tensor)
+from pipeline.data import (
+    DataError,
+    ImageBank,
+    list_images,
+    normalize_folder,
+    normalize_photo,
+    normalize_sketch,
+    open_image,
+    to_pil,
+    to_tensor,
+)
 
 
 def png_bytes(img: Image.Image) -> bytes:

@@ -5,8 +5,7 @@ import torch
 from PIL import Image
 
 from pipeline.editing.ganspace import apply_ganspace, compute_ganspace, ganspace_edit, load_npz, save_npz
-from pipeline.editing.interpolation import (interpolate_latents, interpolate_weights, lerp, save_gif, save_strip,
-                                            slerp)
+from pipeline.editing.interpolation import interpolate_latents, interpolate_weights, lerp, save_gif, save_strip, slerp
 from pipeline.editing.inversion import PerceptualFeatures, invert, vgg16_features_trunk, w_statistics
 from pipeline.editing.scribble import load_scribble, masked_mse, scribble_edit
 from pipeline.nets.stylegan2 import Generator

@@ -8,13 +8,15 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
+from test_methods_training import (  # noqa: F401  (fixture `pretrained` below)
+    build,
+    pretrained,  # noqa: F401
+    small_params,
+)
+from tiny import FakeData
 
 from pipeline.methods.guidance import ClipGuidance
 from pipeline.nets.clip import IMAGENET_TEMPLATES
-
-from test_methods_training import build, small_params  # noqa: F401  (fixture `pretrained` below)
-from test_methods_training import pretrained  # noqa: F401
-from tiny import FakeData
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,8 +8,10 @@ import math
 from pathlib import Path
 
 import pytest
+import tiny
 import torch
 from PIL import Image
+from tiny import FakeData
 
 from pipeline.config import load_params
 from pipeline.methods import get_method
@@ -21,9 +23,6 @@ from pipeline.nets.checkpoint import load_file, load_into
 from pipeline.nets.diagonal import ContentBranch
 from pipeline.nets.stylegan2 import Discriminator, Generator
 from pipeline.sample import Sampler, render_fixed
-
-import tiny
-from tiny import FakeData
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

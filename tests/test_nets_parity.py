@@ -33,7 +33,7 @@ FIXTURE_DIRS = _fixture_dirs()
 DIR_IDS = [name for name, _ in FIXTURE_DIRS]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _stylegan(fixture_dir: Path):
     """(config, G, D, tensors) for one fixture folder, loaded once per session."""
     cfg = json.loads((fixture_dir / "parity_config.json").read_text())["config"]
@@ -47,7 +47,7 @@ def _stylegan(fixture_dir: Path):
     return cfg, G, D, tensors
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _photosketch_fixture(fixture_dir: Path):
     pcfg = json.loads((fixture_dir / "parity_config.json").read_text())["photosketch"]
     return pcfg, torch.load(fixture_dir / "photosketch_parity.pt", map_location="cpu", weights_only=True)

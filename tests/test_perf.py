@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import UNIT16, FakeData
 
 from pipeline.config import ConfigError, load_params
 from pipeline.losses import gan
@@ -20,8 +21,6 @@ from pipeline.models import Nets, stylegan_config
 from pipeline.nets.stylegan2 import Discriminator, Generator
 from pipeline.nets.xdog import XDoG
 from pipeline.perf import OFF, Perf, compile_layers, configure, to_channels_last
-
-from tiny import UNIT16, FakeData
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,7 +11,6 @@ import time
 import pytest
 import yaml
 from PIL import Image
-
 from project import BIN, dvc, make_project, proj_env, syog_methods
 
 pytestmark = pytest.mark.slow
@@ -68,6 +67,7 @@ def test_every_declared_output(proj, killed_then_completed):
             assert path.exists(), f"{stage}: declared output {out['path']} missing"
     # What a researcher opens:
     import torch
+
     from pipeline.nets.checkpoint import load_file
     from pipeline.nets.stylegan2 import Generator, StyleGAN2Config
     G = Generator(StyleGAN2Config(size=32, style_dim=32, n_mlp=2, channel_base=256, channel_max=32))

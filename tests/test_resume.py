@@ -4,13 +4,12 @@ import random
 
 import pytest
 import torch
+from tiny import write_tiny_params
 
 from pipeline.config import load_params
 from pipeline.nets.checkpoint import load_file
 from pipeline.prepare import prepare
 from pipeline.train import finetune, latest_checkpoint
-
-from tiny import write_tiny_params
 
 
 @pytest.fixture(scope="module")

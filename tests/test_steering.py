@@ -15,6 +15,7 @@ import dataclasses
 
 import pytest
 import torch
+from tiny import write_tiny_params
 
 from pipeline.config import load_params
 from pipeline.models import load_generator
@@ -22,8 +23,6 @@ from pipeline.nets.clip import DEMO_CLIP, build_clip
 from pipeline.prepare import prepare
 from pipeline.sample import make_fixed_inputs, render_fixed
 from pipeline.train import finetune
-
-from tiny import write_tiny_params
 
 STEPS = 40
 

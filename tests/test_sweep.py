@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from project import make_project, proj_env
 from tiny import ROOT, write_tiny_params
 
@@ -227,7 +226,7 @@ def cluster():
     os.environ["DASK_LOGGING__DISTRIBUTED"] = "warning"      # the workers' start-up banners
     t0 = time.time()
     import dask
-    from flows import DASK_WORKER_CONFIG   # what the stage sets for the clusters it starts
+    from flows import DASK_WORKER_CONFIG  # what the stage sets for the clusters it starts
     try:
         with dask.config.set(DASK_WORKER_CONFIG), \
                 LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0") as c, \

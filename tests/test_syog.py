@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import UNIT16, FakeData
 
 from pipeline.config import load_params
 from pipeline.methods import get_method
 from pipeline.methods.syog import SketchYourOwnGAN
 from pipeline.models import build_nets, stylegan_config
 from pipeline.nets.stylegan2 import Discriminator, Generator
-
-from tiny import UNIT16, FakeData
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,7 +10,6 @@ import shutil
 
 import pytest
 import yaml
-
 from project import dvc, make_project, stage, syog_methods
 from tiny import ROOT
 

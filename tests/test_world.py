@@ -5,11 +5,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from tiny import ROOT
 
 from pipeline.world.captions import captions_for, colour_in
-from pipeline.world.render import (BACKGROUNDS, COLOUR_NAMES, COLOURS, POSES, factors_of, render,
-                                   sample_factors)
-from tiny import ROOT
+from pipeline.world.render import BACKGROUNDS, COLOUR_NAMES, COLOURS, POSES, factors_of, render, sample_factors
 
 WORLD = ROOT / "data" / "world"
 
@@ -51,7 +50,7 @@ def test_body_pixels_have_the_fur_colour(colour):
 
 
 def test_background_colours_and_poses_are_drawn():
-    for bg, (upper, lower, _) in BACKGROUNDS.items():
+    for bg, (upper, _floor, _) in BACKGROUNDS.items():
         img, _, _ = _cat_mask("lying", "white", bg)
         top = (img[:, 0, :] + 1) * 127.5                     # the top row: sky or wall
         assert (top.mean(1) - torch.tensor(upper, dtype=torch.float32)).abs().max() < 20, bg

@@ -38,7 +38,7 @@ def mirror_hint(url: str, filename: str) -> str:
             f"-S experiments.<name>.assets.mirror_dir=<folder>).")
 
 
-def sha256_file(path: str | os.PathLike, h=None) -> "hashlib._Hash":
+def sha256_file(path: str | os.PathLike, h=None) -> hashlib._Hash:
     """Feed the bytes of `path` into `h` (a new sha256 if None) and return it."""
     h = h or hashlib.sha256()
     with open(path, "rb") as f:

@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 from PIL import Image
-
 from tqdm import tqdm
 
 from .download import FetchError

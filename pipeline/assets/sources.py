@@ -7,9 +7,9 @@ GANSketching archives; the original shell scripts unzip them into `./data` and `
 |---------------------|---------------------------------------|------------------------------------------------------|
 | `sketch_data`       | sketch_data.zip                       | `raw/sketch/{photosketch,by_author,quickdraw}/...`   |
 | `eval_data`         | eval_data.zip                         | `raw/eval/<task>/image/*.png`                        |
-| `pretrained_models` | pretrained_models.zip                 | `raw/pretrained/stylegan2-cat/netG.pth`, `netD.pth`, `raw/pretrained/photosketch.pth` |
+| `pretrained_models` | pretrained_models.zip                 | `raw/pretrained/{stylegan2-cat/net{G,D}.pth,photosketch.pth}` |
 | `gansketching_weights` | weights.zip                        | `raw/weights/*.pth` (the published customized models) |
-| `ganspace_cat`      | ganspace_cat.npz (GANSketching's git) | `raw/weights/ganspace_cat.npz` (comp 27 = the README's "fur" edit) |
+| `ganspace_cat`      | ganspace_cat.npz (GANSketching's git) | `raw/weights/ganspace_cat.npz` (comp 27: the "fur" edit) |
 | `lsun_cat`          | cat.zip (an lmdb)                     | `raw/lsun/cat/data.mdb` (see `lsun.export_lmdb_images`) |
 | `clip_vit_b32`      | ViT-B-32.pt (URL from open_clip)      | `weights/clip/ViT-B-32.pt`                           |
 | `inception_fid`     | weights-inception-2015-12-05-6726825d.pth (URL from torch-fidelity) | `weights/inception/`   |

@@ -10,8 +10,8 @@ frame n-1 are the images of `start` and `end`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from PIL import Image

@@ -22,9 +22,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -288,7 +288,7 @@ def invert(G, target: torch.Tensor, space: str = "wplus", steps: int = 300, lr: 
                                         line_search_fn="strong_wolfe", tolerance_grad=1e-10,
                                         tolerance_change=1e-14)
 
-                def closure():
+                def closure(opt=opt, code=code):
                     opt.zero_grad(set_to_none=True)
                     loss = objective(code)[0].sum()
                     loss.backward()

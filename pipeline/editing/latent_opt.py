@@ -25,7 +25,7 @@ B = 1 is the reference objective.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -25,7 +25,7 @@ Choices that differ from the reference, and why:
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -47,7 +47,7 @@ class Mapper(nn.Module):
         self.net = nn.Sequential(PixelNorm(), *[EqualLinear(style_dim, style_dim, lr_mul=lr_mul, activation=True)
                                                 for _ in range(n_layers)])
 
-    def zero_last(self) -> "Mapper":
+    def zero_last(self) -> Mapper:
         """Zero the last layer's weight and bias: the output is then exactly 0 (lrelu(0) = 0)."""
         last = self.net[-1]
         with torch.no_grad():

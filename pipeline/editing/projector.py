@@ -20,7 +20,7 @@ The perceptual term is LPIPS with VGG-16 (the `lpips` package, torchvision's VGG
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -21,9 +21,10 @@ It returns flat float values (`{"fid": 12.3, "kid_mean": ..., ...}`) and a prove
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -171,4 +172,4 @@ def load_images(paths: list[Path], mode: str = "RGB", size: tuple[int, int] | No
 
 
 # Providers register themselves on import (after the registry exists).
-from . import fidelity, clip_score, sketch_fidelity, world, ppl  # noqa: E402,F401
+from . import clip_score, fidelity, ppl, sketch_fidelity, world  # noqa: E402,F401

@@ -65,7 +65,7 @@ class CLIP(nn.Module):
         self.register_buffer("_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self._prompt_cache: dict[tuple[str, tuple[str, ...]], torch.Tensor] = {}
 
-    def train(self, mode: bool = True) -> "CLIP":
+    def train(self, mode: bool = True) -> CLIP:
         # A frozen feature extractor: a parent's .train() must not switch on dropout or the like.
         super().train(mode)
         self.model.eval()

@@ -51,7 +51,7 @@ class ContentBranch(nn.Module):
         self.mapping = ContentMapping(content_dim, n_mlp)
         self.attentions = nn.ModuleDict()
         res = [4] + [2 ** (2 + (i + 2) // 2) for i in range(len(G.convs))]   # conv1 at 4, convs pairs at 8, 16, ...
-        for i, (conv, r) in enumerate(zip(G.styled_convs(), res)):
+        for i, (_conv, r) in enumerate(zip(G.styled_convs(), res)):
             if r <= max_res:
                 self.attentions[str(i)] = DiagonalAttention(content_dim, r)
 

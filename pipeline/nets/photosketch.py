@@ -69,7 +69,7 @@ class PhotoSketch(nn.Module):
         self.model = nn.Sequential(*layers)
         self.set_bn_mode(bn_mode)
 
-    def set_bn_mode(self, mode: str) -> "PhotoSketch":
+    def set_bn_mode(self, mode: str) -> PhotoSketch:
         if mode not in ("train", "eval"):
             raise ValueError(f"PhotoSketch bn_mode must be 'train' or 'eval', got {mode!r}")
         self.bn_mode = mode

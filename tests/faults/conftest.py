@@ -101,10 +101,11 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def archives(tmp_path_factory):
+    from tiny import write_tiny_params
+
     from pipeline.config import load_params
     from pipeline.nets.photosketch import PhotoSketch
     from pipeline.prepare import write_demo_networks
-    from tiny import write_tiny_params
     tmp = tmp_path_factory.mktemp("archives")
     exp = load_params(write_tiny_params(tmp / "params.yaml")).experiment  # the tiny generator's shape
     write_demo_networks(exp, tmp / "nets")

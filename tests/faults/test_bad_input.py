@@ -13,7 +13,6 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-
 from project import make_project, stage, syog_methods
 from tiny import ROOT, write_tiny_params
 

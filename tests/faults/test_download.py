@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from project import Run, digests, dvc, kill, start, stray_temp_files, wait_until
 
 pytestmark = pytest.mark.slow
@@ -171,7 +170,7 @@ def test_fixing_the_cause_then_repro_equals_a_clean_fetch(failing, server, refer
     n_before = len(server.log)
     runs = {case: Run(failing[case].proj, ["repro", "fetch"], failing[case].log.with_suffix(".rerun.log"))
             for case in ("wrong_checksum", "truncated")}
-    for case, run in runs.items():
+    for run in runs.values():
         rc, out, _ = run.wait()
         assert rc == 0, out[-3000:]
         same_as_reference(run.proj, reference)

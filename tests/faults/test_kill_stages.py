@@ -14,7 +14,6 @@ so equal outputs show that the recomputation is deterministic and nothing of the
 import json
 
 import pytest
-
 from project import digests, dvc, kill, start, stray_temp_files, wait_until
 
 pytestmark = pytest.mark.slow

@@ -1,12 +1,12 @@
 """The pieces the fault tests rely on, in isolation (fast): atomic output folders, the fetch plan
 with a base URL and the user's own folders, the new params keys."""
 import pytest
+from tiny import ROOT
 
 from pipeline.config import ConfigError, load_params
 from pipeline.fetch_plan import asset_url, assets_for
 from pipeline.io import atomic_dir
 from pipeline.prepare import input_folders, with_project_paths
-from tiny import ROOT
 
 PARAMS = ROOT / "params.yaml"
 
