@@ -120,3 +120,20 @@ def test_export_lmdb_images(tmp_path):
     assert [p.name for p in (tmp_path / "img").iterdir()] == ["000000.png"]
     with pytest.raises(FetchError, match="data.mdb"):
         export_lmdb_images(tmp_path, tmp_path / "x", limit=1)
+
+
+def test_zip_symlink_entries_refused(tmp_path):
+    """A zip entry whose Unix mode marks it a symbolic link (how `zip -y` stores links) is refused,
+    wherever it points, and nothing is written."""
+    import io
+    import stat
+    import zipfile
+    for target in ("../../etc/passwd", "inside.txt"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("inside.txt", b"ok")
+            info = zipfile.ZipInfo("link")
+            info.create_system = 3                                   # Unix
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+        refused(buf.getvalue(), tmp_path, "symbolic link|symlink")

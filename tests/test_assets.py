@@ -232,3 +232,23 @@ def test_registry_urls_and_digests():
     assert digest_in_url("https://x/y/data.zip") is None
     with pytest.raises(KeyError, match="known assets"):
         get_asset("nope")
+
+
+def test_a_download_already_on_disk_that_does_not_match_is_never_used(toy, server, tmp_path):
+    """data/downloads holds a file of the asset's name whose sha256 is not the recorded one: it is
+    neither unpacked nor recorded. Offline the fetch fails; online the right file replaces it."""
+    toy(TOY)
+    lock = tmp_path / "lock.json"
+    lock.write_text(json.dumps({"toy": {"filename": "toy.zip", "sha256": sha(TOY), "url": "x"}}))
+    before = lock.read_text()
+    stale = tmp_path / "out" / "downloads" / "toy.zip"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(make_zip({"toy/a.txt": b"tampered"}))
+    server.files.clear()                                             # offline: the server has nothing
+    with pytest.raises(FetchError):
+        fetch_asset("toy", tmp_path / "out", lock_file=lock, **FETCH)
+    assert not (tmp_path / "out" / "raw").exists() and lock.read_text() == before
+    toy(TOY)                                                         # online again
+    fetch_asset("toy", tmp_path / "out", lock_file=lock, **FETCH)
+    assert (tmp_path / "out/raw/toy/a.txt").read_bytes() == b"hello" and stale.read_bytes() == TOY
+    assert lock.read_text() == before
