@@ -2,6 +2,7 @@
 # make test   create .venv if needed, run the test suite (what CI runs); installs Debian's chromium
 #             for the browser test when missing and possible (root + apt-get), else that test skips
 # make bench  GPU benchmarks (benchmarks/), printed, never asserted; make bench-cpu: the CPU ones
+# make mutation  mutation testing score (mutmut) of losses, methods, metrics, editing, assets
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +12,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test bench bench-cpu venv chromium clean
+.PHONY: demo test bench bench-cpu mutation venv chromium clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,14 @@ bench-cpu: venv
 	$(BIN)/python benchmarks/train_step.py --device cpu --size 64 --channel-base 2048 --sketcher xdog --clip demo-tiny-clip --iters 8
 	$(BIN)/python benchmarks/sample_eval.py --device cpu --size 64 --channel-base 2048 --n 200 --extractor demo-tiny
 	$(BIN)/python benchmarks/demo_pipeline.py
+
+# Mutation testing of losses, methods, metrics, editing and assets (pyproject.toml [tool.mutmut]);
+# hours on a 2-core CPU, not part of CI. Prints the score: killed / all mutants.
+mutation: venv
+	$(BIN)/pip install --quiet mutmut==3.8.1
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut results | tail -5
+	$(BIN)/python benchmarks/mutation_score.py
 
 clean:
 	rm -rf $(VENV) .prefect data reports/index.html reports/grids
