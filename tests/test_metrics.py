@@ -390,3 +390,82 @@ def test_ppl_is_the_scaled_path_length_with_the_reference_protocol():
     assert filtered_mean(vals) == pytest.approx(np.arange(1, 101).mean())   # 100 values: lo = 1, hi = 100
     vals = np.concatenate([np.full(990, 5.0), np.full(5, -1e6), np.full(5, 1e6)])    # 1,000 values
     assert filtered_mean(vals) == pytest.approx(5.0)
+
+
+#----------------------------------------------------------------------------
+# Asymmetric cases with known answers
+
+
+def test_a_set_inside_the_others_support_has_full_precision_and_low_recall(sets, tmp_path):
+    """Reals: 10 images from each of four distinct groups. Fakes: 8 reals of the first group. Every fake
+    lies in the reals' support (precision 1); the balls around the fakes cover the first group only
+    (recall about 1/4). Swapping the roles swaps the numbers."""
+    import shutil
+    wide, few = tmp_path / "wide", tmp_path / "few"
+    wide.mkdir()
+    few.mkdir()
+    for group in ("reals", "shift30", "shift75", "far"):
+        for f in sorted(sets[group].glob("*.png"))[:10]:
+            shutil.copy(f, wide / f"{group}_{f.name}")
+    for f in sorted(wide.glob("reals_*.png"))[:8]:
+        shutil.copy(f, few / f.name)
+    v, _ = compute_metrics(["precision", "recall"], ctx_for(few, wide, tmp_path, prc_reals=None))
+    assert v["precision"] == 1.0 and v["recall"] <= 0.4, v
+    w, _ = compute_metrics(["precision", "recall"], ctx_for(wide, few, tmp_path / "b", prc_reals=None))
+    assert w["recall"] == 1.0 and w["precision"] <= 0.4, w
+
+
+def test_clean_and_tf_resize_give_different_features_cached_apart(sets, tmp_path):
+    clean, pc = compute_metrics(["fid"], ctx_for(sets["shift30"], sets["reals"], tmp_path, resize="clean"))
+    tf, pt = compute_metrics(["fid"], ctx_for(sets["shift30"], sets["reals"], tmp_path, resize="tf"))
+    assert abs(clean["fid"] - tf["fid"]) > 1e-3 * max(clean["fid"], tf["fid"])
+    names = {pc["fidelity"]["reference_cache"]["name"], pt["fidelity"]["reference_cache"]["name"]}
+    assert len(names) == 2 and any("-clean-" in n for n in names) and any("-tf-" in n for n in names)
+
+
+def test_clean_resize_is_pil_bicubic_on_float_channels():
+    """clean-fid's resize: each channel as a float32 PIL image, bicubic, clipped; not bilinear."""
+    from pipeline.metrics.fidelity import clean_resize
+    y, x = np.mgrid[0:20, 0:20]
+    a = np.stack([(x * 12) % 256, (y * 12) % 256, ((x * y) * 3) % 256], -1).astype(np.uint8)   # hard edges
+    got = clean_resize(Image.fromarray(a), 57)
+    want = np.stack([np.asarray(Image.fromarray(a[..., c].astype(np.float32), mode="F").resize(
+        (57, 57), Image.BICUBIC)) for c in range(3)], -1).clip(0, 255)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    bilinear = np.stack([np.asarray(Image.fromarray(a[..., c].astype(np.float32), mode="F").resize(
+        (57, 57), Image.BILINEAR)) for c in range(3)], -1)
+    assert np.abs(got - bilinear).max() > 5
+
+
+def test_chamfer_charges_extra_and_missing_strokes_alike():
+    a = np.zeros((32, 32), bool)
+    a[10, 4:28] = True                                   # one stroke
+    extra = a.copy()
+    extra[22, 4:28] = True                               # the same plus a stroke 12 px away
+    assert chamfer(a, extra) == chamfer(extra, a) > 0    # symmetric: the extra stroke costs
+    # C = 1/2 (0 + mean over extra's pixels of their distance to a) = 1/2 * (24 * 0 + 24 * 12) / 48 = 3
+    assert chamfer(a, extra) == pytest.approx(3.0)
+    missing = a.copy()
+    missing[10, 16:28] = False                           # half the stroke missing
+    assert chamfer(a, missing) > 0 and chamfer(missing, a) == chamfer(a, missing)
+
+
+def test_kid_subset_size_reaches_the_computation(sets, tmp_path):
+    v8, p8 = compute_metrics(["kid"], ctx_for(sets["shift30"], sets["reals"], tmp_path, kid_subset_size=8))
+    v20, p20 = compute_metrics(["kid"], ctx_for(sets["shift30"], sets["reals"], tmp_path, kid_subset_size=20))
+    assert p8["fidelity"]["kid_subset_size"] == 8 and p20["fidelity"]["kid_subset_size"] == 20
+    assert v8["kid_mean"] != v20["kid_mean"] and v8["kid_std"] > v20["kid_std"]   # smaller subsets: noisier
+
+
+def test_truncation_reaches_the_samples(tmp_path):
+    """write_samples with psi 0.5 pulls every sample toward the mean image; psi 1 does not."""
+    from pipeline.nets.stylegan2 import Generator
+    from pipeline.sample import write_samples
+    torch.manual_seed(0)
+    G = Generator(size=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16).eval()
+    for psi in (1.0, 0.5):
+        write_samples(G, tmp_path / str(psi), 12, seed=3, batch=6, truncation=psi)
+    full = load_images(sorted((tmp_path / "1.0").glob("*.png")))
+    half = load_images(sorted((tmp_path / "0.5").glob("*.png")))
+    assert not torch.equal(full, half)
+    assert half.std(0).mean() < 0.8 * full.std(0).mean()     # less spread across samples
