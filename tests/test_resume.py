@@ -20,24 +20,36 @@ def setup(tmp_path_factory):
     return tmp, params
 
 
-def run(setup, name, stops=()):
+# Every method: clip_direction with a direction step every 3 iterations (so checkpoints fall between
+# them and its synthesis optimizer and schedule must be restored), diagonal with its content branch.
+METHODS = {"syog": {}, "clip_direction": {"direction_every": 3}, "diagonal": {}}
+
+
+def run(setup, name, stops=(), method="syog"):
+    import dataclasses
     tmp, params = setup
-    exp, cfg = params.experiment, params.method("syog")
+    exp, cfg = params.experiment, dataclasses.replace(params.method(method), **METHODS[method])
     for k in stops:  # each call runs k steps, then "dies" (state since the last checkpoint is lost)
         out = finetune(exp, cfg, tmp / "prepared", tmp / name, tmp / name / "history.csv", tmp / f"ck_{name}",
                        "fp", stop_after=k)
         assert "stopped_at" in out
     summary = finetune(exp, cfg, tmp / "prepared", tmp / name, tmp / name / "history.csv", tmp / f"ck_{name}", "fp")
-    return summary, load_file(tmp / name / "netG.pth"), (tmp / name / "history.csv").read_text()
+    weights = {f"{f.name}:{k}": v for f in sorted((tmp / name).glob("*.pth")) for k, v in load_file(f).items()}
+    return summary, weights, (tmp / name / "history.csv").read_text()
 
 
-def test_interrupted_runs_end_bit_identical(setup):
-    _, ref_weights, ref_hist = run(setup, "straight")
+@pytest.mark.parametrize("method", list(METHODS))
+def test_interrupted_runs_end_bit_identical(setup, method):
+    _, ref_weights, ref_hist = run(setup, f"straight_{method}", method=method)
     rng = random.Random(1234)
     stops = [rng.randint(1, 3) for _ in range(4)]  # kills at arbitrary, not checkpoint-aligned, steps
-    summary, weights, hist = run(setup, "interrupted", stops)
+    summary, weights, hist = run(setup, f"interrupted_{method}", stops, method=method)
     assert summary["resumed_from"] > 0, "the last call should have resumed from a checkpoint"
     assert weights.keys() == ref_weights.keys()
+    if method == "diagonal":
+        assert any(k.startswith("content.pth:") for k in weights)
+    if method == "clip_direction":                 # direction steps ran and moved the synthesis layers
+        assert "clip_direction" in hist.splitlines()[0]
     for k in ref_weights:
         assert torch.equal(weights[k], ref_weights[k]), f"{k} differs after resume"
     assert hist == ref_hist
