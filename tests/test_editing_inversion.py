@@ -284,3 +284,31 @@ def test_projector_fits_and_keeps_its_noise_maps_normalized(G):
     # the mode reaches the edit stage's spec and defaults to rosinality's 1,000 steps
     from pipeline.editing.spec import InversionSpec
     assert InversionSpec(mode="rosinality").n_steps == 1000 and InversionSpec().n_steps == 300
+
+
+def test_scribble_loss_ignores_pixels_outside_the_mask(G):
+    from pipeline.editing.scribble import scribble_edit
+    gen = torch.Generator().manual_seed(2)
+    w0 = G.make_wplus(torch.randn(1, G.style_dim, generator=gen)).detach()
+    mask = torch.zeros(1, 1, G.size, G.size)
+    mask[..., 8:20, 8:20] = 1.0
+    sc = torch.rand(1, 3, G.size, G.size, generator=gen) * 2 - 1
+    other = torch.where(mask.bool(), sc, -sc)                        # the same strokes, anything else outside
+    a, ha = scribble_edit(G, w0, sc, mask, steps=5, lr=0.05, lam=0.1)
+    b, hb = scribble_edit(G, w0, other, mask, steps=5, lr=0.05, lam=0.1)
+    assert torch.equal(a, b) and ha == hb
+    c, _ = scribble_edit(G, w0, torch.where(mask.bool(), -sc, sc), mask, steps=5, lr=0.05, lam=0.1)
+    assert not torch.equal(a, c)                                     # inside the mask it matters
+
+
+def test_ganspace_moves_along_the_component_it_names(G):
+    from pipeline.editing.ganspace import apply_ganspace, compute_ganspace
+    comps = compute_ganspace(G, n_samples=512, n_components=6)
+    wp = G.make_wplus(torch.randn(2, G.style_dim, generator=torch.Generator().manual_seed(4))).detach()
+    out = apply_ganspace(wp, comps, comp_id=3, scalar=2.0, layers=(1, 2))
+    delta = out - wp                                                 # [B, n_latent, D]
+    assert torch.equal(delta[:, 0], torch.zeros_like(delta[:, 0])) and delta[:, 3:].abs().max() == 0
+    want = comps["lat_comp"][3] * 2.0 * comps["lat_stdev"][3]
+    torch.testing.assert_close(delta[:, 1:3], want.expand_as(delta[:, 1:3]))
+    proj = delta[0, 1] @ comps["lat_comp"].T                         # only component 3 carries the shift
+    assert proj[3] > 0 and proj[[0, 1, 2, 4, 5]].abs().max() < 1e-4 * proj[3]

@@ -236,3 +236,74 @@ def test_style_stats_match_direct_computation(G):
     for m, sd, x in zip(mean, std, s):
         assert torch.allclose(m, x.mean(0), atol=1e-5)
         assert torch.allclose(sd, x.std(0, unbiased=False), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# Each term of the editing losses, computed here from its formula
+
+
+def _embed(clip, G, w):
+    with torch.no_grad():
+        return clip.encode_image(G.synthesis(w, noise=G.stored_noise()))
+
+
+def test_latent_optimization_terms_and_their_weights(G, clip, wplus):
+    """history[i] is evaluated at the code before step i: recompute CLIP, L2 and identity from the
+    codes the callback saw, and the total from the weights; a zero weight removes its term."""
+    from pipeline.nets.clip import RAW
+    seen = []
+    _, hist = latent_optimization(G, clip, PROMPT, wplus, steps=4, lr=0.05, lambda_l2=0.3, lambda_id=0.7,
+                                  callback=lambda i, w: seen.append(w.clone()))
+    text = clip.embed_prompt(PROMPT, RAW)
+    start = _embed(clip, G, wplus)
+    for i in (1, 2, 3):
+        w = seen[i - 1]
+        emb = _embed(clip, G, w)
+        l_clip = (1 - torch.nn.functional.cosine_similarity(emb, text[None], dim=-1)).mean().item()
+        l_l2 = (w - wplus).pow(2).flatten(1).sum(1).mean().item()
+        l_id = (1 - torch.nn.functional.cosine_similarity(emb, start, dim=-1)).mean().item()
+        h = hist[i]
+        assert (h["clip"], h["l2"], h["id"]) == pytest.approx((l_clip, l_l2, l_id), rel=1e-4, abs=1e-6)
+        assert h["loss"] == pytest.approx(l_clip + 0.3 * l_l2 + 0.7 * l_id, rel=1e-5)
+    assert hist[0]["l2"] == 0 and hist[0]["id"] == pytest.approx(0, abs=1e-6)
+    a, b, c = (latent_optimization(G, clip, PROMPT, wplus, steps=6, lr=0.05, **k)[0]
+               for k in ({"lambda_l2": 0.0, "lambda_id": 0.0}, {"lambda_l2": 1.0, "lambda_id": 0.0},
+                         {"lambda_l2": 0.0, "lambda_id": 5.0}))
+    assert not torch.equal(a, b) and not torch.equal(a, c)           # each weight changes the result
+    # L2 pulls toward the start: the run with it ends nearer w_s than the run without
+    assert (b - wplus).norm() < (a - wplus).norm()
+    _, plain = latent_optimization(G, clip, PROMPT, wplus, steps=2, lr=0.05, lambda_l2=0.0, lambda_id=0.0)
+    assert all(h["loss"] == pytest.approx(h["clip"], abs=1e-7) for h in plain)   # zero weights: no term
+
+
+def test_mapper_terms_and_their_weights(G, clip):
+    """history[0] is the initial mapper's batch: recompute L_clip, MSE(w', w) and the identity term."""
+    import copy
+
+    from pipeline.nets.clip import RAW
+    torch.manual_seed(3)
+    m = LevelsMapper(G.n_latent, G.style_dim)
+    m0 = copy.deepcopy(m)
+    sampler = wplus_sampler(G, 0.7, seed=5)
+    w = wplus_sampler(G, 0.7, seed=5)(2)                             # the same first batch
+    _, hist = train_mapper(G, clip, PROMPT, sampler, steps=2, batch=2, lr=0.01, mapper=m,
+                           lambda_clip=1.0, lambda_l2=0.8, lambda_id=0.1)
+    with torch.no_grad():
+        w_hat = m0.edit(w)
+        emb, src = _embed(clip, G, w_hat), _embed(clip, G, w)
+        text = clip.embed_prompt(PROMPT, RAW)
+        l_clip = (1 - torch.nn.functional.cosine_similarity(emb, text[None], dim=-1)).mean().item()
+        l_l2 = (w_hat - w).pow(2).mean().item()
+        l_id = (1 - torch.nn.functional.cosine_similarity(emb, src, dim=-1)).mean().item()
+    h = hist[0]
+    assert (h["clip"], h["l2"], h["id"]) == pytest.approx((l_clip, l_l2, l_id), rel=1e-4, abs=1e-7)
+    assert h["loss"] == pytest.approx(l_clip + 0.8 * l_l2 + 0.1 * l_id, rel=1e-5)
+    assert l_l2 > 0                                                  # the mapper's 0.1 M(w) is not zero
+    outs = []
+    for weights in ({"lambda_l2": 0.8, "lambda_id": 0.1}, {"lambda_l2": 0.0, "lambda_id": 0.1},
+                    {"lambda_l2": 0.8, "lambda_id": 0.0}):
+        mm = copy.deepcopy(m0)
+        train_mapper(G, clip, PROMPT, wplus_sampler(G, 0.7, seed=5), steps=3, batch=2, lr=0.01, mapper=mm,
+                     **weights)
+        outs.append(mm.edit(w).detach())
+    assert not torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
