@@ -304,7 +304,8 @@ def test_diagonal_gradients_are_routed_per_loss(pretrained, monkeypatch):
     assert len(sa) == 2 * N_MLP
     for k in sa:
         assert sa[k] is not None and sa[k].abs().sum() > 0, k
-        torch.testing.assert_close(sb[k], 3 * sa[k], rtol=1e-5, atol=1e-6 * sa[k].abs().max().item())
+        # float32 backward through a G step rounds at ~1e-6 relative; a routing error is off by 100 %
+        torch.testing.assert_close(sb[k], 3 * sa[k], rtol=1e-3, atol=1e-4 * sa[k].abs().max().item())
     # synthesis and discriminators get nothing from the G step
     for name, p in nb.G.named_parameters():
         if not name.startswith("style."):
