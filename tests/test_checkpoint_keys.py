@@ -45,10 +45,6 @@ def zeros_state_dict(table: str) -> dict[str, torch.Tensor]:
     return {k: torch.zeros(()).expand(shape) for k, shape in TABLES[table].items()}
 
 
-def test_tables_cover_every_network():
-    assert set(TABLES) == set(NETS)
-
-
 @pytest.mark.parametrize("table", list(NETS))
 def test_table_loads_strictly(table):
     load_strict(net(table), zeros_state_dict(table))
@@ -133,12 +129,7 @@ def test_code_running_pickle_is_refused(tmp_path, writer):
     with pytest.raises(CheckpointError, match="weights-only"):
         load_file(path)
     assert not marker.exists(), "loading the checkpoint ran the payload"
-
-
-def test_payload_is_live(tmp_path):
-    """Control for the test above: a plain unpickle really would run the payload."""
-    marker = tmp_path / "pwned"
-    pickle.loads(pickle.dumps(_RunsCode(marker)))
+    pickle.loads(pickle.dumps(_RunsCode(marker)))      # control: a plain unpickle really runs it
     assert marker.exists()
 
 
