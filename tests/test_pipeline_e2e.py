@@ -58,8 +58,9 @@ def test_killed_finetune_resumes_from_checkpoint(killed_then_completed):
 
 def test_every_declared_output(proj, killed_then_completed):
     lock = yaml.safe_load((proj / "dvc.lock").read_text())["stages"]
-    expected = {"fetch", "prepare", "edit", "sweep", "report"} | {f"{s}@{m}" for s in ("finetune", "sample", "evaluate")
-                                                 for m in ("syog", "syog_noaug")}
+    expected = {"fetch", "prepare", "edit", "sweep", "report", "sample_pretrained", "evaluate_pretrained"} | {
+        f"{s}@{m}" for s in ("finetune", "sample", "evaluate") for m in ("syog", "syog_noaug")} | {
+        f"world@{p}" for p in ("oracle", "sketcher", "clip", "gan")}      # frozen: verified, not run
     assert set(lock) == expected
     for stage, entry in lock.items():
         for out in entry.get("outs", []):
@@ -88,7 +89,7 @@ def test_every_declared_output(proj, killed_then_completed):
         prov = json.loads((proj / f"data/metrics/{m}/provenance.json").read_text())
         assert prov["demo"] is True and prov["n_samples"] == 16
     report = json.loads((proj / "reports/metrics.json").read_text())
-    assert set(report) == {"syog", "syog_noaug"}
+    assert set(report) == {"pretrained", "syog", "syog_noaug"}
     html = (proj / "reports/index.html").read_text()
     assert "DEMO NUMBERS" in html and "syog_noaug" in html
     assert "DEMO NUMBERS" in (proj / "reports/summary.md").read_text()
