@@ -220,3 +220,43 @@ def test_standing_cats_are_rare_and_pink_ones_absent_in_the_gan_training_set():
     assert set(dist["colour"]) == {"black", "white", "gray", "orange", "brown", "cream"}
     f = sample_factors(2000, 7, **dist)
     assert not np.isin(f.colour.numpy(), [COLOUR_NAMES.index(c) for c in ("pink", "blue", "green", "purple")]).any()
+
+
+# ----------------------------------------------------------------------------
+# The ground-truth metrics, on images whose factors are known
+
+
+def _write_renders(folder, f):
+    from pipeline.data import save_png, to_pil
+    photos, _ = render(f)
+    for i, im in enumerate(photos):
+        save_png(to_pil(im), folder / f"{i:06d}.png")
+    return folder
+
+
+def test_world_metrics_on_known_images(tmp_path):
+    """Renders of standing pink cats score pose/colour/joint 1 against that target and are far closer
+    to it (fid_target) than to the prior; sitting blue cats score 0 on both."""
+    import json
+
+    from pipeline.metrics import EvalContext, compute_metrics
+    prior = json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"]
+    names = ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"]
+    ctx = dict(world_oracle=WORLD / "oracle" / "oracle.pth", world_size=32, target_pose="standing",
+               target_colour="pink", prior_distribution=prior, seed=0)
+    good = _write_renders(tmp_path / "good", sample_factors(200, 5, pose={"standing": 1}, colour={"pink": 1}))
+    v, prov = compute_metrics(names, EvalContext(fakes_dir=good, **ctx))
+    assert (v["pose_acc"], v["colour_acc"], v["joint_acc"]) == (1.0, 1.0, 1.0)
+    assert v["fid_target"] < 0.1 * v["fid_prior"], v
+    assert prov["world"]["target_pose"] == "standing" and prov["world"]["oracle_reads"]["colour"]["pink"] == 200
+    bad = _write_renders(tmp_path / "bad", sample_factors(200, 6, pose={"sitting": 1}, colour={"blue": 1}))
+    w, _ = compute_metrics(names, EvalContext(fakes_dir=bad, **ctx))
+    assert (w["pose_acc"], w["colour_acc"], w["joint_acc"]) == (0.0, 0.0, 0.0)
+    assert w["fid_target"] > 5 * v["fid_target"]
+    half = tmp_path / "half"                                  # 100 standing pink + 100 sitting blue
+    half.mkdir()
+    for k, src in enumerate((good, bad)):
+        for p in sorted(src.glob("*.png"))[:100]:
+            (half / f"{k}_{p.name}").write_bytes(p.read_bytes())
+    h, _ = compute_metrics(names, EvalContext(fakes_dir=half, **ctx))
+    assert (h["pose_acc"], h["colour_acc"], h["joint_acc"]) == (0.5, 0.5, 0.5)

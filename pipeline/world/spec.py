@@ -9,7 +9,7 @@ from ..config import ConfigError, GeneratorSpec, in_unit, positive
 @dataclass(frozen=True)
 class WorldGanSpec:
     """StyleGAN2 training (pipeline/world/gan.py) on the generator's training distribution."""
-    iters: int = 9000
+    iters: int = 15000
     batch: int = 32
     lr: float = 0.002
     r1_gamma: float = 0.1
