@@ -442,10 +442,13 @@ def apply_overrides(cls, block: dict, exp: Experiment, where: str) -> dict:
 
 
 def check_method_overrides(exp: Experiment, methods: dict, where: str) -> None:
-    names = set().union(*({f.name for f in dataclasses.fields(c)} for c in methods.values()))
+    """Every override key must be a setting of some registered method (blocks without it ignore it)."""
+    from .methods import METHODS, _import_builtin
+    _import_builtin()
+    names = set().union(*({f.name for f in dataclasses.fields(m.Config)} for m in METHODS.values()))
     for k in exp.method_overrides:
         if k not in names or k in ("method", "description"):
-            raise ConfigError(f"{where}: experiments.{exp.name}.method_overrides.{k}: no method block has this "
+            raise ConfigError(f"{where}: experiments.{exp.name}.method_overrides.{k}: no method has this "
                               f"key; method keys: {', '.join(sorted(names - {'method', 'description'}))}")
 
 

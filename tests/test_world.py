@@ -188,7 +188,7 @@ def test_method_overrides_apply_per_experiment():
     paper = load_params(ROOT / "params.yaml", overrides={"experiment": "standing_cat"})
     assert toy.experiment.method_overrides["direction_every"] == toy.methods["clip_direction"].direction_every
     assert paper.methods["clip_direction"].direction_every == 100
-    with pytest.raises(ConfigError, match="method_overrides.no_such_key: no method block has this key"):
+    with pytest.raises(ConfigError, match="method_overrides.no_such_key: no method has this key"):
         load_params(ROOT / "params.yaml", overrides={"experiment": "toy",
                                                        "experiments.toy.method_overrides": {"no_such_key": 1}})
 

@@ -44,19 +44,20 @@ def test_atomic_dir_removes_leftovers_of_a_killed_run(tmp_path):
 
 def test_base_url_and_user_folders_in_the_fetch_plan():
     exp = load_params(PARAMS, {"experiment": "standing_cat"}).experiment
-    assert assets_for(exp) == ["sketch_data", "eval_data", "pretrained_models", "lsun_cat", "clip_vit_b32",
-                               "inception_fid"]
+    assert assets_for(exp) == ["sketch_data", "eval_data", "pretrained_models", "lsun_cat", "ganspace_cat",
+                               "clip_vit_b32", "inception_fid", "vgg16"]
     assert asset_url(exp, "sketch_data") is None  # the registry's URL
     exp = load_params(PARAMS, {"experiment": "standing_cat", "experiments.standing_cat.assets.base_url":
                                "http://files.lab/gansketching/", "experiments.standing_cat.assets.photo_dir": "p",
                                "experiments.standing_cat.assets.sketch_dir": "s"}).experiment
-    assert assets_for(exp) == ["eval_data", "pretrained_models", "clip_vit_b32", "inception_fid"]
+    assert assets_for(exp) == ["eval_data", "pretrained_models", "ganspace_cat", "clip_vit_b32", "inception_fid",
+                               "vgg16"]
     assert asset_url(exp, "eval_data") == "http://files.lab/gansketching/eval_data.zip"
     assert asset_url(exp, "clip_vit_b32") == "http://files.lab/gansketching/ViT-B-32.pt"
 
 
 def test_user_folders_are_relative_to_the_project(tmp_path):
-    exp = load_params(PARAMS, {"experiments.demo.assets.sketch_dir": "mine",
+    exp = load_params(PARAMS, {"experiment": "demo", "experiments.demo.assets.sketch_dir": "mine",
                                "experiments.demo.assets.eval_dir": str(tmp_path / "ev")}).experiment
     resolved = with_project_paths(exp, tmp_path / "proj")
     folders = input_folders(resolved, tmp_path / "raw")
