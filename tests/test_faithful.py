@@ -133,29 +133,7 @@ def test_diagonal_ds_loss_is_a_switch(pretrained):  # noqa: F811
 
 
 # ----------------------------------------------------------------------------
-# The direction step points the right way
-
-
-def fixed_direction_batch(method, batch=4, seed=0):
-    """Pin the direction step's w and noise to one batch, so losses before and after compare."""
-    g = torch.Generator().manual_seed(seed)
-    G = method.nets.G
-    w = method.G_frozen.mapping(torch.randn(batch, G.style_dim, generator=g)).detach()
-    noise = method.random_noise(batch)
-    draw_w, draw_noise = method.direction_w, method.noise_pair   # layer selection keeps its own batch
-    method.direction_w = lambda b: w if b == batch else draw_w(b)
-    method.noise_pair = lambda b: (noise, noise) if b == batch else draw_noise(b)
-    return w, noise
-
-
-def direction_loss_on(method, w, noise):
-    from pipeline.losses.clip import directional_loss
-    G = method.nets.G
-    wplus = w[:, None].expand(-1, G.n_latent, -1)
-    with torch.no_grad():
-        return directional_loss(method.guide.encode(G.synthesis(wplus, noise=noise)),
-                                method.guide.encode(method.G_frozen.synthesis(wplus, noise=noise)),
-                                method.text_dir).item()
+# Layer selection
 
 
 def test_layer_selection_picks_the_rows_that_move(pretrained):  # noqa: F811

@@ -134,11 +134,8 @@ def folder_digest(files: list[Path], root: Path) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from ..nets.checkpoint import file_digest
+    return file_digest(path)
 
 
 def clean_resize(img: Image.Image, size: int = CLEAN_SIZE) -> np.ndarray:

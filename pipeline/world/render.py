@@ -295,8 +295,3 @@ def render(f: Factors, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     stroke = torch.maximum(stroke, eye[:, 0])
     sketch = (1 - 2 * stroke)[:, None].contiguous()
     return photo, sketch
-
-
-def fur_rgb(name: str) -> tuple[float, float, float]:
-    """The palette colour `name` in [-1, 1] (a fur pixel before brightness jitter and the rim)."""
-    return tuple(c / 127.5 - 1 for c in COLOURS[name])
