@@ -189,6 +189,10 @@ class DemoDataSpec:
 class ToyDataSpec:
     """What the toy world renders for an experiment (assets.source: toy; README "The toy world")."""
     sketch_pose: Literal["standing", "sitting", "lying"] = "standing"   # the renderer's input sketches
+    # How the input sketches are drawn: "photosketch" runs the world's sketch extractor on renders of
+    # that pose, as the study's standing-cat set is PhotoSketch run on photos; "outline" takes the
+    # renderer's own hand-like outlines (another stroke style than the extractor's: README).
+    sketch_style: Literal["photosketch", "outline"] = "photosketch"
     n_sketches: int = 30                 # the study's standing-cat set has 30 sketches
     n_photos: int = 2000                 # image-regularization photos: the generator's training distribution
     n_eval: int = 500                    # evaluation set: natural-coloured cats of the sketched pose

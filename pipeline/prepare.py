@@ -131,11 +131,12 @@ def prepare(exp: Experiment, raw: Path, out: Path) -> dict:
     elif a.source == "toy":
         from .world.data import gan_training_distribution, make_toy_data, world_files
         world = Path(a.world_dir)
-        counts = make_toy_data(out, exp.toy_data, exp.size, exp.seed, gan_training_distribution(world))
         files = world_files(world)
         for name in ("netG.pth", "netD.pth", "photosketch.pth"):
             verify_digest(files[name])
             _link_or_copy(files[name], out / "pretrained" / name)
+        counts = make_toy_data(out, exp.toy_data, exp.size, exp.seed, gan_training_distribution(world),
+                               sketcher=build_sketcher(exp, out / "pretrained"))
     else:
         for name in ("netG.pth", "netD.pth"):
             _link_or_copy(raw / "pretrained" / a.stylegan / name, out / "pretrained" / name)

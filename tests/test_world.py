@@ -260,3 +260,29 @@ def test_world_metrics_on_known_images(tmp_path):
             (half / f"{k}_{p.name}").write_bytes(p.read_bytes())
     h, _ = compute_metrics(names, EvalContext(fakes_dir=half, **ctx))
     assert (h["pose_acc"], h["colour_acc"], h["joint_acc"]) == (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("style", ["photosketch", "outline"])
+def test_input_sketches_are_drawn_in_the_chosen_style_and_read_as_the_sketched_pose(tmp_path, style):
+    """`photosketch` (default): the world's sketch extractor run on renders of the sketched pose, as the
+    study's standing-cat set is PhotoSketch on photos; `outline`: the renderer's own strokes. Either
+    way the oracle reads every sketch as that pose."""
+    from pipeline.config import ToyDataSpec
+    from pipeline.data import ImageBank
+    from pipeline.models import build_sketcher
+    from pipeline.world.data import SEED_STREAMS, load_oracle, make_toy_data, world_files
+    exp = toy_experiment()
+    (pre := tmp_path / "pretrained").mkdir()
+    shutil.copy(world_files(WORLD)["photosketch.pth"], pre / "photosketch.pth")
+    sketcher = build_sketcher(exp, pre)
+    spec = ToyDataSpec(sketch_pose="lying", sketch_style=style, n_sketches=12, n_photos=4, n_eval=4)
+    make_toy_data(tmp_path / "out", spec, 32, seed=3, distribution={}, sketcher=sketcher)
+    got = ImageBank(tmp_path / "out" / "sketches", "sketches", 32).all()
+    photos, outlines = render(sample_factors(12, 3 * 10 + SEED_STREAMS["sketches"], pose={"lying": 1.0}))
+    with torch.no_grad():
+        want = sketcher(photos).clamp(-1, 1) if style == "photosketch" else outlines
+    assert (got - want).abs().max() <= 2 / 255 + 1e-6          # 8-bit PNG round trip
+    other = outlines if style == "photosketch" else sketcher(photos).detach()
+    assert (got - other).abs().mean() > 0.05                  # the two styles differ
+    oracle = load_oracle(world_files(WORLD)["oracle.pth"], 32)
+    assert (oracle.predict_sketch_pose(got) == POSES.index("lying")).all()

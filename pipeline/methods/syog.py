@@ -28,7 +28,8 @@ from . import register_method
 class SyogConfig:
     method: str
     description: str = ""
-    lr: float = 0.002              # Adam lr for G (stored mapping weights; effective x lr_mlp)
+    lr: float = 0.002              # Adam lr for G (stored mapping weights; effective x lr_mlp) and D
+    g_lr: Optional[float] = None   # G's own lr; None = `lr`, as GANSketching (a toy-schedule switch)
     beta1: float = 0.0
     beta2: float = 0.99
     l_image: float = 0.7           # image-regularization weight (LSUN scripts: 0.7)
@@ -41,6 +42,8 @@ class SyogConfig:
 
     def validate(self, path):
         positive(path, lr=self.lr)
+        if self.g_lr is not None:
+            positive(path, g_lr=self.g_lr)
         if self.target_prompt is not None and not self.target_prompt.strip():
             raise ConfigError(f"{path}.target_prompt: must be a non-empty prompt (or omit it to use the experiment's)")
         if self.l_image < 0 or self.r1_gamma < 0 or self.d_reg_every < 0:
@@ -69,7 +72,8 @@ class SketchYourOwnGAN:
             nets.D_sketch = type(nets.D_sketch)(nets.D_sketch.cfg).to(nets.device)
         requires_grad(G, False)
         self.g_params = self.generator_parameters()
-        self.g_optim = torch.optim.Adam(self.g_params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.g_optim = torch.optim.Adam(self.g_params, lr=cfg.lr if cfg.g_lr is None else cfg.g_lr,
+                                        betas=(cfg.beta1, cfg.beta2))
         self.d_modules = [nets.D_sketch] + ([nets.D_image] if cfg.l_image > 0 else [])
         # Lazy-R1 ratio (StyleGAN2 appendix B): the D optimizer sees k/(k+1) of the steps.
         ratio = cfg.d_reg_every / (cfg.d_reg_every + 1) if cfg.d_reg_every > 0 else 1.0

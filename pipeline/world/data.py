@@ -1,6 +1,7 @@
 """What the toy world gives an experiment (prepare stage, assets.source: toy), and its targets.
 
-    sketches/  the renderer's outlines of `toy_data.sketch_pose` cats (any colour, background, facing)
+    sketches/  `toy_data.sketch_pose` cats (any colour, background, facing), drawn by the world's sketch
+               extractor from renders (`sketch_style: photosketch`) or the renderer's outlines
     photos/    image-regularization photos: the generator's training distribution
     eval/      the evaluation set: natural-coloured cats of the sketched pose (the study's evaluation
                photos are real standing cats; real cats are not pink)
@@ -69,12 +70,16 @@ def gan_training_distribution(world_dir: Path) -> dict:
         raise DataError(f"{summary}: cannot read the generator's training distribution ({e})") from None
 
 
-def make_toy_data(out: Path, toy_data, size: int, seed: int, distribution: dict) -> dict:
+def make_toy_data(out: Path, toy_data, size: int, seed: int, distribution: dict, sketcher=None) -> dict:
     """Render the experiment's three image sets into out/{sketches,photos,eval}/%06d.png.
-    distribution: the generator's training distribution (`gan_training_distribution`)."""
+    distribution: the generator's training distribution (`gan_training_distribution`);
+    sketcher: the world's sketch extractor, for `sketch_style: photosketch`."""
     d = toy_data
-    _, sketches = render(sample_factors(d.n_sketches, seed * 10 + SEED_STREAMS["sketches"],
-                                        pose={d.sketch_pose: 1.0}), size)
+    shown, sketches = render(sample_factors(d.n_sketches, seed * 10 + SEED_STREAMS["sketches"],
+                                            pose={d.sketch_pose: 1.0}), size)
+    if d.sketch_style == "photosketch":
+        with torch.no_grad():                # [N, 1, S, S] in [-1, 1], batch statistics as in training
+            sketches = sketcher(shown).clamp(-1, 1)
     _write(sketches, out / "sketches")
     photos, _ = render(sample_factors(d.n_photos, seed * 10 + SEED_STREAMS["photos"], **distribution), size)
     _write(photos, out / "photos")
@@ -82,8 +87,8 @@ def make_toy_data(out: Path, toy_data, size: int, seed: int, distribution: dict)
                                      colour={c: 1.0 for c in NATURAL_COLOURS}), size)
     _write(evals, out / "eval")
     return {"sketches": d.n_sketches, "photos": d.n_photos, "eval": d.n_eval,
-            "source": f"toy world renderer ({d.sketch_pose} outlines; photos from the generator's training "
-                      "distribution; eval: natural-coloured cats of that pose)"}
+            "source": f"toy world renderer ({d.sketch_pose} cats, sketches: {d.sketch_style}; photos from the "
+                      "generator's training distribution; eval: natural-coloured cats of that pose)"}
 
 
 def load_oracle(path: Path, size: int) -> Oracle:
