@@ -11,6 +11,7 @@ Stable output:
 
 Run: .venv/bin/python benchmarks/demo_pipeline.py [--server shared|per-stage] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,17 @@ BIN = Path(sys.executable).parent
 
 
 def project_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                         capture_output=True, check=True).stdout.decode()
-    return [f for f in out.split("\0") if f and (ROOT / f).is_file()
-            and f != "dvc.lock" and not f.startswith(("reports/", "data/"))]
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [
+        f
+        for f in out.split("\0")
+        if f and (ROOT / f).is_file() and f != "dvc.lock" and not f.startswith(("reports/", "data/"))
+    ]
 
 
 def copy_project(dst: Path, env: dict) -> None:
@@ -58,20 +66,34 @@ def main(argv=None):
     args = ap.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="demo-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PREFECT_HOME=str(work / ".prefect"),
-               HF_HUB_OFFLINE="1", DO_NOT_TRACK="1", GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost")
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        PREFECT_HOME=str(work / ".prefect"),
+        HF_HUB_OFFLINE="1",
+        DO_NOT_TRACK="1",
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@localhost",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@localhost",
+    )
     env.pop("PREFECT_API_URL", None)
     try:
         copy_project(work, env)
         log = work / "bench.log"
-        repro = ["dvc", "repro"] if args.server == "per-stage" else [
-            str(BIN / "python"), "stages/with_prefect.py", "dvc", "repro"]
+        repro = (
+            ["dvc", "repro"]
+            if args.server == "per-stage"
+            else [str(BIN / "python"), "stages/with_prefect.py", "dvc", "repro"]
+        )
         full = timed(repro, work, env, log)
         noop = timed(["dvc", "repro"], work, env, log)
         n = sum(1 for line in log.read_text().splitlines() if line.startswith("Running stage"))
-        print(f"demo_pipeline server={args.server} stages={n} repro_s={full:.1f} noop_repro_s={noop:.2f} "
-              f"cpus={os.cpu_count()}", flush=True)
+        print(
+            f"demo_pipeline server={args.server} stages={n} repro_s={full:.1f} noop_repro_s={noop:.2f} "
+            f"cpus={os.cpu_count()}",
+            flush=True,
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

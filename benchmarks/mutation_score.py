@@ -5,6 +5,7 @@ Run after `mutmut run` (make mutation). Printed, never asserted:
     mutation module=pipeline.losses killed=.. survived=.. score=0.93
     mutation all killed=.. survived=.. score=..
 """
+
 from __future__ import annotations
 
 import collections
@@ -13,8 +14,9 @@ import sys
 
 
 def main() -> int:
-    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"], capture_output=True, text=True
+    ).stdout
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for line in out.splitlines():
         if ":" not in line:
@@ -26,8 +28,10 @@ def main() -> int:
     for module, c in sorted(counts.items()):
         killed, survived = c["killed"], c["survived"] + c["timeout"] + c["suspicious"]
         total = killed + survived
-        print(f"mutation module={module} killed={killed} survived={survived} "
-              f"score={killed / total if total else float('nan'):.3f}")
+        print(
+            f"mutation module={module} killed={killed} survived={survived} "
+            f"score={killed / total if total else float('nan'):.3f}"
+        )
     return 0
 
 

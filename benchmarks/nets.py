@@ -8,6 +8,7 @@ reps is reported after warm-up. One line per device, stable for grepping:
 
 Run: .venv/bin/python benchmarks/nets.py [--size 256] [--batch 4] [--reps 5] [--device all|cpu|cuda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,10 @@ def bench_generator(size: int, batch: int, reps: int, warmup: int, device: torch
 
     def step():
         G.zero_grad(set_to_none=True)
-        img, _ = G([z])                      # [batch, 3, size, size]
+        img, _ = G([z])  # [batch, 3, size, size]
         img.square().mean().backward()
 
-    for _ in range(warmup):                  # allocator, cuDNN autotuning, lazy init
+    for _ in range(warmup):  # allocator, cuDNN autotuning, lazy init
         step()
     _sync(device)
     times = []
@@ -48,8 +49,7 @@ def bench_generator(size: int, batch: int, reps: int, warmup: int, device: torch
         step()
         _sync(device)
         times.append(time.perf_counter() - t0)
-    return {"median_s": statistics.median(times), "min_s": min(times),
-            "params": sum(p.numel() for p in G.parameters())}
+    return {"median_s": statistics.median(times), "min_s": min(times), "params": sum(p.numel() for p in G.parameters())}
 
 
 def main(argv=None) -> None:
@@ -58,8 +58,11 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=4, help="batch size (default: %(default)s)")
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps (default: %(default)s)")
-    ap.add_argument("--device", default="all",
-                    help="cpu, cuda, cuda:N, or all = cpu plus cuda when available (default: %(default)s)")
+    ap.add_argument(
+        "--device",
+        default="all",
+        help="cpu, cuda, cuda:N, or all = cpu plus cuda when available (default: %(default)s)",
+    )
     args = ap.parse_args(argv)
 
     if args.device == "all":
@@ -69,11 +72,17 @@ def main(argv=None) -> None:
     for name in devices:
         device = torch.device(name)
         r = bench_generator(args.size, args.batch, args.reps, args.warmup, device)
-        extra = f" gpu={torch.cuda.get_device_name(device)!r}" if device.type == "cuda" else \
-            f" threads={torch.get_num_threads()}"
-        print(f"generator_fwd_bwd size={args.size} batch={args.batch} device={device.type} "
-              f"median_s={r['median_s']:.4f} min_s={r['min_s']:.4f} reps={args.reps} "
-              f"params={r['params']}{extra}", flush=True)
+        extra = (
+            f" gpu={torch.cuda.get_device_name(device)!r}"
+            if device.type == "cuda"
+            else f" threads={torch.get_num_threads()}"
+        )
+        print(
+            f"generator_fwd_bwd size={args.size} batch={args.batch} device={device.type} "
+            f"median_s={r['median_s']:.4f} min_s={r['min_s']:.4f} reps={args.reps} "
+            f"params={r['params']}{extra}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ Run:  python benchmarks/reference_step.py --device cuda --iters 200
 --cpu-ops swaps the reference's compiled ops for our plain-torch ones so that the harness runs on a
 CPU-only machine; that checks the wiring only and is labelled so (no reference figure comes from it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,7 +53,7 @@ def plain_torch_ops() -> types.ModuleType:
     from pipeline.nets import ops
 
     class FusedLeakyReLU(nn.Module):
-        def __init__(self, channel, bias=True, negative_slope=0.2, scale=2 ** 0.5):
+        def __init__(self, channel, bias=True, negative_slope=0.2, scale=2**0.5):
             super().__init__()
             self.bias = nn.Parameter(torch.zeros(channel)) if bias else None
             self.negative_slope, self.scale = negative_slope, scale
@@ -60,7 +61,7 @@ def plain_torch_ops() -> types.ModuleType:
         def forward(self, x):
             return ops.fused_leaky_relu(x, self.bias, self.negative_slope, self.scale)
 
-    def fused_leaky_relu(x, bias=None, negative_slope=0.2, scale=2 ** 0.5):
+    def fused_leaky_relu(x, bias=None, negative_slope=0.2, scale=2**0.5):
         return ops.fused_leaky_relu(x, bias, negative_slope, scale)
 
     def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
@@ -74,22 +75,48 @@ def plain_torch_ops() -> types.ModuleType:
 def reference_trainer(ref: Path, weights: Path, args):
     """GANSketching's GANTrainer, built by its own option parser and code."""
     if not (ref / "training" / "gan_trainer.py").is_file():
-        sys.exit(f"error: no GANSketching checkout at {ref} (expected training/gan_trainer.py); clone it with\n"
-                 f"  git clone https://github.com/PeterWang512/GANSketching {ref}")
+        sys.exit(
+            f"error: no GANSketching checkout at {ref} (expected training/gan_trainer.py); clone it with\n"
+            f"  git clone https://github.com/PeterWang512/GANSketching {ref}"
+        )
     sys.path.insert(0, str(ref))
     try:
         import cv2  # noqa: F401  (its util/util.py imports OpenCV for image saving only)
     except ImportError:
-        sys.modules["cv2"] = types.ModuleType("cv2")    # nothing in a training step calls it
+        sys.modules["cv2"] = types.ModuleType("cv2")  # nothing in a training step calls it
     if args.cpu_ops:
         sys.modules["training.networks.op"] = plain_torch_ops()
     from options import get_opt
     from training.gan_trainer import GANTrainer
-    argv = ["train.py", "--name", "bench", "--batch", str(args.batch), "--size", str(args.size),
-            "--dataroot_sketch", "unused", "--dataroot_image", "unused", "--l_image", "0.7",
-            "--g_pretrained", str(weights / "netG.pth"), "--d_pretrained", str(weights / "netD.pth"),
-            "--photosketch_path", str(weights / "photosketch.pth"), "--diffaug_policy", "translation",
-            "--disable_eval", "--no_wandb", "--reduce_visuals", "--checkpoints_dir", str(weights / "ckpt")]
+
+    argv = [
+        "train.py",
+        "--name",
+        "bench",
+        "--batch",
+        str(args.batch),
+        "--size",
+        str(args.size),
+        "--dataroot_sketch",
+        "unused",
+        "--dataroot_image",
+        "unused",
+        "--l_image",
+        "0.7",
+        "--g_pretrained",
+        str(weights / "netG.pth"),
+        "--d_pretrained",
+        str(weights / "netD.pth"),
+        "--photosketch_path",
+        str(weights / "photosketch.pth"),
+        "--diffaug_policy",
+        "translation",
+        "--disable_eval",
+        "--no_wandb",
+        "--reduce_visuals",
+        "--checkpoints_dir",
+        str(weights / "ckpt"),
+    ]
     if args.device == "cpu":
         argv.append("--use_cpu")
     saved, sys.argv = sys.argv, argv
@@ -99,7 +126,7 @@ def reference_trainer(ref: Path, weights: Path, args):
         sys.argv = saved
     opt.isTrain = True
     cwd = os.getcwd()
-    os.chdir(weights)                    # it writes ./cache_files/ (its fixed visualisation noise)
+    os.chdir(weights)  # it writes ./cache_files/ (its fixed visualisation noise)
     try:
         return GANTrainer(opt)
     finally:
@@ -133,18 +160,25 @@ def main(argv=None):
         sys.exit("error: the reference's kernels are CUDA-only; use --device cuda, or --cpu-ops for a wiring check")
 
     # ours: the same builder and random data as benchmarks/train_step.py, channel_base 32768, PhotoSketch
-    ours_args = argparse.Namespace(size=args.size, channel_base=32768, batch=args.batch, sketcher="photosketch",
-                                   clip="demo-tiny-clip", perf=args.perf, compile=False)
+    ours_args = argparse.Namespace(
+        size=args.size,
+        channel_base=32768,
+        batch=args.batch,
+        sketcher="photosketch",
+        clip="demo-tiny-clip",
+        perf=args.perf,
+        compile=False,
+    )
     exp, cfg, method = build(ours_args, "syog", device)
     data = RandomData(args.size, device)
 
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp)
-        torch.save(method.nets.G.state_dict(), weights / "netG.pth")       # published formats
+        torch.save(method.nets.G.state_dict(), weights / "netG.pth")  # published formats
         torch.save(method.nets.D_sketch.state_dict(), weights / "netD.pth")
         torch.save(method.nets.sketcher.state_dict(), weights / "photosketch.pth")
         trainer = reference_trainer(args.reference.resolve(), weights, args)
-        sk, ph = data.sk.cpu(), data.ph.cpu()    # its loader hands CPU batches; it moves them itself
+        sk, ph = data.sk.cpu(), data.ph.cpu()  # its loader hands CPU batches; it moves them itself
 
         def ref_step(it):
             idx = torch.randint(len(sk), (args.batch,))
@@ -157,10 +191,16 @@ def main(argv=None):
     s_ours = time_loop(lambda it: method.step(it, data), args.iters, args.warmup, device)
 
     tag = " WIRING-CHECK-ONLY(cpu-ops)" if args.cpu_ops else ""
-    print(f"reference_step impl=reference device={device.type} it_per_s={1 / s_ref:.3f} s_per_it={s_ref:.4f} "
-          f"iters={args.iters}{tag}", flush=True)
-    print(f"reference_step impl=ours perf={args.perf} device={device.type} it_per_s={1 / s_ours:.3f} "
-          f"s_per_it={s_ours:.4f} iters={args.iters}{tag}", flush=True)
+    print(
+        f"reference_step impl=reference device={device.type} it_per_s={1 / s_ref:.3f} s_per_it={s_ref:.4f} "
+        f"iters={args.iters}{tag}",
+        flush=True,
+    )
+    print(
+        f"reference_step impl=ours perf={args.perf} device={device.type} it_per_s={1 / s_ours:.3f} "
+        f"s_per_it={s_ours:.4f} iters={args.iters}{tag}",
+        flush=True,
+    )
     print(f"reference_step ratio ours_over_reference={s_ref / s_ours:.2f}{tag}", flush=True)
 
 

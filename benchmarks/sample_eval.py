@@ -21,6 +21,7 @@ machines), which costs exactly the same time. Stable output lines:
 GPU:  python benchmarks/sample_eval.py --device cuda
 CPU:  python benchmarks/sample_eval.py --size 64 --channel-base 2048 --n 200 --extractor demo-tiny
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,10 +50,14 @@ def sync(device):
 def random_inception_weights(path: Path) -> Path:
     """torch-fidelity's Inception-v3 architecture with random weights, saved where it loads from."""
     import torch_fidelity.feature_extractor_inceptionv3 as fe
-    cls, load, url_loader = fe.FeatureExtractorInceptionV3, fe.FeatureExtractorInceptionV3.load_state_dict, \
-        fe.load_state_dict_from_url
-    cls.load_state_dict = lambda self, *a, **k: None          # keep the random initialisation
-    fe.load_state_dict_from_url = lambda *a, **k: {}           # and download nothing
+
+    cls, load, url_loader = (
+        fe.FeatureExtractorInceptionV3,
+        fe.FeatureExtractorInceptionV3.load_state_dict,
+        fe.load_state_dict_from_url,
+    )
+    cls.load_state_dict = lambda self, *a, **k: None  # keep the random initialisation
+    fe.load_state_dict_from_url = lambda *a, **k: {}  # and download nothing
     try:
         net = cls("inception-v3-compat", ["2048", "logits_unbiased"])
     finally:
@@ -107,19 +112,30 @@ def main(argv=None):
         write_samples(Sampler(G), tmp / "fakes", args.n, seed=0, batch=args.batch, device=device)
         sync(device)
         gen_s = time.perf_counter() - t0
-        ctx = EvalContext(fakes_dir=tmp / "fakes", reals_dir=tmp / "reals", feature_extractor=args.extractor,
-                          feature_weights_path=weights, resize=args.resize, cache_dir=tmp / "cache",
-                          device=str(device), kid_subset_size=min(1000, args.n), batch_size=args.batch)
+        ctx = EvalContext(
+            fakes_dir=tmp / "fakes",
+            reals_dir=tmp / "reals",
+            feature_extractor=args.extractor,
+            feature_weights_path=weights,
+            resize=args.resize,
+            cache_dir=tmp / "cache",
+            device=str(device),
+            kid_subset_size=min(1000, args.n),
+            batch_size=args.batch,
+        )
         names = ["fid", "kid", "precision", "recall"]
         times = []
-        for _ in range(2):                               # cold (reference features computed), cached
+        for _ in range(2):  # cold (reference features computed), cached
             t0 = time.perf_counter()
             values, _ = fidelity_metrics(ctx, names)
             sync(device)
             times.append(time.perf_counter() - t0)
-    print(f"evaluate n={args.n} size={args.size} device={device.type} extractor={args.extractor} "
-          f"resize={args.resize} generate_write_s={gen_s:.1f} metrics_cold_s={times[0]:.1f} "
-          f"metrics_cached_s={times[1]:.1f} total_s={gen_s + times[1]:.1f}", flush=True)
+    print(
+        f"evaluate n={args.n} size={args.size} device={device.type} extractor={args.extractor} "
+        f"resize={args.resize} generate_write_s={gen_s:.1f} metrics_cold_s={times[0]:.1f} "
+        f"metrics_cached_s={times[1]:.1f} total_s={gen_s + times[1]:.1f}",
+        flush=True,
+    )
     print(f"# values (random networks, meaningless): {values}", flush=True)
 
 

@@ -19,6 +19,7 @@ Run on a GPU:  python benchmarks/train_step.py --device cuda --iters 200 --flops
                python benchmarks/train_step.py --device cuda --iters 200 --perf off
 On this CPU:   python benchmarks/train_step.py --size 64 --channel-base 2048 --sketcher xdog --clip demo-tiny-clip --iters 8
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,22 +57,34 @@ class RandomData:
 
 
 def build(args, name, device):
-    over = {"experiments.demo.size": args.size,
-            "experiments.demo.train.perf.compile": args.compile,
-            "experiments.demo.generator": {"style_dim": 512, "n_mlp": 8, "channel_base": args.channel_base,
-                                           "channel_max": 512, "lr_mlp": 0.01},
-            "experiments.demo.train.batch": args.batch,
-            "experiments.demo.clip": {"model": args.clip, "pretrained": None}}
+    over = {
+        "experiments.demo.size": args.size,
+        "experiments.demo.train.perf.compile": args.compile,
+        "experiments.demo.generator": {
+            "style_dim": 512,
+            "n_mlp": 8,
+            "channel_base": args.channel_base,
+            "channel_max": 512,
+            "lr_mlp": 0.01,
+        },
+        "experiments.demo.train.batch": args.batch,
+        "experiments.demo.clip": {"model": args.clip, "pretrained": None},
+    }
     params = load_params(ROOT / "params.yaml", over)
     exp, cfg = params.experiment, params.method(name)
     torch.manual_seed(0)
     gcfg = stylegan_config(exp)
     sketcher = PhotoSketch() if args.sketcher == "photosketch" else XDoG()
-    nets = Nets(Generator(gcfg).to(device), Discriminator(gcfg).to(device), Discriminator(gcfg).to(device),
-                sketcher.requires_grad_(False).to(device), device)
+    nets = Nets(
+        Generator(gcfg).to(device),
+        Discriminator(gcfg).to(device),
+        Discriminator(gcfg).to(device),
+        sketcher.requires_grad_(False).to(device),
+        device,
+    )
     method = get_method(cfg.method)(cfg, nets, exp)
     if args.perf == "on":
-        nets.perf = configure(exp.train.perf, nets)   # after the method, as pipeline/train.py does
+        nets.perf = configure(exp.train.perf, nets)  # after the method, as pipeline/train.py does
     return exp, cfg, method
 
 
@@ -90,20 +103,21 @@ def bench(args, name, device) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     for it in range(args.iters):
-        method.step(it, data)                # it from 0: R1 and direction steps at their real cadence
+        method.step(it, data)  # it from 0: R1 and direction steps at their real cadence
     sync(device)
     dt = time.perf_counter() - t0
-    peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else float("nan")
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
     return {"it_per_s": args.iters / dt, "s_per_it": dt / args.iters, "peak_mem_gib": peak}
 
 
 def count_flops(args, name, device) -> float:
     """FLOPs of one iteration without R1 (torch.utils.flop_counter counts matmul/conv, forward+backward)."""
     from torch.utils.flop_counter import FlopCounterMode
+
     _, _, method = build(args, name, device)
     data = RandomData(args.size, device)
     with FlopCounterMode(display=False) as fc:
-        method.step(1, data)                 # it=1: no R1 (it % 16 != 0), no direction step
+        method.step(1, data)  # it=1: no R1 (it % 16 != 0), no direction step
     return fc.get_total_flops()
 
 
@@ -125,21 +139,26 @@ def main(argv=None):
     device = torch.device(args.device)
     names = list(load_params(ROOT / "params.yaml").methods) if args.methods == "all" else args.methods.split(",")
     results = {}
-    for name in names if args.iters > 0 else []:   # --iters 0: FLOP count only
+    for name in names if args.iters > 0 else []:  # --iters 0: FLOP count only
         r = results[name] = bench(args, name, device)
-        print(f"train_step method={name} size={args.size} batch={args.batch} device={device.type} perf={args.perf} "
-              f"it_per_s={r['it_per_s']:.3f} s_per_it={r['s_per_it']:.4f} peak_mem_gib={r['peak_mem_gib']:.2f} "
-              f"iters={args.iters}", flush=True)
+        print(
+            f"train_step method={name} size={args.size} batch={args.batch} device={device.type} perf={args.perf} "
+            f"it_per_s={r['it_per_s']:.3f} s_per_it={r['s_per_it']:.4f} peak_mem_gib={r['peak_mem_gib']:.2f} "
+            f"iters={args.iters}",
+            flush=True,
+        )
     base = results.get("syog")
     for name, r in results.items() if base else []:
-        if name != "syog":                         # goal: CLIP methods <= 1.5x the baseline's time per step
-            print(f"ratio method={name} vs=syog time_per_step_ratio={r['s_per_it'] / base['s_per_it']:.2f}",
-                  flush=True)
+        if name != "syog":  # goal: CLIP methods <= 1.5x the baseline's time per step
+            print(f"ratio method={name} vs=syog time_per_step_ratio={r['s_per_it'] / base['s_per_it']:.2f}", flush=True)
     if args.flops:
         gflop = count_flops(args, "syog", device) / 1e9
         achieved = f"{gflop * base['it_per_s'] / 1e3:.2f}" if base else "nan"
-        print(f"flops method=syog size={args.size} batch={args.batch} gflop_per_step={gflop:.1f} "
-              f"achieved_tflop_s={achieved}", flush=True)
+        print(
+            f"flops method=syog size={args.size} batch={args.batch} gflop_per_step={gflop:.1f} "
+            f"achieved_tflop_s={achieved}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 
 Run: .venv/bin/python benchmarks/world.py [--size 32] [--reps 5] [--threads 1 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ from pipeline.world.render import render, sample_factors  # noqa: E402
 
 
 def timed(fn, reps: int) -> float:
-    fn()                                                  # warm-up
+    fn()  # warm-up
     times = []
     for _ in range(reps):
         t = time.perf_counter()
@@ -43,6 +44,7 @@ def main():
     oracle = None
     if Path(a.oracle).is_file():
         from pipeline.world.data import load_oracle
+
         oracle = load_oracle(Path(a.oracle), a.size)
     for threads in a.threads:
         torch.set_num_threads(threads)

@@ -2,6 +2,7 @@
 
 Knows nothing of DVC or Prefect; `stages/` and `pipeline.flows` wire it into those.
 """
+
 from .compat import ensure_torchvision_ops
 
 ensure_torchvision_ops()  # before anything imports torchvision (open_clip, timm, torch-fidelity)

@@ -16,6 +16,7 @@ work; calling a detection op such as `torchvision.ops.nms` raises PyTorch's ordi
 
 It must run before the first `import torchvision`; `import pipeline` does that.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -4,6 +4,7 @@
 gives the frozen config object a stage needs. Errors name the offending key path and what is
 allowed, e.g. `params.yaml: methods.syog.lr: must be > 0, got -0.1`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -94,8 +95,9 @@ def from_dict(cls, data, path: str):
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                          f"allowed: {', '.join(fields)}")
+        raise ConfigError(
+            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; allowed: {', '.join(fields)}"
+        )
     kwargs = {}
     for name, f in fields.items():
         if name in data:
@@ -128,6 +130,7 @@ def in_unit(path: str, **values):
 @dataclass(frozen=True)
 class GeneratorSpec:
     """Architecture of the pretrained networks (must match the checkpoint)."""
+
     style_dim: int = 512
     n_mlp: int = 8
     channel_base: int = 32768
@@ -135,39 +138,50 @@ class GeneratorSpec:
     lr_mlp: float = 0.01
 
     def validate(self, path):
-        positive(path, style_dim=self.style_dim, n_mlp=self.n_mlp, channel_base=self.channel_base,
-                 channel_max=self.channel_max, lr_mlp=self.lr_mlp)
+        positive(
+            path,
+            style_dim=self.style_dim,
+            n_mlp=self.n_mlp,
+            channel_base=self.channel_base,
+            channel_max=self.channel_max,
+            lr_mlp=self.lr_mlp,
+        )
 
 
 @dataclass(frozen=True)
 class AssetsSpec:
     source: Literal["synthetic", "official", "mirror", "toy"] = "synthetic"
-    mirror_dir: Optional[str] = None     # folder with the same files as the official URLs
-    base_url: Optional[str] = None       # source official: fetch <base_url>/<file name> (a lab HTTP mirror)
-    task: str = "standing_cat"           # sketch/eval task folder name (official data)
-    photos: str = "cat"                  # LSUN category for image regularization
-    photo_cap: Optional[int] = 10000     # how many LSUN photos to export (null: all, as the reference)
-    sketch_set: str = "photosketch"      # data/sketch/<sketch_set>/<task>
-    stylegan: str = "stylegan2-cat"      # pretrained/<stylegan>/netG.pth
+    mirror_dir: Optional[str] = None  # folder with the same files as the official URLs
+    base_url: Optional[str] = None  # source official: fetch <base_url>/<file name> (a lab HTTP mirror)
+    task: str = "standing_cat"  # sketch/eval task folder name (official data)
+    photos: str = "cat"  # LSUN category for image regularization
+    photo_cap: Optional[int] = 10000  # how many LSUN photos to export (null: all, as the reference)
+    sketch_set: str = "photosketch"  # data/sketch/<sketch_set>/<task>
+    stylegan: str = "stylegan2-cat"  # pretrained/<stylegan>/netG.pth
     # Your own images instead of the fetched or synthetic ones (relative to the project root, or
     # absolute); a set given here is not downloaded.
-    sketch_dir: Optional[str] = None     # the sketches to customize the generator with
-    photo_dir: Optional[str] = None      # photos for image regularization (instead of LSUN)
-    eval_dir: Optional[str] = None       # evaluation photos for FID/KID/precision/recall
-    world_dir: str = "data/world"        # source toy: the world's trained networks (stage world@<part>)
+    sketch_dir: Optional[str] = None  # the sketches to customize the generator with
+    photo_dir: Optional[str] = None  # photos for image regularization (instead of LSUN)
+    eval_dir: Optional[str] = None  # evaluation photos for FID/KID/precision/recall
+    world_dir: str = "data/world"  # source toy: the world's trained networks (stage world@<part>)
 
     def validate(self, path):
         positive(path, photo_cap=self.photo_cap)
         if self.source == "mirror" and not self.mirror_dir:
-            raise ConfigError(f"{path}.mirror_dir: required when source is 'mirror' (a folder holding the "
-                              "official archives)")
+            raise ConfigError(
+                f"{path}.mirror_dir: required when source is 'mirror' (a folder holding the official archives)"
+            )
         if self.base_url is not None:
             if self.source != "official":
-                raise ConfigError(f"{path}.base_url: only used with source 'official' (source is "
-                                  f"{self.source!r}); remove it or set source: official")
+                raise ConfigError(
+                    f"{path}.base_url: only used with source 'official' (source is "
+                    f"{self.source!r}); remove it or set source: official"
+                )
             if not self.base_url.startswith(("http://", "https://")) or self.base_url.rstrip("/").endswith(":/"):
-                raise ConfigError(f"{path}.base_url: expected an http:// or https:// URL of a folder holding "
-                                  f"the archives, got {self.base_url!r}")
+                raise ConfigError(
+                    f"{path}.base_url: expected an http:// or https:// URL of a folder holding "
+                    f"the archives, got {self.base_url!r}"
+                )
         for k in ("sketch_dir", "photo_dir", "eval_dir"):
             v = getattr(self, k)
             if v is not None and not v.strip():
@@ -177,6 +191,7 @@ class AssetsSpec:
 @dataclass(frozen=True)
 class DemoDataSpec:
     """How the offline demo makes its data from scikit-image's CC0 `chelsea` photo."""
+
     n_sketches: int = 8
     n_photos: int = 64
     n_eval: int = 64
@@ -188,14 +203,15 @@ class DemoDataSpec:
 @dataclass(frozen=True)
 class ToyDataSpec:
     """What the toy world renders for an experiment (assets.source: toy; README "The toy world")."""
-    sketch_pose: Literal["standing", "sitting", "lying"] = "standing"   # the renderer's input sketches
+
+    sketch_pose: Literal["standing", "sitting", "lying"] = "standing"  # the renderer's input sketches
     # How the input sketches are drawn: "photosketch" runs the world's sketch extractor on renders of
     # that pose, as the study's standing-cat set is PhotoSketch run on photos; "outline" takes the
     # renderer's own hand-like outlines (another stroke style than the extractor's: README).
     sketch_style: Literal["photosketch", "outline"] = "photosketch"
-    n_sketches: int = 30                 # the study's standing-cat set has 30 sketches
-    n_photos: int = 2000                 # image-regularization photos: the generator's training distribution
-    n_eval: int = 500                    # evaluation set: natural-coloured cats of the sketched pose
+    n_sketches: int = 30  # the study's standing-cat set has 30 sketches
+    n_photos: int = 2000  # image-regularization photos: the generator's training distribution
+    n_eval: int = 500  # evaluation set: natural-coloured cats of the sketched pose
 
     def validate(self, path):
         positive(path, n_sketches=self.n_sketches, n_photos=self.n_photos, n_eval=self.n_eval)
@@ -205,19 +221,20 @@ class ToyDataSpec:
 class PerfSpec:
     """CUDA speed settings (pipeline/perf.py). On CPU they are ignored: CPU runs stay float32 and
     bit-reproducible (the resume and parity tests rely on that)."""
-    tf32: bool = True                    # TF32 tensor-core matmuls and convolutions
-    channels_last: bool = True           # NHWC D and sketch extractor (cuDNN's fastest convolutions)
+
+    tf32: bool = True  # TF32 tensor-core matmuls and convolutions
+    channels_last: bool = True  # NHWC D and sketch extractor (cuDNN's fastest convolutions)
     autocast: Literal["off", "bf16"] = "bf16"  # forwards in bf16; R1 and loss reductions stay float32
-    compile: bool = False                # torch.compile G's layers + the sketch extractor (not D: R1)
-    cudnn_benchmark: bool = True         # let cuDNN pick convolution algorithms for the fixed shapes
+    compile: bool = False  # torch.compile G's layers + the sketch extractor (not D: R1)
+    cudnn_benchmark: bool = True  # let cuDNN pick convolution algorithms for the fixed shapes
 
 
 @dataclass(frozen=True)
 class TrainSpec:
     iters: int = 40000
     batch: int = 4
-    ckpt_every: int = 2500               # resumable checkpoint cadence (steps)
-    log_every: int = 100                 # loss-history cadence (steps)
+    ckpt_every: int = 2500  # resumable checkpoint cadence (steps)
+    log_every: int = 100  # loss-history cadence (steps)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     perf: PerfSpec = PerfSpec()
 
@@ -229,34 +246,49 @@ class TrainSpec:
 class ClipSpec:
     model: str = "ViT-B-32-quickgelu"
     pretrained: Optional[str] = "openai"
-    checkpoint: Optional[str] = None     # local open_clip state-dict file (offline)
-    cache_dir: Optional[str] = None      # where open_clip looks for / stores tagged weights (fetch stage)
+    checkpoint: Optional[str] = None  # local open_clip state-dict file (offline)
+    cache_dir: Optional[str] = None  # where open_clip looks for / stores tagged weights (fetch stage)
 
 
 @dataclass(frozen=True)
 class EvalSpec:
-    n_samples: int = 2500                # samples for FID/KID/PR (paper protocol: 2,500)
-    grid_size: int = 32                  # fixed-noise grid (8 x 4)
-    truncation: float = 1.0              # paper protocol: none
-    metrics: tuple[str, ...] = ("fid", "kid", "precision", "recall", "clip_score_target", "clip_score_source",
-                                "sketch_chamfer")
+    n_samples: int = 2500  # samples for FID/KID/PR (paper protocol: 2,500)
+    grid_size: int = 32  # fixed-noise grid (8 x 4)
+    truncation: float = 1.0  # paper protocol: none
+    metrics: tuple[str, ...] = (
+        "fid",
+        "kid",
+        "precision",
+        "recall",
+        "clip_score_target",
+        "clip_score_source",
+        "sketch_chamfer",
+    )
     feature_extractor: str = "inception-v3-compat"
     feature_weights: Optional[str] = None
     kid_subset_size: int = 1000
     resize: Literal["tf", "clean"] = "clean"
     batch: int = 50
-    clip_templates: Literal["none", "imagenet"] = "none"   # CLIP score text: as written, or the 79-template average
-    ppl_samples: int = 50000             # perceptual path length pairs (GANSketching: 50,000)
-    ppl_distance: Literal["lpips-vgg", "toy-oracle"] = "lpips-vgg"   # toy-oracle: the toy world's stand-in
+    clip_templates: Literal["none", "imagenet"] = "none"  # CLIP score text: as written, or the 79-template average
+    ppl_samples: int = 50000  # perceptual path length pairs (GANSketching: 50,000)
+    ppl_distance: Literal["lpips-vgg", "toy-oracle"] = "lpips-vgg"  # toy-oracle: the toy world's stand-in
     torch_hub_dir: Optional[str] = None  # LPIPS's VGG-16 (vgg16-397923af.pth) under <dir>/checkpoints (fetch stage)
 
     def validate(self, path):
-        positive(path, n_samples=self.n_samples, grid_size=self.grid_size, kid_subset_size=self.kid_subset_size,
-                 batch=self.batch, ppl_samples=self.ppl_samples)
+        positive(
+            path,
+            n_samples=self.n_samples,
+            grid_size=self.grid_size,
+            kid_subset_size=self.kid_subset_size,
+            batch=self.batch,
+            ppl_samples=self.ppl_samples,
+        )
         in_unit(path, truncation=self.truncation)
         if self.kid_subset_size > self.n_samples:
-            raise ConfigError(f"{path}.kid_subset_size: {self.kid_subset_size} exceeds n_samples "
-                              f"{self.n_samples}; KID needs subset size <= number of samples")
+            raise ConfigError(
+                f"{path}.kid_subset_size: {self.kid_subset_size} exceeds n_samples "
+                f"{self.n_samples}; KID needs subset size <= number of samples"
+            )
 
 
 from .editing.spec import EditingSpec  # noqa: E402  (after ConfigError/positive, which it imports)
@@ -280,7 +312,7 @@ class Experiment:
     demo_data: DemoDataSpec = field(default_factory=DemoDataSpec)
     toy_data: ToyDataSpec = field(default_factory=ToyDataSpec)
     photosketch_bn_mode: Literal["train", "eval"] = "train"
-    photosketch_ngf: int = 64            # PhotoSketch width (published: 64; the toy world's is narrower)
+    photosketch_ngf: int = 64  # PhotoSketch width (published: 64; the toy world's is narrower)
     editing: EditingSpec = field(default_factory=EditingSpec)
     # Values that replace the method blocks' own in this experiment, for every block that has the key
     # (the toy world's short schedule, e.g. {direction_every: 10}); see README "The toy world".
@@ -309,10 +341,11 @@ class SweepRunnerSpec:
     """Where the chains run. local: one after another in the stage's process. dask: on a Dask
     cluster through Prefect, either an existing scheduler (`address`, which wins when both are set)
     or a local cluster of `n_workers` worker processes started for the sweep."""
+
     kind: Literal["local", "dask"] = "local"
-    address: Optional[str] = None        # e.g. tcp://10.0.0.5:8786 (a running `dask scheduler`)
-    n_workers: Optional[int] = None      # without address: a local cluster of this many worker processes
-    gpus_per_worker: int = 0             # > 0: each chain asks for 1 GPU (Dask worker resource "GPU")
+    address: Optional[str] = None  # e.g. tcp://10.0.0.5:8786 (a running `dask scheduler`)
+    n_workers: Optional[int] = None  # without address: a local cluster of this many worker processes
+    gpus_per_worker: int = 0  # > 0: each chain asks for 1 GPU (Dask worker resource "GPU")
 
     def validate(self, path):
         if self.n_workers is not None and self.n_workers < 1:
@@ -322,21 +355,24 @@ class SweepRunnerSpec:
         if self.address is not None and not self.address.strip():
             raise ConfigError(f"{path}.address: must be a scheduler address (e.g. tcp://host:8786) or null")
         if self.kind == "dask" and not self.address and self.n_workers is None:
-            raise ConfigError(f"{path}: kind 'dask' needs address (a running scheduler, e.g. tcp://host:8786) "
-                              "or n_workers (a local cluster of that many worker processes)")
+            raise ConfigError(
+                f"{path}: kind 'dask' needs address (a running scheduler, e.g. tcp://host:8786) "
+                "or n_workers (a local cluster of that many worker processes)"
+            )
 
 
 @dataclass(frozen=True)
 class SweepSpec:
     """The grid: every method block x prompt x seed is one fine-tune -> sample -> evaluate chain."""
-    methods: tuple[str, ...] = ()                    # blocks under `methods:`; empty: no sweep
-    prompts: tuple[Optional[str], ...] = (None,)     # target prompts; null: the block's (or experiment's) own
-    seeds: tuple[int, ...] = (0, 1, 2)               # replace the experiment's seed (training, samples, metrics)
+
+    methods: tuple[str, ...] = ()  # blocks under `methods:`; empty: no sweep
+    prompts: tuple[Optional[str], ...] = (None,)  # target prompts; null: the block's (or experiment's) own
+    seeds: tuple[int, ...] = (0, 1, 2)  # replace the experiment's seed (training, samples, metrics)
     runner: SweepRunnerSpec = SweepRunnerSpec()
-    retries: int = 1                     # Prefect retries of a failed chain (resumes from its checkpoint)
+    retries: int = 1  # Prefect retries of a failed chain (resumes from its checkpoint)
     retry_delay_s: float = 10.0
-    threads_per_chain: int = 1           # torch CPU threads inside a chain, the same on every route
-    keep_samples: bool = False           # keep each chain's metric sample PNGs (grid.png is always kept)
+    threads_per_chain: int = 1  # torch CPU threads inside a chain, the same on every route
+    keep_samples: bool = False  # keep each chain's metric sample PNGs (grid.png is always kept)
 
     def validate(self, path):
         for i, s in enumerate(self.seeds):
@@ -364,8 +400,9 @@ class SweepSpec:
     def check_methods(self, where: str, methods: dict) -> None:
         for i, m in enumerate(self.methods):
             if m not in methods:
-                raise ConfigError(f"{where}: sweep.methods[{i}]: {m!r} is not a block under methods: "
-                                  f"(have: {', '.join(methods)})")
+                raise ConfigError(
+                    f"{where}: sweep.methods[{i}]: {m!r} is not a block under methods: (have: {', '.join(methods)})"
+                )
 
 
 # ----------------------------------------------------------------------------
@@ -375,15 +412,14 @@ class SweepSpec:
 @dataclass(frozen=True)
 class Params:
     experiment: Experiment
-    methods: dict[str, Any]              # name -> method config dataclass
+    methods: dict[str, Any]  # name -> method config dataclass
     raw: dict
-    sweep: SweepSpec = SweepSpec()       # the `sweep:` grid (empty: no sweep)
-    world: Any = None                    # the toy world's training settings (pipeline.world.spec.WorldSpec)
+    sweep: SweepSpec = SweepSpec()  # the `sweep:` grid (empty: no sweep)
+    world: Any = None  # the toy world's training settings (pipeline.world.spec.WorldSpec)
 
     def method(self, name: str):
         if name not in self.methods:
-            raise ConfigError(f"params.yaml: methods.{name}: no such method block; defined: "
-                              f"{', '.join(self.methods)}")
+            raise ConfigError(f"params.yaml: methods.{name}: no such method block; defined: {', '.join(self.methods)}")
         return self.methods[name]
 
 
@@ -401,18 +437,21 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
         for i, p in enumerate(parents):
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {key}: {'.'.join(parents[:i + 1])} is a value, not a block")
+                raise ConfigError(f"override {key}: {'.'.join(parents[: i + 1])} is a value, not a block")
         node[leaf] = value
     where = str(path)
     allowed = {"experiment", "experiments", "methods", "sweep", "world"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
-        raise ConfigError(f"{where}: unknown top-level key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"{where}: unknown top-level key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
     exps = raw.get("experiments") or {}
     name = raw.get("experiment")
     if name not in exps:
-        raise ConfigError(f"{where}: experiment: {name!r} is not a block under experiments: "
-                          f"({', '.join(exps) or 'none defined'})")
+        raise ConfigError(
+            f"{where}: experiment: {name!r} is not a block under experiments: ({', '.join(exps) or 'none defined'})"
+        )
     # Every block is validated, so a typo in an experiment you are not running surfaces now.
     blocks = {n: from_dict(Experiment, {"name": n, **(b or {})}, f"{where}: experiments.{n}") for n, b in exps.items()}
     experiment = blocks[name]
@@ -423,8 +462,10 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
     for mname, block in methods_raw.items():
         mpath = f"{where}: methods.{mname}"
         if mname == "pretrained":
-            raise ConfigError(f"{mpath}: the name 'pretrained' is reserved for the unmodified generator's row "
-                              "in the report; call the block something else")
+            raise ConfigError(
+                f"{mpath}: the name 'pretrained' is reserved for the unmodified generator's row "
+                "in the report; call the block something else"
+            )
         if not isinstance(block, dict) or "method" not in block:
             raise ConfigError(f"{mpath}.method: required (the registered method this block configures)")
         cls = method_config_class(block["method"], mpath)
@@ -435,6 +476,7 @@ def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None 
     sweep = from_dict(SweepSpec, raw.get("sweep") or {}, f"{where}: sweep")
     sweep.check_methods(where, methods)
     from .world.spec import WorldSpec
+
     world = from_dict(WorldSpec, raw.get("world") or {}, f"{where}: world")
     return Params(experiment=experiment, methods=methods, raw=raw, sweep=sweep, world=world)
 
@@ -448,18 +490,22 @@ def apply_overrides(cls, block: dict, exp: Experiment, where: str) -> dict:
 def check_method_overrides(exp: Experiment, methods: dict, where: str) -> None:
     """Every override key must be a setting of some registered method (blocks without it ignore it)."""
     from .methods import METHODS, _import_builtin
+
     _import_builtin()
     names = set().union(*({f.name for f in dataclasses.fields(m.Config)} for m in METHODS.values()))
     for k in exp.method_overrides:
         if k not in names or k in ("method", "description"):
-            raise ConfigError(f"{where}: experiments.{exp.name}.method_overrides.{k}: no method has this "
-                              f"key; method keys: {', '.join(sorted(names - {'method', 'description'}))}")
+            raise ConfigError(
+                f"{where}: experiments.{exp.name}.method_overrides.{k}: no method has this "
+                f"key; method keys: {', '.join(sorted(names - {'method', 'description'}))}"
+            )
 
 
 def check_toy_prompts(exp: Experiment, methods: dict, where: str) -> None:
     """In the toy world every target prompt must name one palette colour (the measured target)."""
     from .methods import prompts
     from .world.captions import colour_in, known_colours
+
     checks = [(f"experiments.{exp.name}.target_prompt", exp.target_prompt)]
     checks += [(f"methods.{n}.target_prompt", prompts(exp, c)[0]) for n, c in methods.items()]
     for key, prompt in checks:
@@ -468,8 +514,10 @@ def check_toy_prompts(exp: Experiment, methods: dict, where: str) -> None:
         except ValueError as e:
             raise ConfigError(f"{where}: {key}: {e}") from None
         if colour is None:
-            raise ConfigError(f"{where}: {key}: {prompt!r} names no colour the toy world knows; name one of: "
-                              f"{known_colours()} (e.g. 'a photo of a pink cat')")
+            raise ConfigError(
+                f"{where}: {key}: {prompt!r} names no colour the toy world knows; name one of: "
+                f"{known_colours()} (e.g. 'a photo of a pink cat')"
+            )
 
 
 # ----------------------------------------------------------------------------

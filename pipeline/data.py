@@ -4,6 +4,7 @@ and the in-memory banks the trainer samples from.
 Conventions (GANSketching `training/dataset.py`): sketches are 1-channel, [-1, 1], white
 background = +1, black strokes = -1; photos are RGB in [-1, 1].
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,11 @@ def list_images(folder: str | os.PathLike, what: str = "images") -> list[Path]:
     images = [p for p in files if p.suffix.lower() in IMAGE_EXTS]
     if not images:
         others = ", ".join(p.name for p in files[:5])
-        raise DataError(f"{folder}: no {what} found (expected {', '.join(sorted(IMAGE_EXTS))} files"
-                        + (f"; found only {others}" if others else "; the folder is empty") + ")")
+        raise DataError(
+            f"{folder}: no {what} found (expected {', '.join(sorted(IMAGE_EXTS))} files"
+            + (f"; found only {others}" if others else "; the folder is empty")
+            + ")"
+        )
     return images
 
 
@@ -125,8 +129,10 @@ class ImageBank:
         for p in paths:
             img = open_image(p)
             if img.size != (size, size) or img.mode != mode:
-                raise DataError(f"{p}: expected a {size}x{size} {mode} image from the prepare stage, "
-                                f"got {img.size[0]}x{img.size[1]} {img.mode}; re-run `dvc repro prepare`")
+                raise DataError(
+                    f"{p}: expected a {size}x{size} {mode} image from the prepare stage, "
+                    f"got {img.size[0]}x{img.size[1]} {img.mode}; re-run `dvc repro prepare`"
+                )
             a = np.asarray(img, dtype=np.uint8)
             arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
         self.data = torch.from_numpy(np.stack(arrays))

@@ -2,6 +2,7 @@
 (Public Domain / CC0, ships inside the scikit-image wheel): photos by random crops, flips and
 scales; sketches by the weight-free XDoG extractor on further crops. Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +17,7 @@ from .nets.xdog import XDoG
 
 def _chelsea() -> Image.Image:
     from skimage import data as skdata
+
     return Image.fromarray(skdata.chelsea())  # 300 x 451 RGB
 
 

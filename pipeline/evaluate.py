@@ -1,4 +1,5 @@
 """The `evaluate` step: one method's samples against the evaluation set, sketches and prompts."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,11 +17,16 @@ def world_context(exp: Experiment, prepared: Path, target_prompt: str) -> dict:
     import json
 
     from .world.data import gan_training_distribution, target_colour, world_files
+
     world = Path(exp.assets.world_dir)
     targets = json.loads((prepared / "world.json").read_text())
-    return {"world_oracle": world_files(world)["oracle.pth"], "world_size": exp.size,
-            "target_pose": targets["target_pose"], "target_colour": target_colour(target_prompt),
-            "prior_distribution": gan_training_distribution(world)}
+    return {
+        "world_oracle": world_files(world)["oracle.pth"],
+        "world_size": exp.size,
+        "target_pose": targets["target_pose"],
+        "target_colour": target_colour(target_prompt),
+        "prior_distribution": gan_training_distribution(world),
+    }
 
 
 def load_sampler(exp: Experiment, method_cfg, model_dir: Path, device):
@@ -28,13 +34,15 @@ def load_sampler(exp: Experiment, method_cfg, model_dir: Path, device):
     from .methods import get_method
     from .models import load_generator
     from .sample import Sampler
+
     if method_cfg is None:
         return Sampler(load_generator(exp, model_dir / "netG.pth", device).eval())
     return get_method(method_cfg.method).load_sampler(exp, method_cfg, model_dir, device)
 
 
-def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_dir: Path,
-             model_dir: Path | None = None) -> tuple[dict, dict]:
+def evaluate(
+    exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_dir: Path, model_dir: Path | None = None
+) -> tuple[dict, dict]:
     """Flat metric values and their provenance for the PNGs in samples/images.
     method_cfg None: the pretrained generator (the experiment's prompts). model_dir: the generator's
     folder, for metrics that need it (ppl)."""
@@ -43,8 +51,10 @@ def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_d
     clip = None
     if any(n.startswith("clip_score") for n in names):
         from .nets.clip import build_clip
-        clip = build_clip(exp.clip.model, exp.clip.pretrained, exp.clip.checkpoint, device=device,
-                          cache_dir=exp.clip.cache_dir)
+
+        clip = build_clip(
+            exp.clip.model, exp.clip.pretrained, exp.clip.checkpoint, device=device, cache_dir=exp.clip.cache_dir
+        )
     sketcher = build_sketcher(exp, prepared / "pretrained", device)
     if hasattr(sketcher, "set_bn_mode"):
         # Score each sample on its own: batch statistics would make it depend on its batch-mates.
@@ -54,7 +64,7 @@ def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_d
         with torch.no_grad():
             return sketcher(x.to(device)).cpu()
 
-    target, source = prompts(exp, method_cfg)          # None (the pretrained generator): the experiment's
+    target, source = prompts(exp, method_cfg)  # None (the pretrained generator): the experiment's
     world = world_context(exp, prepared, target) if exp.is_toy else {}
     sampler = None
     if "ppl" in names:
@@ -62,16 +72,40 @@ def evaluate(exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_d
             raise ValueError("ppl needs the generator's folder (model_dir)")
         sampler = load_sampler(exp, method_cfg, model_dir, device)
     ctx = EvalContext(
-        fakes_dir=samples / "images", reals_dir=prepared / "eval", sketches_dir=prepared / "sketches",
-        fake_sketch_fn=fake_sketch_fn, clip=clip, target_prompt=target, source_prompt=source,
-        clip_templates=exp.eval.clip_templates, sampler=sampler, ppl_samples=exp.eval.ppl_samples,
-        ppl_distance=exp.eval.ppl_distance, torch_hub_dir=exp.eval.torch_hub_dir, feature_extractor=exp.eval.feature_extractor,
-        feature_weights_path=exp.eval.feature_weights, kid_subset_size=exp.eval.kid_subset_size,
-        resize=exp.eval.resize, cache_dir=cache_dir, device=str(device), seed=exp.seed, batch_size=exp.eval.batch,
-        **world)
+        fakes_dir=samples / "images",
+        reals_dir=prepared / "eval",
+        sketches_dir=prepared / "sketches",
+        fake_sketch_fn=fake_sketch_fn,
+        clip=clip,
+        target_prompt=target,
+        source_prompt=source,
+        clip_templates=exp.eval.clip_templates,
+        sampler=sampler,
+        ppl_samples=exp.eval.ppl_samples,
+        ppl_distance=exp.eval.ppl_distance,
+        torch_hub_dir=exp.eval.torch_hub_dir,
+        feature_extractor=exp.eval.feature_extractor,
+        feature_weights_path=exp.eval.feature_weights,
+        kid_subset_size=exp.eval.kid_subset_size,
+        resize=exp.eval.resize,
+        cache_dir=cache_dir,
+        device=str(device),
+        seed=exp.seed,
+        batch_size=exp.eval.batch,
+        **world,
+    )
     values, provenance = compute_metrics(names, ctx)
-    provenance.update({"experiment": exp.name, "demo": exp.demo, "toy_world": exp.is_toy,
-                       "target_prompt": target, "source_prompt": source, "n_samples": exp.eval.n_samples,
-                       "truncation": exp.eval.truncation, "sketch_extractor": exp.sketch_extractor,
-                       "clip_model": f"{exp.clip.model}/{exp.clip.pretrained or exp.clip.checkpoint or 'random'}"})
+    provenance.update(
+        {
+            "experiment": exp.name,
+            "demo": exp.demo,
+            "toy_world": exp.is_toy,
+            "target_prompt": target,
+            "source_prompt": source,
+            "n_samples": exp.eval.n_samples,
+            "truncation": exp.eval.truncation,
+            "sketch_extractor": exp.sketch_extractor,
+            "clip_model": f"{exp.clip.model}/{exp.clip.pretrained or exp.clip.checkpoint or 'random'}",
+        }
+    )
     return values, provenance

@@ -10,6 +10,7 @@ A set the user supplies (`assets.sketch_dir`, `photo_dir`, `eval_dir`) is not do
 `photo_dir` neither the LSUN lmdb nor its export. With `assets.base_url` (source `official`) each
 registry file is fetched from `<base_url>/<file name>` instead of its published URL.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def assets_for(exp: Experiment) -> list[str]:
     a = exp.assets
-    if a.source in ("synthetic", "toy"):   # made at run time / committed with the project
+    if a.source in ("synthetic", "toy"):  # made at run time / committed with the project
         return []
     names = ([] if a.sketch_dir else ["sketch_data"]) + ([] if a.eval_dir else ["eval_data"])
     names += ["pretrained_models"] + ([] if a.photo_dir else [f"lsun_{a.photos}"])

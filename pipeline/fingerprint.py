@@ -3,6 +3,7 @@ prepared data. The `finetune` stage keys its resumable checkpoints by it (`finet
 a sweep chain's key digests its resolved params with `inputs_digest`, the same code and data
 (pipeline/sweep.py). A changed config, code or data never reuses old state.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from .config import to_jsonable
 
-CODE_DIR = Path(__file__).resolve().parent   # the `pipeline` package
+CODE_DIR = Path(__file__).resolve().parent  # the `pipeline` package
 
 
 def input_files(prepared: Path):
@@ -33,10 +34,23 @@ def finetune_fingerprint(exp, method_cfg, prepared: Path) -> str:
     does not depend on where the project lives: a shared folder mounted elsewhere on another machine
     gives the same digest.
     """
-    h = hashlib.sha256(json.dumps([to_jsonable(exp.train), to_jsonable(exp.generator), exp.seed, exp.size,
-                                   exp.sketch_extractor, exp.photosketch_bn_mode, to_jsonable(exp.clip),
-                                   exp.target_prompt, exp.source_prompt, to_jsonable(method_cfg)],
-                                  sort_keys=True).encode())
+    h = hashlib.sha256(
+        json.dumps(
+            [
+                to_jsonable(exp.train),
+                to_jsonable(exp.generator),
+                exp.seed,
+                exp.size,
+                exp.sketch_extractor,
+                exp.photosketch_bn_mode,
+                to_jsonable(exp.clip),
+                exp.target_prompt,
+                exp.source_prompt,
+                to_jsonable(method_cfg),
+            ],
+            sort_keys=True,
+        ).encode()
+    )
     return _add_inputs(h, prepared).hexdigest()
 
 

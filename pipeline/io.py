@@ -4,6 +4,7 @@ A kill at any moment leaves either the old file or the complete new one, never a
 that a later stage would read (os.replace is atomic within a filesystem). `atomic_dir` does the
 same for a whole output folder.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """Build the networks an experiment needs from its config and the prepared checkpoint folder."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from .perf import OFF, Perf
 
 def resolve_device(want: str) -> torch.device:
     if want == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: 'cuda' requested but no CUDA device is available "
-                          "(torch.cuda.is_available() is False); use 'auto' or 'cpu'")
+        raise ConfigError(
+            "train.device: 'cuda' requested but no CUDA device is available "
+            "(torch.cuda.is_available() is False); use 'auto' or 'cpu'"
+        )
     if want == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(want)
@@ -26,8 +29,14 @@ def resolve_device(want: str) -> torch.device:
 
 def stylegan_config(exp: Experiment) -> StyleGAN2Config:
     g = exp.generator
-    return StyleGAN2Config(size=exp.size, style_dim=g.style_dim, n_mlp=g.n_mlp, channel_base=g.channel_base,
-                           channel_max=g.channel_max, lr_mlp=g.lr_mlp)
+    return StyleGAN2Config(
+        size=exp.size,
+        style_dim=g.style_dim,
+        n_mlp=g.n_mlp,
+        channel_base=g.channel_base,
+        channel_max=g.channel_max,
+        lr_mlp=g.lr_mlp,
+    )
 
 
 def load_generator(exp: Experiment, path: Path, device="cpu") -> Generator:
@@ -56,12 +65,13 @@ def build_sketcher(exp: Experiment, pretrained: Path, device="cpu") -> nn.Module
 @dataclass
 class Nets:
     """Everything a method trains or looks through. Methods decide what requires grad."""
+
     G: Generator
     D_sketch: Discriminator
     D_image: Discriminator
     sketcher: nn.Module
     device: torch.device
-    perf: Perf = OFF            # autocast settings for the methods' forwards (perf.configure)
+    perf: Perf = OFF  # autocast settings for the methods' forwards (perf.configure)
 
 
 def build_nets(exp: Experiment, pretrained: Path, device: torch.device) -> Nets:

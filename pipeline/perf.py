@@ -10,6 +10,7 @@ Each is a `train.perf` key (config.PerfSpec) and each is measured by benchmarks/
     loss scaler is needed with bf16 (it has float32's exponent range).
 On CPU nothing here is applied: the demo and the tests run float32, bit-reproducibly.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Perf:
     """The resolved settings a method uses while it runs: how to open an autocast region."""
+
     device_type: str = "cpu"
     autocast_dtype: Optional[torch.dtype] = None
 
@@ -99,7 +101,12 @@ def configure(spec, nets) -> Perf:
         n = compile_layers(nets.G, nets.sketcher)
         log.info("torch.compile: %d generator layers and the sketch extractor (compiled on first use)", n)
     dtype = torch.bfloat16 if spec.autocast == "bf16" else None
-    log.info("perf on %s: tf32=%s channels_last=%s autocast=%s compile=%s", device, spec.tf32,
-             spec.channels_last, spec.autocast, spec.compile)
+    log.info(
+        "perf on %s: tf32=%s channels_last=%s autocast=%s compile=%s",
+        device,
+        spec.tf32,
+        spec.channels_last,
+        spec.autocast,
+        spec.compile,
+    )
     return Perf(device.type, dtype)
-

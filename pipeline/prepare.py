@@ -13,6 +13,7 @@ Where the three image sets come from: the user's folders when `assets.sketch_dir
 mirror), else the demo's chelsea crops (source synthetic). `check_inputs` validates them before
 any work, so a bad folder stops the stage with one clear line and nothing written.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,8 +37,10 @@ log = logging.getLogger(__name__)
 
 def _link_or_copy(src: Path, dst: Path) -> None:
     if not src.is_file():
-        raise DataError(f"{src}: expected file not found (did the fetch stage unpack "
-                        "pretrained_models.zip? see README 'Paper experiment')")
+        raise DataError(
+            f"{src}: expected file not found (did the fetch stage unpack "
+            "pretrained_models.zip? see README 'Paper experiment')"
+        )
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp")
     tmp.unlink(missing_ok=True)
@@ -76,15 +79,21 @@ def input_folders(exp: Experiment, raw: Path) -> dict:
     """{set: (folder, what to say in an error)} for every image set read from a folder; the demo makes
     the sets that are not listed. User folders win over fetched data."""
     a, found = exp.assets, {}
-    fetched = {"sketches": raw / "sketch" / a.sketch_set / a.task, "photos": raw / "image" / a.photos,
-               "eval": raw / "eval" / a.task / "image"}
+    fetched = {
+        "sketches": raw / "sketch" / a.sketch_set / a.task,
+        "photos": raw / "image" / a.photos,
+        "eval": raw / "eval" / a.task / "image",
+    }
     for name, key in USER_DIRS.items():
         if getattr(a, key) is not None:
             found[name] = (Path(getattr(a, key)), f"experiments.{exp.name}.assets.{key}: {{}}")
         elif a.source not in ("synthetic", "toy"):
-            found[name] = (fetched[name], f"{{}} (the fetched data, assets.source {a.source!r}: did `dvc repro "
-                                          f"fetch` run? are assets.task / sketch_set / photos right? or set "
-                                          f"assets.{key} to your own folder)")
+            found[name] = (
+                fetched[name],
+                f"{{}} (the fetched data, assets.source {a.source!r}: did `dvc repro "
+                f"fetch` run? are assets.task / sketch_set / photos right? or set "
+                f"assets.{key} to your own folder)",
+            )
     return found
 
 
@@ -108,12 +117,15 @@ def check_inputs(exp: Experiment, raw: Path) -> dict:
     a = exp.assets
     if a.source == "toy":
         from .world.data import check_world
+
         check_world(Path(a.world_dir), f"experiments.{exp.name}.assets.world_dir", exp)
-    elif a.source != "synthetic":           # official or mirror
+    elif a.source != "synthetic":  # official or mirror
         for f in ("netG.pth", "netD.pth"):
             if not (raw / "pretrained" / a.stylegan / f).is_file():
-                raise DataError(f"{raw / 'pretrained' / a.stylegan / f}: pretrained checkpoint not found (did the "
-                                f"fetch stage unpack pretrained_models.zip? is assets.stylegan {a.stylegan!r} right?)")
+                raise DataError(
+                    f"{raw / 'pretrained' / a.stylegan / f}: pretrained checkpoint not found (did the "
+                    f"fetch stage unpack pretrained_models.zip? is assets.stylegan {a.stylegan!r} right?)"
+                )
     if exp.sketch_extractor == "photosketch" and a.source == "synthetic":
         raise DataError("the synthetic demo has no PhotoSketch weights; set sketch_extractor: xdog")
     return counts
@@ -130,13 +142,20 @@ def prepare(exp: Experiment, raw: Path, out: Path) -> dict:
         write_demo_networks(exp, out / "pretrained")
     elif a.source == "toy":
         from .world.data import gan_training_distribution, make_toy_data, world_files
+
         world = Path(a.world_dir)
         files = world_files(world)
         for name in ("netG.pth", "netD.pth", "photosketch.pth"):
             verify_digest(files[name])
             _link_or_copy(files[name], out / "pretrained" / name)
-        counts = make_toy_data(out, exp.toy_data, exp.size, exp.seed, gan_training_distribution(world),
-                               sketcher=build_sketcher(exp, out / "pretrained"))
+        counts = make_toy_data(
+            out,
+            exp.toy_data,
+            exp.size,
+            exp.seed,
+            gan_training_distribution(world),
+            sketcher=build_sketcher(exp, out / "pretrained"),
+        )
     else:
         for name in ("netG.pth", "netD.pth"):
             _link_or_copy(raw / "pretrained" / a.stylegan / name, out / "pretrained" / name)
@@ -169,8 +188,10 @@ def prepare(exp: Experiment, raw: Path, out: Path) -> dict:
     if a.source == "toy":
         # The target pose: what the oracle reads from the input sketches (majority), whoever drew them.
         from .world.data import load_oracle, read_targets, world_files
-        targets = read_targets(out / "sketches", load_oracle(world_files(Path(a.world_dir))["oracle.pth"],
-                                                             exp.size), exp.size)
+
+        targets = read_targets(
+            out / "sketches", load_oracle(world_files(Path(a.world_dir))["oracle.pth"], exp.size), exp.size
+        )
         write_json(targets, out / "world.json")
         summary["world"] = {k: v for k, v in targets.items() if k != "per_sketch"}
     log.info("prepared %s", counts)

@@ -11,6 +11,7 @@ reports/sweep.json, pipeline.sweep.sweep_record): mean ± std over seeds per met
 Every file is written atomically (temporary file in the same folder + os.replace), so a crashed
 or interrupted report stage never leaves half a page behind.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,8 +27,10 @@ from .io import write_bytes
 from .metrics.sketch_fidelity import DEFINITION as SKETCH_CHAMFER_DEFINITION
 
 DEMO_BANNER = "DEMO NUMBERS — tiny random networks, not comparable to published results"
-TOY_BANNER = ("TOY WORLD — trained tiny networks on drawn cats; these numbers measure the methods in this "
-              "world, not in the published setting")
+TOY_BANNER = (
+    "TOY WORLD — trained tiny networks on drawn cats; these numbers measure the methods in this "
+    "world, not in the published setting"
+)
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 _MAX_SERIES = len(_PALETTE)
 _MAX_POINTS = 400  # per series in a chart; longer histories are subsampled evenly
@@ -35,15 +38,15 @@ _MAX_POINTS = 400  # per series in a chart; longer histories are subsampled even
 
 @dataclass
 class MethodResult:
-    name: str                                   # method key, e.g. "nada"
-    description: str = ""                       # one line shown under the name
-    grid_png: Path | None = None                # fixed-noise sample grid after fine-tuning
-    metrics: dict = field(default_factory=dict)     # flat {metric: value}
+    name: str  # method key, e.g. "nada"
+    description: str = ""  # one line shown under the name
+    grid_png: Path | None = None  # fixed-noise sample grid after fine-tuning
+    metrics: dict = field(default_factory=dict)  # flat {metric: value}
     provenance: dict = field(default_factory=dict)  # as returned by pipeline.metrics.compute_metrics
-    history_csv: Path | None = None             # columns: step + one column per logged loss
+    history_csv: Path | None = None  # columns: step + one column per logged loss
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Small utilities
 
 
@@ -54,7 +57,7 @@ def _is_number(v) -> bool:
 def metric_direction(name: str) -> str | None:
     """'lower' / 'higher' is better, or None where no direction applies (spreads, context scores)."""
     n = name.lower()
-    if n.endswith(("_std", "_median")) or n == "fid_prior":   # fid_prior: how much of the prior remains
+    if n.endswith(("_std", "_median")) or n == "fid_prior":  # fid_prior: how much of the prior remains
         return None
     if n in ("pose_acc", "colour_acc", "joint_acc"):
         return "higher"
@@ -101,7 +104,7 @@ def _header(col: str) -> str:
     return col + {"lower": " ↓", "higher": " ↑"}.get(d, "")
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # The sweep table (methods x prompts, mean ± std over seeds)
 
 NO_SWEEP = "No sweep configured (`sweep.methods` is empty in params.yaml)."
@@ -144,11 +147,16 @@ def sweep_note(sweep: dict | None) -> str | None:
 
 def _sweep_caption(sweep: dict) -> str:
     failed = [c for c in sweep.get("chains", []) if c.get("status") != "done"]
-    text = ("Mean ± standard deviation (sample, ddof 1) over seeds; a single seed shows its value alone. "
-            "seeds: finished chains / planned.")
+    text = (
+        "Mean ± standard deviation (sample, ddof 1) over seeds; a single seed shows its value alone. "
+        "seeds: finished chains / planned."
+    )
     if failed:
-        text += f" {len(failed)} chain(s) not finished: " + ", ".join(
-            f"{c['method']} seed {c['seed']} ({c['status']})" for c in failed) + "."
+        text += (
+            f" {len(failed)} chain(s) not finished: "
+            + ", ".join(f"{c['method']} seed {c['seed']} ({c['status']})" for c in failed)
+            + "."
+        )
     return text
 
 
@@ -159,19 +167,28 @@ def _sweep_html(sweep: dict | None, banner: str | None) -> list[str]:
     if note:
         return parts + [f'<p class="muted" id="sweep-none">{e(note.replace("`", ""))}</p>']
     if banner:
-        parts.append(f'<p><strong>{e(banner)}</strong></p>')
+        parts.append(f"<p><strong>{e(banner)}</strong></p>")
     rows = sweep["rows"]
     cols = _sweep_columns(rows)
     best = {c: _sweep_best(rows, c) for c in cols}
     head = "".join(f"<th>{e(_header(c))}</th>" for c in cols)
     body = []
     for r in rows:
-        cells = "".join(("<td class=\"best\">" if _sweep_is_best(r, c, best[c]) else "<td>")
-                        + e(_sweep_cell(r["metrics"].get(c))) + "</td>" for c in cols)
-        body.append(f"<tr><td>{e(r['method'])}</td><td>{e(r['prompt'])}</td>"
-                    f"<td>{r['n_seeds']}/{r['n_planned']}</td>{cells}</tr>")
-    parts += [f'<table id="sweep"><thead><tr><th>method</th><th>prompt</th><th>seeds</th>{head}</tr></thead>'
-              f"<tbody>{''.join(body)}</tbody></table>", f'<p class="muted">{e(_sweep_caption(sweep))}</p>']
+        cells = "".join(
+            ('<td class="best">' if _sweep_is_best(r, c, best[c]) else "<td>")
+            + e(_sweep_cell(r["metrics"].get(c)))
+            + "</td>"
+            for c in cols
+        )
+        body.append(
+            f"<tr><td>{e(r['method'])}</td><td>{e(r['prompt'])}</td>"
+            f"<td>{r['n_seeds']}/{r['n_planned']}</td>{cells}</tr>"
+        )
+    parts += [
+        f'<table id="sweep"><thead><tr><th>method</th><th>prompt</th><th>seeds</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>",
+        f'<p class="muted">{e(_sweep_caption(sweep))}</p>',
+    ]
     return parts
 
 
@@ -192,13 +209,16 @@ def _sweep_md(sweep: dict | None, banner: str | None) -> list[str]:
         for c in cols:
             s = _sweep_cell(r["metrics"].get(c))
             cells.append(f"**{s}**" if _sweep_is_best(r, c, best[c]) else s)
-        out.append(f"| {_md_escape(r['method'])} | {_md_escape(r['prompt'])} | {r['n_seeds']}/{r['n_planned']} | "
-                   + " | ".join(cells) + " |")
+        out.append(
+            f"| {_md_escape(r['method'])} | {_md_escape(r['prompt'])} | {r['n_seeds']}/{r['n_planned']} | "
+            + " | ".join(cells)
+            + " |"
+        )
     out += ["", _md_escape(_sweep_caption(sweep)), ""]
     return out
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Loss curves as inline SVG
 
 
@@ -259,12 +279,16 @@ def loss_chart_svg(csv_path: Path, width: int = 420, height: int = 220) -> str:
     def sy(y):
         return top + (1 - (y - y0) / (y1 - y0)) * ph
 
-    out = [f'<svg class="chart" width="{width}" height="{height + legend_h}" '
-           f'viewBox="0 0 {width} {height + legend_h}" role="img" aria-label="loss curves">',
-           f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fff" stroke="#bbb"/>']
+    out = [
+        f'<svg class="chart" width="{width}" height="{height + legend_h}" '
+        f'viewBox="0 0 {width} {height + legend_h}" role="img" aria-label="loss curves">',
+        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fff" stroke="#bbb"/>',
+    ]
     for y in (y0, (y0 + y1) / 2, y1):  # y ticks
-        out.append(f'<line x1="{left - 3}" x2="{left + pw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" stroke="#eee"/>'
-                   f'<text x="{left - 5}" y="{sy(y) + 3:.1f}" text-anchor="end">{html.escape(_fmt(y))}</text>')
+        out.append(
+            f'<line x1="{left - 3}" x2="{left + pw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" stroke="#eee"/>'
+            f'<text x="{left - 5}" y="{sy(y) + 3:.1f}" text-anchor="end">{html.escape(_fmt(y))}</text>'
+        )
     for x in (x0, x1):  # x ticks
         out.append(f'<text x="{sx(x):.1f}" y="{top + ph + 14}" text-anchor="middle">{html.escape(_fmt(x))}</text>')
     out.append(f'<text x="{left + pw / 2:.1f}" y="{top + ph + 14}" text-anchor="middle">step</text>')
@@ -274,13 +298,15 @@ def loss_chart_svg(csv_path: Path, width: int = 420, height: int = 220) -> str:
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.3" points="{pts}"/>')
         ly = height + 14 * i + 4
         last = series[n][-1][1]
-        out.append(f'<line x1="{left}" x2="{left + 16}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"/>'
-                   f'<text x="{left + 20}" y="{ly + 4}">{html.escape(n)} (last {html.escape(_fmt(last))})</text>')
+        out.append(
+            f'<line x1="{left}" x2="{left + 16}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"/>'
+            f'<text x="{left + 20}" y="{ly + 4}">{html.escape(n)} (last {html.escape(_fmt(last))})</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # HTML
 
 
@@ -321,9 +347,11 @@ def _comparability_lines(methods: list[MethodResult]) -> list[str]:
         fid_prov = m.provenance.get("fidelity") if isinstance(m.provenance, dict) else None
         if isinstance(fid_prov, dict) and "comparable_to_published" in fid_prov:
             ok = bool(fid_prov["comparable_to_published"])
-            lines.append(f"{m.name}: FID protocol {'matches' if ok else 'does NOT match'} the published "
-                         f"GANSketching one (extractor {fid_prov.get('feature_extractor')}, resize "
-                         f"{fid_prov.get('resize')}, N fakes {fid_prov.get('n_fakes')})")
+            lines.append(
+                f"{m.name}: FID protocol {'matches' if ok else 'does NOT match'} the published "
+                f"GANSketching one (extractor {fid_prov.get('feature_extractor')}, resize "
+                f"{fid_prov.get('resize')}, N fakes {fid_prov.get('n_fakes')})"
+            )
     return lines
 
 
@@ -334,8 +362,10 @@ def _img_html(png: Path | None, alt: str) -> str:
 
 
 def _legend_html() -> str:
-    return ('<p class="muted">↓ lower is better, ↑ higher is better; the best value per column is '
-            'highlighted. Columns without an arrow (spreads, clip_score_source) have no better side.</p>')
+    return (
+        '<p class="muted">↓ lower is better, ↑ higher is better; the best value per column is '
+        "highlighted. Columns without an arrow (spreads, clip_score_source) have no better side.</p>"
+    )
 
 
 def _edit_caption(tool: str, info: dict) -> str:
@@ -346,8 +376,11 @@ def _edit_caption(tool: str, info: dict) -> str:
 def _edits_html(edits: dict) -> list[str]:
     """edits: {generator: {tool: {"png": path, ...info}}} -> an Edits section (images embedded)."""
     e = html.escape
-    parts = ["<h2>Edits</h2>", '<p class="muted">Start codes on the top row (the same for every generator); '
-             "each tool's result below. Scribble: start, start + scribble, edit. GANSpace: -scalar, 0, +scalar.</p>"]
+    parts = [
+        "<h2>Edits</h2>",
+        '<p class="muted">Start codes on the top row (the same for every generator); '
+        "each tool's result below. Scribble: start, start + scribble, edit. GANSpace: -scalar, 0, +scalar.</p>",
+    ]
     for gen, tools in edits.items():
         parts.append(f'<div class="method"><h3>{e(gen)}</h3>')
         for tool, info in tools.items():
@@ -359,6 +392,7 @@ def _edits_html(edits: dict) -> list[str]:
 def clip_definition(methods: list[MethodResult]) -> str:
     """The CLIP score formula the runs used (from their provenance), or the default's."""
     from .metrics.clip_score import definition
+
     used = {m.provenance.get("clip_score", {}).get("formula") for m in methods if isinstance(m.provenance, dict)}
     used.discard(None)
     return "; ".join(sorted(used)) if used else definition()
@@ -369,32 +403,50 @@ def toy_reading(toy: dict) -> str:
     t = toy["targets"]
     votes = ", ".join(f"{pose} {n}" for pose, n in sorted(t["pose_votes"].items(), key=lambda kv: -kv[1]))
     colours = ", ".join(f"{m}: {c}" for m, c in toy.get("target_colours", {}).items())
-    return (f"The oracle reads the input sketches as {votes} (of {sum(t['pose_votes'].values())}); target pose: "
-            f"{t['target_pose']}. Target colour (named in each prompt): {colours}.")
+    return (
+        f"The oracle reads the input sketches as {votes} (of {sum(t['pose_votes'].values())}); target pose: "
+        f"{t['target_pose']}. Target colour (named in each prompt): {colours}."
+    )
 
 
-def render_html(methods, *, title, experiment, is_demo, settings, sketches_png=None,
-                pretrained_grid_png=None, edits: dict | None = None, sweep: dict | None = None,
-                toy: dict | None = None) -> str:
+def render_html(
+    methods,
+    *,
+    title,
+    experiment,
+    is_demo,
+    settings,
+    sketches_png=None,
+    pretrained_grid_png=None,
+    edits: dict | None = None,
+    sweep: dict | None = None,
+    toy: dict | None = None,
+) -> str:
     e = html.escape
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
-             f"<style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
-             f'<p class="muted">experiment: {e(str(experiment))}</p>']
+    parts = [
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        f'<p class="muted">experiment: {e(str(experiment))}</p>',
+    ]
     if is_demo:
         parts.append(f'<div class="demo" id="demo-banner">{e(DEMO_BANNER)}</div>')
     if toy:
         parts.append(f'<div class="demo" id="toy-banner">{e(TOY_BANNER)}</div>')
     parts.append("<h2>Metrics</h2>")
     if is_demo:
-        parts.append(f'<p><strong>{e(DEMO_BANNER)}</strong></p>')
+        parts.append(f"<p><strong>{e(DEMO_BANNER)}</strong></p>")
     if toy:
-        parts.append(f'<p><strong>{e(TOY_BANNER)}</strong></p>')
+        parts.append(f"<p><strong>{e(TOY_BANNER)}</strong></p>")
     parts += [_html_table(methods), _legend_html()]
     if toy:
-        parts += ['<p class="muted">pose_acc, colour_acc, joint_acc: the fraction of samples the oracle reads as '
-                  "the target pose / colour / both; fid_target: FID in oracle features against renders of the "
-                  "target pose and colour; fid_prior: against the generator's training distribution.</p>",
-                  "<h2>What this run reproduces</h2>", f'<p id="findings">{e(toy["paragraph"])}</p>']
+        parts += [
+            '<p class="muted">pose_acc, colour_acc, joint_acc: the fraction of samples the oracle reads as '
+            "the target pose / colour / both; fid_target: FID in oracle features against renders of the "
+            "target pose and colour; fid_prior: against the generator's training distribution.</p>",
+            "<h2>What this run reproduces</h2>",
+            f'<p id="findings">{e(toy["paragraph"])}</p>',
+        ]
     comp = _comparability_lines(methods)
     if comp:
         parts.append("<ul>" + "".join(f"<li>{e(c)}</li>" for c in comp) + "</ul>")
@@ -403,40 +455,57 @@ def render_html(methods, *, title, experiment, is_demo, settings, sketches_png=N
     if toy:
         per = toy["targets"].get("per_sketch", {})
         rows = "".join(f"<tr><td>{e(name)}</td><td>{e(pose)}</td></tr>" for name, pose in per.items())
-        reading = (f'<p id="sketch-reading">{e(toy_reading(toy))}</p>'
-                   f"<details><summary>the oracle's reading of each sketch</summary><table><thead><tr><th>sketch"
-                   f"</th><th>pose read</th></tr></thead><tbody>{rows}</tbody></table></details>")
-    parts += ["<h2>Inputs</h2>", '<div class="row">',
-              f"<div><h3>Input sketches</h3>{_img_html(sketches_png, 'input sketches')}{reading}</div>",
-              f"<div><h3>Pretrained generator</h3>{_img_html(pretrained_grid_png, 'pretrained samples')}</div>",
-              "</div>", "<h2>Methods</h2>"]
+        reading = (
+            f'<p id="sketch-reading">{e(toy_reading(toy))}</p>'
+            f"<details><summary>the oracle's reading of each sketch</summary><table><thead><tr><th>sketch"
+            f"</th><th>pose read</th></tr></thead><tbody>{rows}</tbody></table></details>"
+        )
+    parts += [
+        "<h2>Inputs</h2>",
+        '<div class="row">',
+        f"<div><h3>Input sketches</h3>{_img_html(sketches_png, 'input sketches')}{reading}</div>",
+        f"<div><h3>Pretrained generator</h3>{_img_html(pretrained_grid_png, 'pretrained samples')}</div>",
+        "</div>",
+        "<h2>Methods</h2>",
+    ]
     for m in methods:
-        chart = (loss_chart_svg(m.history_csv) if m.history_csv is not None and Path(m.history_csv).is_file()
-                 else '<p class="muted">no training history</p>')
-        parts += [f'<div class="method"><h3>{e(m.name)}</h3><p>{e(m.description)}</p><div class="row">',
-                  f"<div>{_img_html(m.grid_png, m.name + ' samples')}</div>",
-                  f"<div><h4>Losses</h4>{chart}</div></div></div>"]
+        chart = (
+            loss_chart_svg(m.history_csv)
+            if m.history_csv is not None and Path(m.history_csv).is_file()
+            else '<p class="muted">no training history</p>'
+        )
+        parts += [
+            f'<div class="method"><h3>{e(m.name)}</h3><p>{e(m.description)}</p><div class="row">',
+            f"<div>{_img_html(m.grid_png, m.name + ' samples')}</div>",
+            f"<div><h4>Losses</h4>{chart}</div></div></div>",
+        ]
     if edits:
         parts += _edits_html(edits)
-    parts += ["<h2>CLIP score: definition</h2>", f"<p>{e(clip_definition(methods))}</p>",
-              "<h2>Sketch fidelity: definition</h2>", f"<p>{e(SKETCH_CHAMFER_DEFINITION)}</p>",
-              "<h2>Provenance</h2>"]
+    parts += [
+        "<h2>CLIP score: definition</h2>",
+        f"<p>{e(clip_definition(methods))}</p>",
+        "<h2>Sketch fidelity: definition</h2>",
+        f"<p>{e(SKETCH_CHAMFER_DEFINITION)}</p>",
+        "<h2>Provenance</h2>",
+    ]
     for m in methods:
         prov = json.dumps(m.provenance, indent=2, sort_keys=True, default=str)
         parts.append(f"<details><summary>{e(m.name)}</summary><pre>{e(prov)}</pre></details>")
-    parts += ["<h2>Settings</h2>", f"<pre>{e(json.dumps(settings, indent=2, sort_keys=True, default=str))}</pre>",
-              "</body></html>"]
+    parts += [
+        "<h2>Settings</h2>",
+        f"<pre>{e(json.dumps(settings, indent=2, sort_keys=True, default=str))}</pre>",
+        "</body></html>",
+    ]
     return "\n".join(parts)
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Markdown
 
 
 def _md_escape(s: str) -> str:
     """Plain text inside Markdown: no table breaks, no raw HTML."""
-    return (str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("|", "\\|").replace("\n", " "))
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(methods: list[MethodResult], banner: str | None) -> str:
@@ -455,23 +524,45 @@ def _md_table(methods: list[MethodResult], banner: str | None) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(methods, grid_paths: dict[str, str], *, title, experiment, is_demo,
-                    extra_images: dict[str, str], edit_images: dict[str, str] | None = None,
-                    sweep: dict | None = None, toy: dict | None = None) -> str:
+def render_markdown(
+    methods,
+    grid_paths: dict[str, str],
+    *,
+    title,
+    experiment,
+    is_demo,
+    extra_images: dict[str, str],
+    edit_images: dict[str, str] | None = None,
+    sweep: dict | None = None,
+    toy: dict | None = None,
+) -> str:
     out = [f"# {_md_escape(title)}", "", f"Experiment: `{experiment}`", ""]
     if is_demo:
         out += [f"**{DEMO_BANNER}**", ""]
     if toy:
         out += [f"**{TOY_BANNER}**", ""]
     banner = DEMO_BANNER if is_demo else TOY_BANNER if toy else None
-    out += ["## Metrics", "", _md_table(methods, banner), "",
-            "↓ lower is better, ↑ higher is better; best value per column in bold.", ""]
+    out += [
+        "## Metrics",
+        "",
+        _md_table(methods, banner),
+        "",
+        "↓ lower is better, ↑ higher is better; best value per column in bold.",
+        "",
+    ]
     if toy:
-        out += ["pose_acc, colour_acc, joint_acc: the fraction of samples the oracle reads as the target pose / "
-                "colour / both; fid_target: FID in oracle features against renders of the target pose and colour; "
-                "fid_prior: against the generator's training distribution.", "",
-                "## What this run reproduces", "", _md_escape(toy["paragraph"]), "",
-                _md_escape(toy_reading(toy)), ""]
+        out += [
+            "pose_acc, colour_acc, joint_acc: the fraction of samples the oracle reads as the target pose / "
+            "colour / both; fid_target: FID in oracle features against renders of the target pose and colour; "
+            "fid_prior: against the generator's training distribution.",
+            "",
+            "## What this run reproduces",
+            "",
+            _md_escape(toy["paragraph"]),
+            "",
+            _md_escape(toy_reading(toy)),
+            "",
+        ]
     out += [f"- {c}" for c in _comparability_lines(methods)]
     out += [""] + _sweep_md(sweep, banner)
     out += ["## Samples", ""]
@@ -485,12 +576,20 @@ def render_markdown(methods, grid_paths: dict[str, str], *, title, experiment, i
         out += ["## Edits", ""]
         for caption, rel in edit_images.items():
             out += [f"**{_md_escape(caption)}**", "", f"![{_md_escape(caption)}]({rel})", ""]
-    out += ["## CLIP score: definition", "", _md_escape(clip_definition(methods)), "",
-            "## Sketch fidelity: definition", "", SKETCH_CHAMFER_DEFINITION, ""]
+    out += [
+        "## CLIP score: definition",
+        "",
+        _md_escape(clip_definition(methods)),
+        "",
+        "## Sketch fidelity: definition",
+        "",
+        SKETCH_CHAMFER_DEFINITION,
+        "",
+    ]
     return "\n".join(out)
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Entry point
 
 
@@ -499,9 +598,20 @@ def flat_metrics(methods: list[MethodResult]) -> dict[str, dict[str, float]]:
     return {m.name: {k: v for k, v in m.metrics.items() if _is_number(v)} for m in methods}
 
 
-def write_report(out_dir, methods: list[MethodResult], *, title: str, experiment: str, is_demo: bool,
-                 settings: dict, sketches_png=None, pretrained_grid_png=None,
-                 edits: dict | None = None, sweep: dict | None = None, toy: dict | None = None) -> dict[str, Path]:
+def write_report(
+    out_dir,
+    methods: list[MethodResult],
+    *,
+    title: str,
+    experiment: str,
+    is_demo: bool,
+    settings: dict,
+    sketches_png=None,
+    pretrained_grid_png=None,
+    edits: dict | None = None,
+    sweep: dict | None = None,
+    toy: dict | None = None,
+) -> dict[str, Path]:
     """toy: the toy world's extras ({"targets": prepared world.json, "target_colours": {method: colour},
     "paragraph": the findings}) -> the TOY WORLD banner, the sketch reading and the findings."""
     """Write index.html, summary.md, metrics.json and grids/*.png under out_dir; returns their paths
@@ -530,8 +640,10 @@ def write_report(out_dir, methods: list[MethodResult], *, title: str, experiment
         return rel
 
     extra = {}
-    for label, src, stem in (("Input sketches", sketches_png, "_sketches"),
-                             ("Pretrained generator", pretrained_grid_png, "_pretrained")):
+    for label, src, stem in (
+        ("Input sketches", sketches_png, "_sketches"),
+        ("Pretrained generator", pretrained_grid_png, "_pretrained"),
+    ):
         rel = copy_png(src, stem)
         if rel:
             extra[label] = rel
@@ -547,13 +659,32 @@ def write_report(out_dir, methods: list[MethodResult], *, title: str, experiment
             if rel:
                 edit_images[f"{gen}: {_edit_caption(tool, info)}"] = rel
 
-    page = render_html(methods, title=title, experiment=experiment, is_demo=is_demo, settings=settings,
-                       sketches_png=sketches_png, pretrained_grid_png=pretrained_grid_png, edits=edits,
-                       sweep=sweep, toy=toy)
+    page = render_html(
+        methods,
+        title=title,
+        experiment=experiment,
+        is_demo=is_demo,
+        settings=settings,
+        sketches_png=sketches_png,
+        pretrained_grid_png=pretrained_grid_png,
+        edits=edits,
+        sweep=sweep,
+        toy=toy,
+    )
     written["index.html"] = write_bytes(out_dir / "index.html", page)
-    md = render_markdown(methods, grid_paths, title=title, experiment=experiment, is_demo=is_demo,
-                         extra_images=extra, edit_images=edit_images, sweep=sweep, toy=toy)
+    md = render_markdown(
+        methods,
+        grid_paths,
+        title=title,
+        experiment=experiment,
+        is_demo=is_demo,
+        extra_images=extra,
+        edit_images=edit_images,
+        sweep=sweep,
+        toy=toy,
+    )
     written["summary.md"] = write_bytes(out_dir / "summary.md", md)
-    written["metrics.json"] = write_bytes(out_dir / "metrics.json",
-                                            json.dumps(flat_metrics(methods), indent=2, sort_keys=True) + "\n")
+    written["metrics.json"] = write_bytes(
+        out_dir / "metrics.json", json.dumps(flat_metrics(methods), indent=2, sort_keys=True) + "\n"
+    )
     return written

@@ -6,6 +6,7 @@ across methods and runs (StyleGAN3 `training_loop.py` grid_z; noise_mode='const'
 samples follow the paper protocol (reference spec §1.7): z ~ N(0, I) from a seeded generator, no
 truncation by default, random noise from the same seeded stream, no style mixing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -55,8 +56,12 @@ def make_fixed_inputs(style_dim: int, num_layers: int, n: int, seed: int) -> dic
     z = torch.randn(n, style_dim, generator=g)
     noise = [torch.randn(n, *noise_shape(i), generator=g) for i in range(num_layers)]
     z_content = torch.randn(n, style_dim, generator=g)
-    return {"z": z, **{f"noise_{i}": t for i, t in enumerate(noise)}, "z_content": z_content,
-            "seed": torch.tensor(seed)}
+    return {
+        "z": z,
+        **{f"noise_{i}": t for i, t in enumerate(noise)},
+        "z_content": z_content,
+        "seed": torch.tensor(seed),
+    }
 
 
 def as_sampler(gen) -> Sampler:
@@ -71,9 +76,9 @@ def render_fixed(gen, fixed: dict, truncation: float = 1.0, mean_w=None, batch: 
         mean_w = s.G.mean_latent(4096, torch.Generator().manual_seed(int(fixed["seed"])))
     out = []
     for i in range(0, len(z), batch):
-        noise = [fixed[f"noise_{k}"][i:i + batch].to(device) for k in range(s.G.num_layers)]
-        zc = fixed["z_content"][i:i + batch].to(device) if "z_content" in fixed else None
-        out.append(s(z[i:i + batch].to(device), noise, zc, truncation, mean_w).cpu())
+        noise = [fixed[f"noise_{k}"][i : i + batch].to(device) for k in range(s.G.num_layers)]
+        zc = fixed["z_content"][i : i + batch].to(device) if "z_content" in fixed else None
+        out.append(s(z[i : i + batch].to(device), noise, zc, truncation, mean_w).cpu())
     return torch.cat(out)
 
 
@@ -88,15 +93,14 @@ def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> Image.Image:
     return canvas
 
 
-def write_samples(gen, out_dir: Path, n: int, seed: int, batch: int = 50, truncation: float = 1.0,
-                  device="cpu") -> int:
+def write_samples(gen, out_dir: Path, n: int, seed: int, batch: int = 50, truncation: float = 1.0, device="cpu") -> int:
     """n PNG samples out_dir/%06d.png, deterministic given seed (independent of batch size)."""
     s = as_sampler(gen)
     G = s.G
     g = torch.Generator().manual_seed(seed)
     mean_w = G.mean_latent(4096, torch.Generator().manual_seed(seed + 1)) if truncation < 1 else None
     z_all = torch.randn(n, G.style_dim, generator=g)
-    noise_seeds = torch.randint(0, 2 ** 31 - 1, (n,), generator=g)
+    noise_seeds = torch.randint(0, 2**31 - 1, (n,), generator=g)
     zc_all = torch.randn(n, G.style_dim, generator=g)
     # PNG encoding (zlib, which releases the GIL) runs in threads, overlapping the next batch's
     # generation; on a GPU it would otherwise take longer than the generation itself.
@@ -104,13 +108,21 @@ def write_samples(gen, out_dir: Path, n: int, seed: int, batch: int = 50, trunca
         pending = []
         for i in tqdm(range(0, n, batch), desc="samples", unit="batch", mininterval=1.0):
             # per-sample noise from its own seed, so sample k is the same whatever the batch size
-            noise = [torch.stack([torch.randn(*noise_shape(k), generator=torch.Generator().manual_seed(int(sd) + k))
-                                  for sd in noise_seeds[i:i + batch]]).to(device) for k in range(G.num_layers)]
-            img = s(z_all[i:i + batch].to(device), noise, zc_all[i:i + batch].to(device), truncation, mean_w)
-            pending += [pool.submit(save_png, to_pil(im), out_dir / f"{i + j:06d}.png")
-                        for j, im in enumerate(img.cpu())]
-            while len(pending) > 4 * batch:   # bound the images waiting in memory
-                pending.pop(0).result()       # re-raises a write error, if any
+            noise = [
+                torch.stack(
+                    [
+                        torch.randn(*noise_shape(k), generator=torch.Generator().manual_seed(int(sd) + k))
+                        for sd in noise_seeds[i : i + batch]
+                    ]
+                ).to(device)
+                for k in range(G.num_layers)
+            ]
+            img = s(z_all[i : i + batch].to(device), noise, zc_all[i : i + batch].to(device), truncation, mean_w)
+            pending += [
+                pool.submit(save_png, to_pil(im), out_dir / f"{i + j:06d}.png") for j, im in enumerate(img.cpu())
+            ]
+            while len(pending) > 4 * batch:  # bound the images waiting in memory
+                pending.pop(0).result()  # re-raises a write error, if any
         for f in pending:
             f.result()
     return n
@@ -127,6 +139,7 @@ def sample_method(exp, method_cfg, finetune_dir: Path, fixed_path: Path, out: Pa
     from .methods import get_method
     from .models import load_generator, resolve_device
     from .nets.checkpoint import load_file
+
     device = resolve_device(exp.train.device)
     if method_cfg is None:
         sampler = Sampler(load_generator(exp, finetune_dir / "netG.pth", device).eval())
@@ -134,6 +147,13 @@ def sample_method(exp, method_cfg, finetune_dir: Path, fixed_path: Path, out: Pa
         sampler = get_method(method_cfg.method).load_sampler(exp, method_cfg, finetune_dir, device)
     images = render_fixed(sampler, load_file(fixed_path), truncation=exp.eval.truncation, device=device)
     save_png(make_grid(images), out / "grid.png")
-    write_samples(sampler, out / "images", exp.eval.n_samples, seed=exp.seed + 1000, batch=exp.eval.batch,
-                  truncation=exp.eval.truncation, device=device)
+    write_samples(
+        sampler,
+        out / "images",
+        exp.eval.n_samples,
+        seed=exp.seed + 1000,
+        batch=exp.eval.batch,
+        truncation=exp.eval.truncation,
+        device=device,
+    )
     return {"grid_digest": grid_digest(images), "n_samples": exp.eval.n_samples}

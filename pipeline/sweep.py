@@ -24,6 +24,7 @@ So a re-run skips finished chains, a killed or failed chain continues from its l
 when it runs again (on any worker that sees the same folder), and no failure touches the folders
 of other chains.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,20 +45,21 @@ from .fingerprint import inputs_digest
 from .io import atomic_dir
 from .methods import prompts as method_prompts
 
-KEY_VERSION = 1          # bump when the chain's layout or meaning changes: every chain runs again
+KEY_VERSION = 1  # bump when the chain's layout or meaning changes: every chain runs again
 KEY_LEN = 16
 
 
 @dataclass(frozen=True)
 class Chain:
     """One grid point, resolved."""
-    method: str              # block name under `methods:`
-    prompt: str              # the effective target prompt
+
+    method: str  # block name under `methods:`
+    prompt: str  # the effective target prompt
     seed: int
-    experiment: Experiment   # the experiment with this seed
-    method_cfg: Any          # the method block with this target prompt
-    threads: int             # torch CPU threads inside the chain
-    fingerprint: str         # sha256 of the resolved params + code and data digest (checkpoints carry it)
+    experiment: Experiment  # the experiment with this seed
+    method_cfg: Any  # the method block with this target prompt
+    threads: int  # torch CPU threads inside the chain
+    fingerprint: str  # sha256 of the resolved params + code and data digest (checkpoints carry it)
 
     @property
     def key(self) -> str:
@@ -74,10 +76,15 @@ class Chain:
 
 def chain_params(exp: Experiment, method: str, method_cfg, threads: int) -> dict:
     e = to_jsonable(exp)
-    for unused in ("description", "editing"):   # neither reaches a chain
+    for unused in ("description", "editing"):  # neither reaches a chain
         e.pop(unused, None)
-    return {"version": KEY_VERSION, "experiment": e, "method_name": method, "method": to_jsonable(method_cfg),
-            "threads_per_chain": threads}
+    return {
+        "version": KEY_VERSION,
+        "experiment": e,
+        "method_name": method,
+        "method": to_jsonable(method_cfg),
+        "threads_per_chain": threads,
+    }
 
 
 def chain_fingerprint(params: dict, inputs: str) -> str:
@@ -86,8 +93,9 @@ def chain_fingerprint(params: dict, inputs: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def resolve(exp: Experiment, method: str, method_cfg, prompt: str | None, seed: int, threads: int,
-            inputs: str) -> Chain:
+def resolve(
+    exp: Experiment, method: str, method_cfg, prompt: str | None, seed: int, threads: int, inputs: str
+) -> Chain:
     """The chain for one grid point: the experiment with `seed`, the method block with `prompt` as its
     target prompt (None: the block's own, else the experiment's). The effective prompt is written
     into the block, so `null` and the same prompt spelled out give the same chain."""
@@ -97,8 +105,9 @@ def resolve(exp: Experiment, method: str, method_cfg, prompt: str | None, seed: 
     target = prompt if prompt is not None else method_prompts(exp, method_cfg)[0]
     cfg = dataclasses.replace(method_cfg, target_prompt=target)
     fp = chain_fingerprint(chain_params(exp, method, cfg, threads), inputs)
-    return Chain(method=method, prompt=target, seed=seed, experiment=exp, method_cfg=cfg, threads=threads,
-                 fingerprint=fp)
+    return Chain(
+        method=method, prompt=target, seed=seed, experiment=exp, method_cfg=cfg, threads=threads, fingerprint=fp
+    )
 
 
 def expand(params, prepared: Path, where: str = "params.yaml") -> list[Chain]:
@@ -114,9 +123,11 @@ def expand(params, prepared: Path, where: str = "params.yaml") -> list[Chain]:
             for seed in s.seeds:
                 c = resolve(params.experiment, method, cfg, prompt, seed, s.threads_per_chain, inputs)
                 if (c.method, c.prompt, c.seed) in seen:
-                    raise ConfigError(f"{where}: sweep.prompts[{i}]: {prompt!r} is the same prompt as "
-                                      f"sweep.prompts[{seen[c.method, c.prompt, c.seed]}] for method {method!r} "
-                                      f"({c.prompt!r}); list it once")
+                    raise ConfigError(
+                        f"{where}: sweep.prompts[{i}]: {prompt!r} is the same prompt as "
+                        f"sweep.prompts[{seen[c.method, c.prompt, c.seed]}] for method {method!r} "
+                        f"({c.prompt!r}); list it once"
+                    )
                 seen[c.method, c.prompt, c.seed] = i
                 chains.append(c)
     return chains
@@ -142,11 +153,16 @@ def read_metrics(sweeps_dir: Path, key: str) -> dict | None:
 
 
 def where_am_i() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(),
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
 
 
-def run_chain(chain: Chain, sweeps_dir: Path, prepared: Path, cache_dir: Path | None, keep_samples: bool = False) -> dict:
+def run_chain(
+    chain: Chain, sweeps_dir: Path, prepared: Path, cache_dir: Path | None, keep_samples: bool = False
+) -> dict:
     """Fine-tune, sample and evaluate one chain into sweeps_dir/<key>/ (skipped if already there).
 
     Returns {"key", "status": "done" | "skipped", "metrics"}. Raises whatever a step raises; the
@@ -184,13 +200,27 @@ def run_chain(chain: Chain, sweeps_dir: Path, prepared: Path, cache_dir: Path | 
             if not keep_samples:
                 shutil.rmtree(tmp / "samples")
             write_json(provenance, tmp / "provenance.json")
-            write_json({"key": chain.key, "method_name": chain.method, "prompt": chain.prompt, "seed": chain.seed,
-                        "params": chain.params(), "fingerprint": chain.fingerprint,
-                        "finetune": trained, "sample": sampled, "ran_on": ran_on,
-                        "seconds": {"finetune": round(t1 - t0, 2), "sample": round(t2 - t1, 2),
-                                    "evaluate": round(t3 - t2, 2), "total": round(t3 - t0, 2)}},
-                       tmp / "chain.json")
-            write_json(values, tmp / "metrics.json")   # last: its presence means the chain finished
+            write_json(
+                {
+                    "key": chain.key,
+                    "method_name": chain.method,
+                    "prompt": chain.prompt,
+                    "seed": chain.seed,
+                    "params": chain.params(),
+                    "fingerprint": chain.fingerprint,
+                    "finetune": trained,
+                    "sample": sampled,
+                    "ran_on": ran_on,
+                    "seconds": {
+                        "finetune": round(t1 - t0, 2),
+                        "sample": round(t2 - t1, 2),
+                        "evaluate": round(t3 - t2, 2),
+                        "total": round(t3 - t0, 2),
+                    },
+                },
+                tmp / "chain.json",
+            )
+            write_json(values, tmp / "metrics.json")  # last: its presence means the chain finished
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     finally:
         running.unlink(missing_ok=True)
@@ -221,10 +251,21 @@ def summarize(chains: list[Chain], sweeps_dir: Path) -> list[dict]:
         for name in names:
             vals = [m[name] for _, m in done if _finite(m.get(name))]
             if vals:
-                metrics[name] = {"mean": statistics.fmean(vals),
-                                 "std": statistics.stdev(vals) if len(vals) >= 2 else None, "n": len(vals)}
-        rows.append({"method": method, "prompt": prompt, "n_seeds": len(done), "n_planned": len(group),
-                     "seeds": [c.seed for c, _ in done], "metrics": metrics})
+                metrics[name] = {
+                    "mean": statistics.fmean(vals),
+                    "std": statistics.stdev(vals) if len(vals) >= 2 else None,
+                    "n": len(vals),
+                }
+        rows.append(
+            {
+                "method": method,
+                "prompt": prompt,
+                "n_seeds": len(done),
+                "n_planned": len(group),
+                "seeds": [c.seed for c, _ in done],
+                "metrics": metrics,
+            }
+        )
     return rows
 
 
@@ -245,9 +286,23 @@ def sweep_record(chains: list[Chain], sweeps_dir: Path, experiment: Experiment, 
     listed = []
     for c in chains:
         m = read_metrics(sweeps_dir, c.key)
-        listed.append({"key": c.key, "method": c.method, "prompt": c.prompt, "seed": c.seed,
-                       "status": "done" if m is not None else ("failed" if c.key in failed else "missing"),
-                       **({"error": failed[c.key]} if c.key in failed and m is None else {}),
-                       "metrics": m})
-    return {"configured": bool(chains), "experiment": experiment.name, "demo": experiment.demo,
-            "toy_world": experiment.is_toy, "rows": rows, "summary": summary, "chains": listed}
+        listed.append(
+            {
+                "key": c.key,
+                "method": c.method,
+                "prompt": c.prompt,
+                "seed": c.seed,
+                "status": "done" if m is not None else ("failed" if c.key in failed else "missing"),
+                **({"error": failed[c.key]} if c.key in failed and m is None else {}),
+                "metrics": m,
+            }
+        )
+    return {
+        "configured": bool(chains),
+        "experiment": experiment.name,
+        "demo": experiment.demo,
+        "toy_world": experiment.is_toy,
+        "rows": rows,
+        "summary": summary,
+        "chains": listed,
+    }

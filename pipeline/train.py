@@ -6,6 +6,7 @@ readable one. Because every random draw (z, style mixing, data indices, DiffAugm
 comes from torch's RNGs, whose states are checkpointed, an interrupted and resumed CPU run ends
 with the same weights as an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainData:
     """What a method samples per step: user sketches [B,1,S,S] and photos [B,3,S,S], in [-1, 1]."""
+
     sketch_bank: ImageBank
     photo_bank: ImageBank
     device: torch.device
@@ -79,9 +81,14 @@ def latest_checkpoint(ckpt_dir: Path):
 
 
 def save_checkpoint(ckpt_dir: Path, step: int, method, fingerprint: str, history: list, keep: int = 2) -> Path:
-    ckpt = {"step": step, "fingerprint": fingerprint, "rng": rng_state(), "history": history,
-            "modules": {k: m.state_dict() for k, m in method.modules().items()},
-            "optimizers": {k: o.state_dict() for k, o in method.optimizers().items()}}
+    ckpt = {
+        "step": step,
+        "fingerprint": fingerprint,
+        "rng": rng_state(),
+        "history": history,
+        "modules": {k: m.state_dict() for k, m in method.modules().items()},
+        "optimizers": {k: o.state_dict() for k, o in method.optimizers().items()},
+    }
     path = checkpoint_path(ckpt_dir, step)
     save_atomic(ckpt, path)
     for old in sorted(ckpt_dir.glob("ckpt_*.pt"))[:-keep]:
@@ -122,8 +129,16 @@ class History:
 # ----------------------------------------------------------------------------
 
 
-def finetune(exp: Experiment, method_cfg, prepared: Path, model_dir: Path, history_csv: Path, ckpt_dir: Path,
-             fingerprint: str, stop_after: int | None = None) -> dict:
+def finetune(
+    exp: Experiment,
+    method_cfg,
+    prepared: Path,
+    model_dir: Path,
+    history_csv: Path,
+    ckpt_dir: Path,
+    fingerprint: str,
+    stop_after: int | None = None,
+) -> dict:
     """Fine-tune the pretrained generator with one method.
 
     Writes model_dir/netG.pth (published format) plus the method's extra files, and the loss
@@ -138,9 +153,12 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, model_dir: Path, histo
     seed_everything(exp.seed)
     nets = build_nets(exp, prepared / "pretrained", device)
     method = get_method(method_cfg.method)(method_cfg, nets, exp)
-    nets.perf = configure_perf(exp.train.perf, nets)   # after the method: see perf.configure
-    data = TrainData(ImageBank(prepared / "sketches", "sketches", exp.size),
-                     ImageBank(prepared / "photos", "photos", exp.size), device)
+    nets.perf = configure_perf(exp.train.perf, nets)  # after the method: see perf.configure
+    data = TrainData(
+        ImageBank(prepared / "sketches", "sketches", exp.size),
+        ImageBank(prepared / "photos", "photos", exp.size),
+        device,
+    )
 
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     start, ckpt = latest_checkpoint(ckpt_dir)
@@ -160,8 +178,14 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, model_dir: Path, histo
 
     total = exp.train.iters
     t0, steps_run = time.time(), 0
-    bar = tqdm(range(start, total), initial=start, total=total, desc=f"finetune {method_cfg.method}",
-               dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(
+        range(start, total),
+        initial=start,
+        total=total,
+        desc=f"finetune {method_cfg.method}",
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
     for it in bar:
         logs = method.step(it, data)
         steps_run += 1
@@ -183,6 +207,11 @@ def finetune(exp: Experiment, method_cfg, prepared: Path, model_dir: Path, histo
     for name, state in method.extra_exports().items():
         save_atomic(state, model_dir / name)
     save_checkpoint(ckpt_dir, total, method, fingerprint, history.rows)
-    return {"steps": total, "resumed_from": start, "seconds_this_run": round(elapsed, 2),
-            "steps_per_second": round(steps_run / max(elapsed, 1e-9), 3), "device": str(device),
-            "config": to_jsonable(method_cfg)}
+    return {
+        "steps": total,
+        "resumed_from": start,
+        "seconds_this_run": round(elapsed, 2),
+        "steps_per_second": round(steps_run / max(elapsed, 1e-9), 3),
+        "device": str(device),
+        "config": to_jsonable(method_cfg),
+    }

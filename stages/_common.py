@@ -4,6 +4,7 @@ Every stage runs `python stages/<name>.py [--method M] [--params params.yaml] [-
 load and validate params.yaml once, print the resolved stage config with --dry-run, else run the
 stage's Prefect flow (from stages/flows.py) in Prefect's ephemeral mode (no server to start).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ from pipeline.config import ConfigError, load_params  # noqa: E402
 from pipeline.data import DataError  # noqa: E402
 from pipeline.nets.checkpoint import CheckpointError  # noqa: E402
 
-PRETRAINED = "pretrained"   # sample / evaluate: the unmodified generator, the report's first row
+PRETRAINED = "pretrained"  # sample / evaluate: the unmodified generator, the report's first row
 
 
 def parser(description: str, method: bool = False, extra_args=()) -> argparse.ArgumentParser:
@@ -47,15 +48,19 @@ def parser(description: str, method: bool = False, extra_args=()) -> argparse.Ar
 def check_device(exp) -> None:
     """Say that CUDA is missing before Prefect starts (seconds, not a traceback after its start-up)."""
     import torch
+
     if exp.train.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"experiments.{exp.name}.train.device: 'cuda' requested but no CUDA device is "
-                          "available (torch.cuda.is_available() is False); use 'auto' or 'cpu'")
+        raise ConfigError(
+            f"experiments.{exp.name}.train.device: 'cuda' requested but no CUDA device is "
+            "available (torch.cuda.is_available() is False); use 'auto' or 'cpu'"
+        )
 
 
 def setup_logging() -> None:
     # Our own loggers at INFO; third-party chatter (httpx requests, open_clip's config notes) at WARNING.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     logging.getLogger("pipeline").setLevel(logging.INFO)
 
 

@@ -1,5 +1,6 @@
 """DVC stage `edit`: StyleCLIP edits, inversion, interpolation, scribble and GANSpace on the
 generators named in the experiment's `editing.generators` ("pretrained" or method blocks)."""
+
 from _common import ROOT, check_device, main
 
 from pipeline.config import write_json
@@ -19,11 +20,15 @@ def run(params, args):
         return
     check_device(exp)
     from flows import edit_flow
+
     with atomic_dir(ROOT / "data" / "edits", tmp_dir=ROOT / "data" / ".tmp") as tmp:  # all or nothing
-        summary = edit_flow(exp, {g: (params.method(g) if g != "pretrained" else None) for g in spec.generators},
-                            str(ROOT / "data"), str(tmp))
-        write_json({"stage": "edit", "experiment": exp.name, "editing": spec, "summary": summary},
-                   tmp / "config.json")
+        summary = edit_flow(
+            exp,
+            {g: (params.method(g) if g != "pretrained" else None) for g in spec.generators},
+            str(ROOT / "data"),
+            str(tmp),
+        )
+        write_json({"stage": "edit", "experiment": exp.name, "editing": spec, "summary": summary}, tmp / "config.json")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 Digests of first downloads are recorded in
 assets.lock.json (commit it: later fetches are checked against it).
 """
+
 from _common import ROOT, main
 
 from pipeline.config import write_json
@@ -20,9 +21,12 @@ def run(params, args):
     summary = {"source": exp.assets.source, "assets": {}}
     if exp.assets.source not in ("synthetic", "toy"):
         from flows import fetch_flow
+
         summary["assets"] = fetch_flow(exp, str(ROOT / "data"), str(ROOT / "assets.lock.json"))
-    write_json({"stage": "fetch", "experiment": exp.name, "assets": exp.assets, "summary": summary},
-               ROOT / "data" / "raw" / "fetch.json")
+    write_json(
+        {"stage": "fetch", "experiment": exp.name, "assets": exp.assets, "summary": summary},
+        ROOT / "data" / "raw" / "fetch.json",
+    )
 
 
 if __name__ == "__main__":

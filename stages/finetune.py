@@ -4,6 +4,7 @@ Resumable: checkpoints live in data/checkpoints/<method>/<config digest>/ (a per
 DVC output), so an interrupted `dvc repro` continues where it stopped, and a changed config starts
 a fresh run without touching the old one.
 """
+
 from _common import ROOT, check_device, main
 
 from pipeline.config import write_json
@@ -24,11 +25,21 @@ def run(params, args):
         return
     check_device(exp)
     from flows import finetune_flow
+
     fp = fingerprint(exp, cfg)
     ckpt_dir = ROOT / "data" / "checkpoints" / args.method / fp[:16]
     summary = finetune_flow(exp, cfg, str(ROOT / "data" / "prepared"), str(out), str(ckpt_dir), fp)
-    write_json({"stage": "finetune", "method_name": args.method, "experiment": exp, "method": cfg,
-                "fingerprint": fp, "summary": summary}, out / "config.json")
+    write_json(
+        {
+            "stage": "finetune",
+            "method_name": args.method,
+            "experiment": exp,
+            "method": cfg,
+            "fingerprint": fp,
+            "summary": summary,
+        },
+        out / "config.json",
+    )
 
 
 if __name__ == "__main__":

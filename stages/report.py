@@ -4,6 +4,7 @@ The report is written into a temporary folder first and moved into reports/ only
 (each file by one rename, reports/grids as a whole, metrics.json last), so a failed or killed run
 never leaves a half-written page, grid or metrics file behind.
 """
+
 import json
 import os
 import shutil
@@ -46,6 +47,7 @@ def publish(tmp: Path, dest: Path) -> None:
 
 def run(params, args):
     from pipeline.report import MethodResult
+
     exp = params.experiment
     if args.dry_run:
         print(list(params.methods))
@@ -53,25 +55,33 @@ def run(params, args):
     d = ROOT / "data"
     results = []
     if (d / "metrics" / "pretrained" / "metrics.json").is_file() or exp.is_toy:
-        results.append(MethodResult(
-            name="pretrained", description="The pretrained generator, unmodified (stage evaluate_pretrained)",
-            grid_png=d / "samples" / "pretrained" / "grid.png",
-            metrics=_read_json(d / "metrics" / "pretrained" / "metrics.json", "evaluate_pretrained"),
-            provenance=_read_json(d / "metrics" / "pretrained" / "provenance.json", "evaluate_pretrained")))
+        results.append(
+            MethodResult(
+                name="pretrained",
+                description="The pretrained generator, unmodified (stage evaluate_pretrained)",
+                grid_png=d / "samples" / "pretrained" / "grid.png",
+                metrics=_read_json(d / "metrics" / "pretrained" / "metrics.json", "evaluate_pretrained"),
+                provenance=_read_json(d / "metrics" / "pretrained" / "provenance.json", "evaluate_pretrained"),
+            )
+        )
     for name, cfg in params.methods.items():
-        results.append(MethodResult(
-            name=name, description=cfg.description,
-            grid_png=d / "samples" / name / "grid.png",
-            metrics=_read_json(d / "metrics" / name / "metrics.json", f"evaluate@{name}"),
-            provenance=_read_json(d / "metrics" / name / "provenance.json", f"evaluate@{name}"),
-            history_csv=d / "finetune" / name / "history.csv"))
+        results.append(
+            MethodResult(
+                name=name,
+                description=cfg.description,
+                grid_png=d / "samples" / name / "grid.png",
+                metrics=_read_json(d / "metrics" / name / "metrics.json", f"evaluate@{name}"),
+                provenance=_read_json(d / "metrics" / name / "provenance.json", f"evaluate@{name}"),
+                history_csv=d / "finetune" / name / "history.csv",
+            )
+        )
     edits = {}
     for gen in exp.editing.generators:  # written by the `edit` stage: {tool: {"png": name, ...}}
         folder = ROOT / "data" / "edits" / gen
         if (folder / "summary.json").is_file():
             tools = _read_json(folder / "summary.json", "edit")["tools"]
             edits[gen] = {tool: {**info, "png": folder / info["png"]} for tool, info in tools.items()}
-    sweep_json = ROOT / "reports" / "sweep.json"   # written by the `sweep` stage
+    sweep_json = ROOT / "reports" / "sweep.json"  # written by the `sweep` stage
     sweep = _read_json(sweep_json, "sweep") if sweep_json.is_file() else None
     toy = None
     if exp.is_toy:
@@ -79,12 +89,17 @@ def run(params, args):
         from pipeline.report import flat_metrics
         from pipeline.world.captions import colour_in
         from pipeline.world.findings import summary_paragraph
-        toy = {"targets": _read_json(d / "prepared" / "world.json", "prepare"),
-               "target_colours": {n: colour_in(prompts(exp, c)[0]) for n, c in params.methods.items()},
-               "paragraph": summary_paragraph(flat_metrics(results))}
+
+        toy = {
+            "targets": _read_json(d / "prepared" / "world.json", "prepare"),
+            "target_colours": {n: colour_in(prompts(exp, c)[0]) for n, c in params.methods.items()},
+            "paragraph": summary_paragraph(flat_metrics(results)),
+        }
     from flows import report_flow
-    title = ("DEMO — " if exp.demo else "TOY WORLD — " if exp.is_toy else "") + \
-        f"Sketch + text customization: {exp.description}"
+
+    title = (
+        "DEMO — " if exp.demo else "TOY WORLD — " if exp.is_toy else ""
+    ) + f"Sketch + text customization: {exp.description}"
     settings = {"experiment": to_jsonable(exp), "methods": {k: to_jsonable(v) for k, v in params.methods.items()}}
     out, work = ROOT / "reports", ROOT / "data" / ".tmp"
     work.mkdir(parents=True, exist_ok=True)
@@ -92,11 +107,19 @@ def run(params, args):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix="reports.tmp-", dir=work))
     try:
-        written = report_flow(out_dir=tmp, methods=results, title=title, experiment=exp.name,
-                              is_demo=exp.demo, settings=settings,
-                              sketches_png=ROOT / "data" / "prepared" / "sketches.png",
-                              pretrained_grid_png=ROOT / "data" / "prepared" / "pretrained_grid.png",
-                              edits=edits, sweep=sweep, toy=toy)
+        written = report_flow(
+            out_dir=tmp,
+            methods=results,
+            title=title,
+            experiment=exp.name,
+            is_demo=exp.demo,
+            settings=settings,
+            sketches_png=ROOT / "data" / "prepared" / "sketches.png",
+            pretrained_grid_png=ROOT / "data" / "prepared" / "pretrained_grid.png",
+            edits=edits,
+            sweep=sweep,
+            toy=toy,
+        )
         written = {rel: str(out / rel) for rel in written}
         write_json({"stage": "report", "experiment": exp.name, "written": written}, tmp / "config.json")
         publish(tmp, out)

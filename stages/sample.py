@@ -4,6 +4,7 @@
 Written into a temporary folder and renamed to data/samples/<method> when complete: a failed or
 killed run never leaves a partial set of samples for the evaluation to read.
 """
+
 from _common import PRETRAINED, ROOT, check_device, main
 
 from pipeline.config import write_json
@@ -19,13 +20,18 @@ def run(params, args):
         return
     check_device(exp)
     from flows import sample_flow
+
     with atomic_dir(out, tmp_dir=ROOT / "data" / ".tmp") as tmp:
-        model = (ROOT / "data" / "prepared" / "pretrained" if cfg is None
-                 else ROOT / "data" / "finetune" / args.method / "model")
-        summary = sample_flow(exp, cfg, str(model),
-                              str(ROOT / "data" / "prepared" / "fixed_inputs.pt"), str(tmp))
-        write_json({"stage": "sample", "method_name": args.method, "eval": exp.eval, "seed": exp.seed,
-                    "summary": summary}, tmp / "config.json")
+        model = (
+            ROOT / "data" / "prepared" / "pretrained"
+            if cfg is None
+            else ROOT / "data" / "finetune" / args.method / "model"
+        )
+        summary = sample_flow(exp, cfg, str(model), str(ROOT / "data" / "prepared" / "fixed_inputs.pt"), str(tmp))
+        write_json(
+            {"stage": "sample", "method_name": args.method, "eval": exp.eval, "seed": exp.seed, "summary": summary},
+            tmp / "config.json",
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ the stage then exits 1 naming them.
 
     python stages/sweep.py --dry-run      # the chains, their keys and which are finished
 """
+
 import os
 import sys
 import time
@@ -39,21 +40,29 @@ def check_cluster(runner) -> None:
     """Warnings for an existing cluster that cannot run the chains as configured (it would wait)."""
     host = urlparse(runner.address if "://" in runner.address else f"tcp://{runner.address}").hostname or ""
     if host not in LOCAL_HOSTS and not os.environ.get("PREFECT_API_URL"):
-        print("sweep: warning: PREFECT_API_URL is not set, so this run's Prefect API is a temporary server on "
-              "127.0.0.1, which workers on other machines cannot reach; start `prefect server start --host "
-              "0.0.0.0` and export PREFECT_API_URL=http://<this host>:4200/api (README \"Sweeps\")", file=sys.stderr)
+        print(
+            "sweep: warning: PREFECT_API_URL is not set, so this run's Prefect API is a temporary server on "
+            "127.0.0.1, which workers on other machines cannot reach; start `prefect server start --host "
+            '0.0.0.0` and export PREFECT_API_URL=http://<this host>:4200/api (README "Sweeps")',
+            file=sys.stderr,
+        )
     if runner.gpus_per_worker:
         from distributed import Client
+
         with Client(runner.address, timeout=30) as client:
             workers = client.scheduler_info(n_workers=-1)["workers"].values()
             if not any(w.get("resources", {}).get("GPU") for w in workers):
-                print(f"sweep: warning: no worker of {runner.address} declares a GPU resource, and each chain "
-                      f"asks for one (gpus_per_worker > 0): chains wait until a worker started with "
-                      f"`dask worker ... --resources GPU=1` joins", file=sys.stderr)
+                print(
+                    f"sweep: warning: no worker of {runner.address} declares a GPU resource, and each chain "
+                    f"asks for one (gpus_per_worker > 0): chains wait until a worker started with "
+                    f"`dask worker ... --resources GPU=1` joins",
+                    file=sys.stderr,
+                )
 
 
 def run(params, args):
     from pipeline.sweep import expand, is_done, sweep_record
+
     s, exp = params.sweep, params.experiment
     prepared, sweeps = ROOT / "data" / "prepared", ROOT / "data" / "sweeps"
     record_path = ROOT / "reports" / "sweep.json"
@@ -67,34 +76,52 @@ def run(params, args):
         raise DataError(f"{prepared}: prepared data not found; run `dvc repro prepare` first")
     chains = expand(params, prepared, args.params)
     if args.dry_run:
-        print(f"sweep: {len(chains)} chains ({len(s.methods)} methods x {len(s.prompts)} prompts x "
-              f"{len(s.seeds)} seeds) on {describe(s.runner)}; retries {s.retries}, "
-              f"{s.threads_per_chain} torch thread(s) per chain; outputs in {sweeps}/<key>")
+        print(
+            f"sweep: {len(chains)} chains ({len(s.methods)} methods x {len(s.prompts)} prompts x "
+            f"{len(s.seeds)} seeds) on {describe(s.runner)}; retries {s.retries}, "
+            f"{s.threads_per_chain} torch thread(s) per chain; outputs in {sweeps}/<key>"
+        )
         for c in chains:
             state = "finished" if is_done(sweeps, c.key) else "to run"
             print(f"  {c.key}  {c.method:<24} seed={c.seed:<6} {state:<8}  prompt={c.prompt!r}")
         return
     if s.runner.kind == "dask" and s.runner.address:
-        check_cluster(s.runner)       # the chains' device is checked where they run
+        check_cluster(s.runner)  # the chains' device is checked where they run
     else:
         check_device(exp)
     from flows import run_sweep
+
     t0 = time.time()
-    result = run_sweep(chains, s.runner, str(sweeps), str(prepared), str(ROOT / "data" / "cache" / "features"),
-                       retries=s.retries, retry_delay_s=s.retry_delay_s, keep_samples=s.keep_samples)
-    for key in [k for k in result["done"] if not is_done(sweeps, k)]:   # written where this machine cannot see
+    result = run_sweep(
+        chains,
+        s.runner,
+        str(sweeps),
+        str(prepared),
+        str(ROOT / "data" / "cache" / "features"),
+        retries=s.retries,
+        retry_delay_s=s.retry_delay_s,
+        keep_samples=s.keep_samples,
+    )
+    for key in [k for k in result["done"] if not is_done(sweeps, k)]:  # written where this machine cannot see
         result["done"].remove(key)
-        result["failed"][key] = (f"finished on a worker, but {sweeps / key} is not visible here: every worker must "
-                                 "see the project at the same path (a shared filesystem; README \"Sweeps\")")
+        result["failed"][key] = (
+            f"finished on a worker, but {sweeps / key} is not visible here: every worker must "
+            'see the project at the same path (a shared filesystem; README "Sweeps")'
+        )
     write_json(sweep_record(chains, sweeps, exp, failed=result["failed"]), record_path)
-    print(f"sweep: {len(result['done'])} chains run, {len(result['skipped'])} already finished, "
-          f"{len(result['failed'])} failed, in {time.time() - t0:.1f} s on {describe(s.runner)}")
+    print(
+        f"sweep: {len(result['done'])} chains run, {len(result['skipped'])} already finished, "
+        f"{len(result['failed'])} failed, in {time.time() - t0:.1f} s on {describe(s.runner)}"
+    )
     if result["failed"]:
         labels = {c.key: c.label for c in chains}
         for key, err in result["failed"].items():
             print(f"error: sweep chain {labels[key]} failed: {err}", file=sys.stderr)
-        print(f"error: {len(result['failed'])} of {len(chains)} sweep chains failed; the others' results are in "
-              f"{sweeps} and {record_path}. Re-run to retry only the failed ones.", file=sys.stderr)
+        print(
+            f"error: {len(result['failed'])} of {len(chains)} sweep chains failed; the others' results are in "
+            f"{sweeps} and {record_path}. Re-run to retry only the failed ones.",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

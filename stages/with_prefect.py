@@ -13,6 +13,7 @@ whatever the command's outcome. The command's exit status is passed through.
 If PREFECT_API_URL is already set (a server you run yourself, or Prefect Cloud), the command runs
 against that one and nothing is started. Plain `dvc repro` keeps working without this wrapper.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,27 +48,48 @@ def start_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
     api_url = f"http://127.0.0.1:{port}/api"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port), "--no-ui", "--no-services", "--analytics-off"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ui",
+            "--no-services",
+            "--analytics-off",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     t0 = time.monotonic()
     while not healthy(api_url):
         if proc.poll() is not None:
-            raise RuntimeError(f"the Prefect server exited with status {proc.returncode} before it was up; "
-                               f"see {log_path}")
+            raise RuntimeError(
+                f"the Prefect server exited with status {proc.returncode} before it was up; see {log_path}"
+            )
         if time.monotonic() - t0 > STARTUP_TIMEOUT_S:
             stop_server(proc)
             raise RuntimeError(f"the Prefect server was not up after {STARTUP_TIMEOUT_S:.0f} s; see {log_path}")
         time.sleep(0.2)
-    print(f"[with_prefect] Prefect server up at {api_url} in {time.monotonic() - t0:.1f} s "
-          f"(log: {log_path})", file=sys.stderr, flush=True)
+    print(
+        f"[with_prefect] Prefect server up at {api_url} in {time.monotonic() - t0:.1f} s (log: {log_path})",
+        file=sys.stderr,
+        flush=True,
+    )
     return proc, api_url
 
 
 def stop_server(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
-    os.killpg(proc.pid, signal.SIGTERM)      # the server and its uvicorn children
+    os.killpg(proc.pid, signal.SIGTERM)  # the server and its uvicorn children
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:

@@ -5,6 +5,7 @@ that `dvc repro` uses them instead of retraining for two hours; retrain a part w
 `dvc unfreeze world@gan && dvc repro world@gan` (or run this script). The GAN resumes from
 data/checkpoints/world/gan after an interruption.
 """
+
 from _common import ROOT, main
 
 
@@ -13,6 +14,7 @@ def run(params, args):
 
     from pipeline.config import ConfigError
     from pipeline.world.build import PARTS
+
     spec = params.world
     if args.part not in PARTS:
         raise ConfigError(f"--part: must be one of {', '.join(PARTS)}, got {args.part!r}")
@@ -20,9 +22,11 @@ def run(params, args):
         print(spec)
         return
     from flows import world_flow
+
     out = ROOT / spec.out / args.part
-    world_flow(args.part, spec, str(out), str(ROOT / "data" / "checkpoints" / "world" / args.part),
-               str(ROOT / "data" / ".tmp"))
+    world_flow(
+        args.part, spec, str(out), str(ROOT / "data" / "checkpoints" / "world" / args.part), str(ROOT / "data" / ".tmp")
+    )
     print(f"world {args.part}: {out}", file=sys.stderr)
 
 

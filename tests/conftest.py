@@ -7,6 +7,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+# Under pytest-xdist (`make test` runs two workers on this 2-core machine) each worker, and every
+# subprocess it starts (dvc, stages), computes on one thread, so the two never oversubscribe the CPU.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -14,6 +19,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import pipeline  # noqa: E402,F401  (installs the torchvision shim before any test imports torchvision)
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

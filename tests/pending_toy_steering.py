@@ -13,6 +13,7 @@ Do the methods do what they claim? In the toy world, with the committed networks
 
 Toy-world numbers: they measure the methods in this world, not in the published setting.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,10 +51,12 @@ def test_a_sketch_fine_tune_learns_the_sketched_pose(world, pretrained):
 @pytest.mark.parametrize("block,changes", [("clip_direction_no_image", {}), ("diagonal", {})])
 def test_text_methods_move_colour_toward_the_prompt_and_not_toward_another(world, pretrained, block, changes):
     tmp, params = world
-    pink = finetune_and_measure(tmp, params.experiment, params, block, {"target_prompt": PINK, **changes},
-                                iters=150, name=f"{block}_pink")
-    blue = finetune_and_measure(tmp, params.experiment, params, block, {"target_prompt": BLUE, **changes},
-                                iters=150, name=f"{block}_blue")
+    pink = finetune_and_measure(
+        tmp, params.experiment, params, block, {"target_prompt": PINK, **changes}, iters=150, name=f"{block}_pink"
+    )
+    blue = finetune_and_measure(
+        tmp, params.experiment, params, block, {"target_prompt": BLUE, **changes}, iters=150, name=f"{block}_blue"
+    )
     # colour_acc is measured against each run's own prompt: pink for the first, blue for the second
     assert pretrained["colour_acc"] <= 0.02
     assert pink["colour_acc"] >= 0.3, pink
@@ -73,7 +76,7 @@ def fixed_direction_batch(method, batch=4, seed=0):
     with torch.no_grad():
         w = method.G_frozen.mapping(torch.randn(batch, G.style_dim, generator=g))
     noise = method.random_noise(batch)
-    draw_w, draw_noise = method.direction_w, method.noise_pair       # layer selection keeps its own batch
+    draw_w, draw_noise = method.direction_w, method.noise_pair  # layer selection keeps its own batch
     method.direction_w = lambda b: w if b == batch else draw_w(b)
     method.noise_pair = lambda b: (noise, noise) if b == batch else draw_noise(b)
     return w, noise
@@ -81,12 +84,15 @@ def fixed_direction_batch(method, batch=4, seed=0):
 
 def direction_loss_on(method, w, noise, text_dir=None):
     from pipeline.losses.clip import directional_loss
+
     G = method.nets.G
     wplus = w[:, None].expand(-1, G.n_latent, -1)
     with torch.no_grad():
-        return directional_loss(method.guide.encode(G.synthesis(wplus, noise=noise)),
-                                method.guide.encode(method.G_frozen.synthesis(wplus, noise=noise)),
-                                method.text_dir if text_dir is None else text_dir).item()
+        return directional_loss(
+            method.guide.encode(G.synthesis(wplus, noise=noise)),
+            method.guide.encode(method.G_frozen.synthesis(wplus, noise=noise)),
+            method.text_dir if text_dir is None else text_dir,
+        ).item()
 
 
 def toy_method(world, **changes):
@@ -95,6 +101,7 @@ def toy_method(world, **changes):
     from pipeline.methods import get_method
     from pipeline.models import build_nets
     from pipeline.prepare import with_project_paths
+
     tmp, params = world
     exp = with_project_paths(params.experiment, ROOT)
     exp = dataclasses.replace(exp, clip=dataclasses.replace(exp.clip, checkpoint=str(ROOT / exp.clip.checkpoint)))
@@ -113,7 +120,7 @@ def test_direction_steps_lower_the_directional_loss_and_a_swap_points_away(world
     fixed_direction_batch(away)
     for m in (toward, away):
         torch.manual_seed(1)
-        m.direction_step()                                   # dI is noise-sized at first
+        m.direction_step()  # dI is noise-sized at first
     first = direction_loss_on(toward, w, noise)
     for m in (toward, away):
         for _ in range(10):

@@ -5,6 +5,7 @@ scripts, real Prefect flows. Shared by the end-to-end test and the fault-injecti
     dvc(proj, "repro")                                               # raises with the log on failure
     r = stage(proj, "prepare", params=other_params_file)             # one stage script
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,19 +26,32 @@ BIN = Path(sys.executable).parent
 
 def project_files() -> list[str]:
     """The project's files as git sees them (tracked + untracked, not ignored)."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                         capture_output=True, check=True).stdout.decode()
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
 
 
 def proj_env(proj: Path) -> dict:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PREFECT_HOME=str(proj / ".prefect"),
-               HF_HUB_OFFLINE="1", DO_NOT_TRACK="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", no_proxy="127.0.0.1,localhost",
-               NO_PROXY="127.0.0.1,localhost",
-               # Several projects may start Prefect's ephemeral server at once on a small machine:
-               # give it longer than the default 20 s.
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        PREFECT_HOME=str(proj / ".prefect"),
+        HF_HUB_OFFLINE="1",
+        DO_NOT_TRACK="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+        no_proxy="127.0.0.1,localhost",
+        NO_PROXY="127.0.0.1,localhost",
+        # Several projects may start Prefect's ephemeral server at once on a small machine:
+        # give it longer than the default 20 s.
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+    )
     env.pop("PREFECT_API_URL", None)
     return env
 
@@ -72,8 +86,7 @@ def dvc(proj: Path, *args, check: bool = True, **kw) -> str:
 
 
 def dvc_result(proj: Path, *args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "dvc"), *args], cwd=proj, env=proj_env(proj), capture_output=True, text=True,
-                          **kw)
+    return subprocess.run([str(BIN / "dvc"), *args], cwd=proj, env=proj_env(proj), capture_output=True, text=True, **kw)
 
 
 def stage(proj: Path, name: str, *args, params: Path | None = None, timeout: float = 300):
@@ -84,8 +97,14 @@ def stage(proj: Path, name: str, *args, params: Path | None = None, timeout: flo
 
 def start(proj: Path, args: list[str], log: Path) -> subprocess.Popen:
     """Start `dvc <args>` in its own process group (so it can be killed with its children)."""
-    return subprocess.Popen([str(BIN / "dvc"), *args], cwd=proj, env=proj_env(proj), stdout=open(log, "w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [str(BIN / "dvc"), *args],
+        cwd=proj,
+        env=proj_env(proj),
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 class Run:
@@ -93,8 +112,14 @@ class Run:
 
     def __init__(self, proj: Path, args: list[str], log: Path):
         self.proj, self.log, self.t0 = proj, log, time.time()
-        self.p = subprocess.Popen([str(BIN / "dvc"), *args], cwd=proj, env=proj_env(proj), stdout=open(log, "w"),
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        self.p = subprocess.Popen(
+            [str(BIN / "dvc"), *args],
+            cwd=proj,
+            env=proj_env(proj),
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.seconds = None
         threading.Thread(target=self._time, daemon=True).start()
 
@@ -150,8 +175,11 @@ def stage_python_running(p: subprocess.Popen, script: str) -> bool:
 
 def digests(folder: Path, exclude: tuple[str, ...] = ()) -> dict[str, str]:
     """{relative path: sha256} of every file under `folder`."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.relative_to(folder).as_posix() not in exclude}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.relative_to(folder).as_posix() not in exclude
+    }
 
 
 def stray_temp_files(proj: Path) -> list[str]:
@@ -161,8 +189,13 @@ def stray_temp_files(proj: Path) -> list[str]:
         rel = p.relative_to(proj).as_posix()
         if rel == "data/.tmp":
             continue
-        if rel.startswith("data/.tmp/") or p.name.endswith((".tmp", ".part")) or ".tmp-" in p.name \
-                or ".old-" in p.name or (rel.startswith("data/cache/") and p.name.startswith("tmp")):
+        if (
+            rel.startswith("data/.tmp/")
+            or p.name.endswith((".tmp", ".part"))
+            or ".tmp-" in p.name
+            or ".old-" in p.name
+            or (rel.startswith("data/cache/") and p.name.startswith("tmp"))
+        ):
             names.append(rel)
     for p in (proj / "reports").rglob("*"):
         if p.name.startswith(".") and p.name != ".gitignore":

@@ -1,5 +1,6 @@
 """safe_extract: escapes, links, special files and bombs are refused and leave nothing behind;
 plus the LSUN lmdb export (only where the optional lmdb package is installed)."""
+
 import io
 import struct
 import tarfile
@@ -28,8 +29,9 @@ def tar_member(name, data=None, **kw):
     return info, data
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # safe_extract()
+
 
 def refused(archive_bytes, tmp_path, match, name="bad.zip", **caps):
     archive = tmp_path / name
@@ -43,20 +45,30 @@ def refused(archive_bytes, tmp_path, match, name="bad.zip", **caps):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "work"])  # nothing outside
 
 
-@pytest.mark.parametrize("member, match", [("../evil.txt", r"'\.\.'"), ("a/../../evil.txt", r"'\.\.'"),
-                                           ("/abs.txt", "absolute"), ("C:/x.txt", "absolute"),
-                                           ("a\\..\\evil.txt", "backslash")])
+@pytest.mark.parametrize(
+    "member, match",
+    [
+        ("../evil.txt", r"'\.\.'"),
+        ("a/../../evil.txt", r"'\.\.'"),
+        ("/abs.txt", "absolute"),
+        ("C:/x.txt", "absolute"),
+        ("a\\..\\evil.txt", "backslash"),
+    ],
+)
 def test_zip_escapes_refused(tmp_path, member, match):
     refused(make_zip({"ok.txt": b"fine", member: b"evil"}), tmp_path, match)
 
 
-@pytest.mark.parametrize("member, match", [
-    (tar_member("link", type=tarfile.SYMTYPE, linkname="../../outside"), "symbolic link"),
-    (tar_member("link", type=tarfile.SYMTYPE, linkname="inside.txt"), "symbolic link"),
-    (tar_member("hard", type=tarfile.LNKTYPE, linkname="/etc/passwd"), "hard link"),
-    (tar_member("dev", type=tarfile.CHRTYPE), "device"),
-    (tar_member("../up.txt", b"x"), r"'\.\.'"),
-])
+@pytest.mark.parametrize(
+    "member, match",
+    [
+        (tar_member("link", type=tarfile.SYMTYPE, linkname="../../outside"), "symbolic link"),
+        (tar_member("link", type=tarfile.SYMTYPE, linkname="inside.txt"), "symbolic link"),
+        (tar_member("hard", type=tarfile.LNKTYPE, linkname="/etc/passwd"), "hard link"),
+        (tar_member("dev", type=tarfile.CHRTYPE), "device"),
+        (tar_member("../up.txt", b"x"), r"'\.\.'"),
+    ],
+)
 def test_tar_links_devices_and_escapes_refused(tmp_path, member, match):
     refused(make_tar([tar_member("inside.txt", b"ok"), member]), tmp_path, match, name="bad.tar.gz")
 
@@ -69,16 +81,16 @@ def test_zip_bombs_refused(tmp_path):
     liar = bytearray(bomb)
     for sig, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
         at = liar.index(sig) + offset
-        liar[at:at + 4] = struct.pack("<I", 100)
+        liar[at : at + 4] = struct.pack("<I", 100)
     refused(bytes(liar), tmp_path, "zeros.bin", max_total_bytes=1 << 20)
 
 
 def test_actual_bytes_capped_even_if_declared_sizes_lie(tmp_path, monkeypatch):
     honest = archive_module._ZipReader.members
-    monkeypatch.setattr(archive_module._ZipReader, "members",
-                        lambda self: [(rel, d, 0, h) for rel, d, _, h in honest(self)])
-    refused(make_zip({"zeros.bin": bytes(4 << 20)}), tmp_path, "produced more than the cap",
-            max_total_bytes=1 << 20)
+    monkeypatch.setattr(
+        archive_module._ZipReader, "members", lambda self: [(rel, d, 0, h) for rel, d, _, h in honest(self)]
+    )
+    refused(make_zip({"zeros.bin": bytes(4 << 20)}), tmp_path, "produced more than the cap", max_total_bytes=1 << 20)
 
 
 def test_extract_zip_and_tar_merge_into_existing_target(tmp_path):
@@ -88,19 +100,27 @@ def test_extract_zip_and_tar_merge_into_existing_target(tmp_path):
     (target / "sketch" / "old.png").write_bytes(b"old")
     (tmp_path / "a.zip").write_bytes(make_zip({"sketch/cat/1.png": b"1", "sketch/cat/": b""}))
     assert safe_extract(tmp_path / "a.zip", target) == ["sketch/cat/1.png"]
-    (tmp_path / "b.tgz").write_bytes(make_tar([tar_member("eval", type=tarfile.DIRTYPE),
-                                              tar_member("./eval/x.png", b"x")]))
+    (tmp_path / "b.tgz").write_bytes(
+        make_tar([tar_member("eval", type=tarfile.DIRTYPE), tar_member("./eval/x.png", b"x")])
+    )
     assert safe_extract(tmp_path / "b.tgz", target) == ["eval/x.png"]
     assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
-        "eval", "eval/x.png", "keep", "sketch", "sketch/cat", "sketch/cat/1.png"]
+        "eval",
+        "eval/x.png",
+        "keep",
+        "sketch",
+        "sketch/cat",
+        "sketch/cat/1.png",
+    ]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     (tmp_path / "junk.zip").write_bytes(make_zip({"a": b"1"})[:-30])  # truncated download
     with pytest.raises(ArchiveError, match="neither a zip nor a tar"):
         safe_extract(tmp_path / "junk.zip", tmp_path / "t2")
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # LSUN export (only where the optional lmdb package is installed)
+
 
 def test_export_lmdb_images(tmp_path):
     lmdb = pytest.importorskip("lmdb", reason="optional package lmdb not installed (pip install lmdb)")
@@ -128,12 +148,13 @@ def test_zip_symlink_entries_refused(tmp_path):
     import io
     import stat
     import zipfile
+
     for target in ("../../etc/passwd", "inside.txt"):
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr("inside.txt", b"ok")
             info = zipfile.ZipInfo("link")
-            info.create_system = 3                                   # Unix
+            info.create_system = 3  # Unix
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
             zf.writestr(info, target)
         refused(buf.getvalue(), tmp_path, "symbolic link|symlink")

@@ -4,6 +4,7 @@ Unpacking and the LSUN export are tested in test_archive.py.
 
 Everything talks to a small HTTP server on 127.0.0.1 started by the test; no other address.
 """
+
 import hashlib
 import json
 import socket
@@ -21,6 +22,7 @@ FAST = dict(timeout=5, retries=0, retry_wait=0, progress=False)
 
 class Handler(BaseHTTPRequestHandler):
     """Serves `server.files`; `server.mode`: normal | drop | drop_once | error500 | ignore_range."""
+
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
@@ -84,8 +86,9 @@ def sha(data):
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, incompressible enough to be streamed in pieces
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # download()
+
 
 def test_download_ok_and_existing_file_skips_network(server, tmp_path):
     server.files["/a.bin"] = PAYLOAD
@@ -149,19 +152,23 @@ def test_network_failures_point_to_a_mirror(server, tmp_path, case):
     assert not (tmp_path / "a.zip").exists()
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Registry, fetch_asset(), lock file, mirror
+
 
 @pytest.fixture
 def toy(server, monkeypatch):
     """A registry entry `toy` served by the local server; returns a function to (re)publish it."""
+
     def publish(data, sha256=None, unpack=True):
         name = "toy.zip" if unpack else "toy.bin"
         server.files["/" + name] = data
-        asset = Asset("toy", server.url + "/" + name, name, sha256, "raw", unpack=unpack,
-                      expect=("toy/a.txt",) if unpack else ())
+        asset = Asset(
+            "toy", server.url + "/" + name, name, sha256, "raw", unpack=unpack, expect=("toy/a.txt",) if unpack else ()
+        )
         monkeypatch.setitem(sources.REGISTRY, "toy", lambda: asset)
         return asset
+
     return publish
 
 
@@ -175,8 +182,10 @@ def test_trust_on_first_use_lock(toy, tmp_path):
     assert fetch_asset("toy", tmp_path / "out", lock_file=lock, **FETCH) == tmp_path / "out" / "raw"
     assert (tmp_path / "out/raw/toy/a.txt").read_bytes() == b"hello"
     text = lock.read_text()
-    assert json.loads(text)["toy"]["sha256"] == sha(TOY) and text == json.dumps(json.loads(text), indent=2,
-                                                                                sort_keys=True) + "\n"
+    assert (
+        json.loads(text)["toy"]["sha256"] == sha(TOY)
+        and text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    )
     fetch_asset("toy", tmp_path / "again", lock_file=lock, **FETCH)  # same bytes: verifies
     toy(make_zip({"toy/a.txt": b"tampered"}))
     with pytest.raises(FetchError, match="Checksum mismatch"):
@@ -244,11 +253,11 @@ def test_a_download_already_on_disk_that_does_not_match_is_never_used(toy, serve
     stale = tmp_path / "out" / "downloads" / "toy.zip"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(make_zip({"toy/a.txt": b"tampered"}))
-    server.files.clear()                                             # offline: the server has nothing
+    server.files.clear()  # offline: the server has nothing
     with pytest.raises(FetchError):
         fetch_asset("toy", tmp_path / "out", lock_file=lock, **FETCH)
     assert not (tmp_path / "out" / "raw").exists() and lock.read_text() == before
-    toy(TOY)                                                         # online again
+    toy(TOY)  # online again
     fetch_asset("toy", tmp_path / "out", lock_file=lock, **FETCH)
     assert (tmp_path / "out/raw/toy/a.txt").read_bytes() == b"hello" and stale.read_bytes() == TOY
     assert lock.read_text() == before

@@ -3,6 +3,7 @@
 `checkpoint_keys.json` lists every state-dict key and shape of the real netG/netD (256 and 1024 px)
 and photosketch.pth. A state dict with exactly those keys and shapes stands in for the real files.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,9 @@ def test_table_loads_strictly(table):
 FILE_CASES = [(t, False) for t in NETS] + [(t, True) for t in NETS if NETS[t][1]]
 
 
-@pytest.mark.parametrize("table, wrapped", FILE_CASES,
-                         ids=[f"{t}-{'rosinality' if w else 'bare'}" for t, w in FILE_CASES])
+@pytest.mark.parametrize(
+    "table, wrapped", FILE_CASES, ids=[f"{t}-{'rosinality' if w else 'bare'}" for t, w in FILE_CASES]
+)
 def test_table_loads_from_file(table, wrapped, tmp_path):
     wrapper = NETS[table][1]
     sd = zeros_state_dict(table)
@@ -129,7 +131,7 @@ def test_code_running_pickle_is_refused(tmp_path, writer):
     with pytest.raises(CheckpointError, match="weights-only"):
         load_file(path)
     assert not marker.exists(), "loading the checkpoint ran the payload"
-    pickle.loads(pickle.dumps(_RunsCode(marker)))      # control: a plain unpickle really runs it
+    pickle.loads(pickle.dumps(_RunsCode(marker)))  # control: a plain unpickle really runs it
     assert marker.exists()
 
 
@@ -153,7 +155,7 @@ def test_save_atomic_leaves_only_the_file(tmp_path):
 def test_save_atomic_failure_leaves_nothing(tmp_path):
     path = tmp_path / "netG.pth"
     save_atomic({"w": torch.ones(3)}, path)
-    with pytest.raises((AttributeError, TypeError, RuntimeError)):   # pickle's "Can't pickle local object"
+    with pytest.raises((AttributeError, TypeError, RuntimeError)):  # pickle's "Can't pickle local object"
         save_atomic({"w": lambda: None}, path)  # lambdas cannot be pickled
     assert [p.name for p in tmp_path.iterdir()] == ["netG.pth"]
     assert torch.equal(load_file(path)["w"], torch.ones(3))  # the old file is intact

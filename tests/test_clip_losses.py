@@ -1,4 +1,5 @@
 """CLIP losses (pipeline/losses/clip.py) against hand computations."""
+
 from __future__ import annotations
 
 import math
@@ -10,9 +11,6 @@ import torch
 from pipeline.losses.clip import directional_loss, global_loss, text_direction
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:
@@ -132,7 +130,7 @@ def test_directional_loss_orthogonal_is_one(emb):
     frozen, dT = emb
     g = torch.Generator().manual_seed(5)
     r = torch.randn(3, 10, generator=g, dtype=torch.float64)
-    ortho = r - (r @ dT)[:, None] * dT[None]                 # Gram-Schmidt: each row _|_ dT
+    ortho = r - (r @ dT)[:, None] * dT[None]  # Gram-Schmidt: each row _|_ dT
     assert (ortho @ dT).abs().max() < 1e-12
     assert directional_loss(frozen + ortho, frozen, dT).item() == pytest.approx(1.0, abs=1e-12)
 

@@ -3,6 +3,7 @@
 Each check runs in a fresh interpreter, because the shim acts once per process before the first
 `import torchvision`, and this test process has long since imported everything.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(code: str) -> dict:
     """Run `code` in a fresh interpreter from the repo root; it prints one JSON line last."""
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 0, f"subprocess failed:\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -27,13 +34,14 @@ def test_import_pipeline_then_vision_libraries():
         "import json, pipeline, torchvision, open_clip, torch_fidelity, torch\n"
         "from pipeline import compat\n"
         "ops = {n: compat._op_exists(n) for n in ('nms', 'qnms')}\n"
-        "print(json.dumps({'state': compat._STATE, 'ops': ops, 'tv': torchvision.__version__}))\n")
+        "print(json.dumps({'state': compat._STATE, 'ops': ops, 'tv': torchvision.__version__}))\n"
+    )
     s = state["state"]
     assert isinstance(s["extension_loaded"], bool)
     if s["extension_loaded"]:
-        assert s["defined"] == []                       # torchvision's own ops; nothing added
+        assert s["defined"] == []  # torchvision's own ops; nothing added
     else:
-        assert set(s["defined"]) <= {"nms", "qnms"}     # only schemas, and only what was missing
+        assert set(s["defined"]) <= {"nms", "qnms"}  # only schemas, and only what was missing
     assert state["ops"] == {"nms": True, "qnms": True}
 
 
@@ -50,6 +58,7 @@ def test_existing_operator_is_left_alone():
         "first = compat.ensure_torchvision_ops()\n"
         "second = compat.ensure_torchvision_ops()\n"
         "import torchvision\n"
-        "print(json.dumps({'first': first, 'second': second}))\n")
+        "print(json.dumps({'first': first, 'second': second}))\n"
+    )
     assert state["first"] == {"extension_loaded": False, "defined": ["qnms"]}
-    assert state["second"] == state["first"]            # idempotent
+    assert state["second"] == state["first"]  # idempotent

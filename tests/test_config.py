@@ -1,4 +1,5 @@
 """params.yaml validation: the repo's file loads, and every kind of mistake is an error naming the key path."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ def test_repo_params_default_is_the_toy_world():
     exp = p.experiment
     assert exp.name == "toy" and exp.is_toy and not exp.demo
     assert exp.size == p.world.size == 32
-    assert exp.generator == p.world.generator                 # the world's GAN, the experiment's generator
+    assert exp.generator == p.world.generator  # the world's GAN, the experiment's generator
     assert exp.clip.model == p.world.clip.model and exp.eval.feature_extractor == "toy-oracle"
     assert p.methods["clip_direction"].direction_every == exp.method_overrides["direction_every"]
 
@@ -50,20 +51,44 @@ def test_repo_params_demo_is_valid():
     assert exp.generator.style_dim == 64 and exp.generator.n_mlp == 4
     assert exp.generator.channel_base == 1024 and exp.generator.channel_max == 64
     assert exp.train.iters == 120 and exp.train.batch == 4 and exp.train.device == "auto"
-    assert exp.eval.metrics == ("fid", "kid", "precision", "recall", "clip_score_target", "clip_score_source",
-                                "sketch_chamfer")
+    assert exp.eval.metrics == (
+        "fid",
+        "kid",
+        "precision",
+        "recall",
+        "clip_score_target",
+        "clip_score_source",
+        "sketch_chamfer",
+    )
     assert exp.eval.kid_subset_size == 32 and exp.eval.n_samples == 64 and exp.eval.resize == "tf"
     assert exp.clip.pretrained is None
     assert exp.demo_data.n_sketches == 8
     assert exp.target_prompt == "a photo of a pink cat"
-    assert list(p.methods) == ["syog", "clip_global", "clip_direction", "clip_direction_no_image", "diagonal",
-                               "diagonal_no_syog"]
-    assert {type(c).__name__ for c in p.methods.values()} == {"SyogConfig", "ClipGlobalConfig",
-                                                               "ClipDirectionConfig", "DiagonalConfig"}
+    assert list(p.methods) == [
+        "syog",
+        "clip_global",
+        "clip_direction",
+        "clip_direction_no_image",
+        "diagonal",
+        "diagonal_no_syog",
+    ]
+    assert {type(c).__name__ for c in p.methods.values()} == {
+        "SyogConfig",
+        "ClipGlobalConfig",
+        "ClipDirectionConfig",
+        "DiagonalConfig",
+    }
     m = p.method("syog")
     assert isinstance(m, SyogConfig)
     assert (m.lr, m.beta1, m.beta2, m.l_image, m.r1_gamma, m.d_reg_every, m.mixing) == (
-        0.002, 0.0, 0.99, 0.7, 10.0, 16, 0.9)
+        0.002,
+        0.0,
+        0.99,
+        0.7,
+        10.0,
+        16,
+        0.9,
+    )
     assert isinstance(m.lr, float) and isinstance(m.d_reg_every, int)
     assert m.diffaug == "translation" and m.dsketch_pretrained is True
 
@@ -190,7 +215,10 @@ def test_truncation_outside_unit_interval():
 
 def test_unknown_method_name_lists_registered():
     msg = error({"methods.syog.method": "nope"})
-    assert f"{WHERE}: methods.syog.method: unknown method 'nope'; registered: clip_direction, clip_global, diagonal, syog" in msg
+    assert (
+        f"{WHERE}: methods.syog.method: unknown method 'nope'; registered: clip_direction, clip_global, diagonal, syog"
+        in msg
+    )
 
 
 def test_method_block_without_method_key():
@@ -228,8 +256,9 @@ def test_kid_subset_equal_to_samples_is_fine():
 def test_mirror_without_mirror_dir():
     msg = error({"experiments.demo.assets.source": "mirror"})
     assert "experiments.demo.assets.mirror_dir: required when source is 'mirror'" in msg
-    exp = load(**{"experiments.demo.assets.source": "mirror",
-                  "experiments.demo.assets.mirror_dir": "/srv/mirror"}).experiment
+    exp = load(
+        **{"experiments.demo.assets.source": "mirror", "experiments.demo.assets.mirror_dir": "/srv/mirror"}
+    ).experiment
     assert exp.assets.mirror_dir == "/srv/mirror"
 
 
@@ -262,6 +291,7 @@ def test_missing_required_key(tmp_path):
 
 def test_no_methods(tmp_path):
     import yaml
+
     p = tmp_path / "params.yaml"
     raw = yaml.safe_load(PARAMS.read_text())
     del raw["methods"]
@@ -322,6 +352,7 @@ def test_write_json_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
 
 def test_method_prompts_fall_back_to_the_experiment():
     from pipeline.methods import prompts
+
     p = load(**{"methods.clip_global.source_prompt": "a photo of a dog"})
     exp = p.experiment
     assert prompts(exp, p.method("clip_global")) == (exp.target_prompt, "a photo of a dog")

@@ -1,4 +1,5 @@
 """Image folders: readable errors for bad inputs, sketch/photo normalization, the in-memory banks."""
+
 from __future__ import annotations
 
 import io
@@ -118,8 +119,8 @@ def test_open_image_reads_pixels(tmp_path):
 
 
 def test_rgba_sketch_transparent_background_becomes_white():
-    arr = np.zeros((20, 20, 4), dtype=np.uint8)      # transparent black everywhere
-    arr[5:15, 9:11] = (0, 0, 0, 255)                 # an opaque black vertical stroke
+    arr = np.zeros((20, 20, 4), dtype=np.uint8)  # transparent black everywhere
+    arr[5:15, 9:11] = (0, 0, 0, 255)  # an opaque black vertical stroke
     out = normalize_sketch(Image.fromarray(arr, "RGBA"), 20)
     assert out.mode == "L" and out.size == (20, 20)
     o = np.asarray(out)
@@ -131,7 +132,7 @@ def test_rgba_sketch_transparent_background_becomes_white():
 
 def test_la_sketch_half_transparent_stroke_is_composited():
     arr = np.zeros((16, 16, 2), dtype=np.uint8)
-    arr[8, :] = (0, 128)                             # black at alpha 128/255 over white
+    arr[8, :] = (0, 128)  # black at alpha 128/255 over white
     out = np.asarray(normalize_sketch(Image.fromarray(arr, "LA"), 16))
     assert (np.delete(out, 8, axis=0) == 255).all()
     # 255 * (1 - 128/255) = 127, PIL rounding may give 127 or 128
@@ -140,7 +141,7 @@ def test_la_sketch_half_transparent_stroke_is_composited():
 
 def test_white_on_black_sketch_is_inverted():
     arr = np.zeros((24, 24), dtype=np.uint8)
-    arr[12, 3:21] = 255                              # white stroke on black
+    arr[12, 3:21] = 255  # white stroke on black
     out = np.asarray(normalize_sketch(Image.fromarray(arr, "L"), 24))
     expect = np.full((24, 24), 255, np.uint8)
     expect[12, 3:21] = 0

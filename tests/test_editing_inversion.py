@@ -1,4 +1,5 @@
 """Inversion, interpolation, scribble editing and GANSpace on a tiny seeded generator (32 px, CPU)."""
+
 import numpy as np
 import pytest
 import torch
@@ -42,7 +43,7 @@ def test_inversion_recovers_known_wplus_image(G):
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         wp = G.make_wplus(torch.randn(2, G.style_dim, generator=gen))
-        wp = wp + 0.3 * wp.std() * torch.randn(wp.shape, generator=gen)   # a genuine W+ code, rows differ
+        wp = wp + 0.3 * wp.std() * torch.randn(wp.shape, generator=gen)  # a genuine W+ code, rows differ
     target = synth(G, wp)
     _, _, w_mean, _ = w_statistics(G)
     mean_err = mse(synth(G, G.make_wplus(w_mean.expand(2, -1), input_is_latent=True)), target)
@@ -55,7 +56,7 @@ def test_inversion_recovers_known_wplus_image(G):
     assert torch.equal(res.loss, res.restart_losses.min(0).values)
     assert torch.equal(res.best_restart, res.restart_losses.argmin(0))
     assert torch.allclose(res.image, synth(G, res.wplus), atol=1e-5)
-    assert all(not p.requires_grad or p.grad is None for p in G.parameters())   # G untouched
+    assert all(not p.requires_grad or p.grad is None for p in G.parameters())  # G untouched
 
 
 def test_first_restart_is_exactly_the_mean_latent(G):
@@ -70,8 +71,9 @@ def test_first_restart_is_exactly_the_mean_latent(G):
     assert torch.equal(r0.loss, res.restart_losses[0])
 
 
-@pytest.mark.parametrize("space,optimizer,lr,steps", [("w", "adam", 0.1, 25), ("z", "adam", 0.1, 25),
-                                                      ("wplus", "lbfgs", 1.0, 6)])
+@pytest.mark.parametrize(
+    "space,optimizer,lr,steps", [("w", "adam", 0.1, 25), ("z", "adam", 0.1, 25), ("wplus", "lbfgs", 1.0, 6)]
+)
 def test_other_spaces_and_lbfgs_improve_on_the_start(G, space, optimizer, lr, steps):
     gen = torch.Generator().manual_seed(2)
     target = synth(G, G.make_wplus(torch.randn(1, G.style_dim, generator=gen)))
@@ -80,7 +82,7 @@ def test_other_spaces_and_lbfgs_improve_on_the_start(G, space, optimizer, lr, st
     assert res.latent.shape == ((1, G.style_dim) if space != "wplus" else (1, G.n_latent, G.style_dim))
     assert res.loss.item() < 0.7 * start.loss.item()
     if space == "z":
-        assert torch.allclose(res.latent.norm(dim=-1), torch.tensor(G.style_dim ** 0.5))
+        assert torch.allclose(res.latent.norm(dim=-1), torch.tensor(G.style_dim**0.5))
 
 
 def test_invert_rejects_bad_arguments(G):
@@ -106,7 +108,7 @@ def test_perceptual_fallback_is_differentiable():
 def test_perceptual_vgg_loads_local_weights_only(tmp_path):
     torch.manual_seed(0)
     sd = {f"features.{k}": v for k, v in vgg16_features_trunk().state_dict().items()}
-    sd["classifier.0.weight"] = torch.zeros(2, 2)          # a full torchvision dict has extra keys
+    sd["classifier.0.weight"] = torch.zeros(2, 2)  # a full torchvision dict has extra keys
     torch.save(sd, tmp_path / "vgg16.pth")
     pf = PerceptualFeatures(tmp_path / "vgg16.pth")
     assert pf.kind == "vgg16"
@@ -147,7 +149,7 @@ def test_load_scribble(tmp_path):
     s, m = load_scribble(tmp_path / "s.png", size=32)
     assert s.shape == (1, 3, 32, 32) and m.shape == (1, 1, 32, 32)
     assert m.sum().item() == 10 * 10 and m[0, 0, 5, 10] == 1 and m[0, 0, 0, 0] == 0
-    assert torch.allclose(s[0, :, 5, 10], torch.tensor([1.0, -1.0, -1.0]))   # no dark fringe from premultiplying
+    assert torch.allclose(s[0, :, 5, 10], torch.tensor([1.0, -1.0, -1.0]))  # no dark fringe from premultiplying
     assert s[0, :, 0, 0].abs().sum() == 0
     Image.fromarray(rgba[..., :3], "RGB").save(tmp_path / "flat.png")
     with pytest.raises(ValueError, match=r"flat\.png.*alpha"):
@@ -166,7 +168,7 @@ def test_lerp_and_slerp_endpoints_are_exact():
     b_eq = b / b.norm(dim=-1, keepdim=True) * a.norm(dim=-1, keepdim=True)
     for t in (0.25, 0.5, 0.8):
         assert torch.allclose(slerp(a, b_eq, t).norm(dim=-1), a.norm(dim=-1), rtol=1e-5)
-    mid = slerp(a, a * (1 + 1e-9), 0.5)                      # (near-)parallel: no NaN, lerp fallback
+    mid = slerp(a, a * (1 + 1e-9), 0.5)  # (near-)parallel: no NaN, lerp fallback
     assert torch.isfinite(mid).all() and torch.allclose(mid, a)
     per_row = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
     assert torch.equal(per_row[0], a[0]) and torch.equal(per_row[2], b[2])
@@ -187,7 +189,7 @@ def test_interpolate_latents_endpoints_and_files(G, tmp_path, space):
         assert im.n_frames == 4 and im.size == (32, 64)
     with Image.open(strip) as im:
         assert im.size == (4 * 32, 64)
-    assert not list(tmp_path.glob(".*"))                     # no temporary files left behind
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 
 def test_interpolate_weights(G):
@@ -200,7 +202,7 @@ def test_interpolate_weights(G):
     key = "style.1.weight"
     half = interpolate_weights(a, b, 0.5)
     assert torch.allclose(half[key], (a[key] + b[key]) / 2)
-    make_g(2).load_state_dict(half)                          # a loadable generator
+    make_g(2).load_state_dict(half)  # a loadable generator
     other = make_g(0, channel_max=8).state_dict()
     with pytest.raises(ValueError, match=r"shape mismatch at '.*'"):
         interpolate_weights(a, other, 0.5)
@@ -220,7 +222,7 @@ def test_ganspace_components_roundtrip_and_edits(G, tmp_path):
     assert (std[:-1] >= std[1:]).all() and (std > 0).all()
 
     path = save_npz(comps, tmp_path / "ganspace_cat.npz")
-    with np.load(path) as f:                                 # GANSketching's layout
+    with np.load(path) as f:  # GANSketching's layout
         assert f["lat_comp"].shape == (6, 1, 16) and f["lat_mean"].shape == (1, 16) and f["lat_stdev"].shape == (6,)
     back = load_npz(path)
     for k in comps:
@@ -235,9 +237,9 @@ def test_ganspace_components_roundtrip_and_edits(G, tmp_path):
     assert torch.equal(apply_ganspace(wplus, comps, 1, 0.0, (2, 4)), wplus)
     out = apply_ganspace(wplus, comps, 1, 3.0, (2, 4))
     changed = (out != wplus).any(-1).any(0)
-    assert changed.tolist() == [i in (2, 3, 4) for i in range(G.n_latent)]       # inclusive range
+    assert changed.tolist() == [i in (2, 3, 4) for i in range(G.n_latent)]  # inclusive range
     assert torch.allclose(out[:, 3] - wplus[:, 3], (C[1] * 3.0 * std[1]).expand(2, -1), atol=1e-6)
-    clipped = apply_ganspace(wplus, comps, 0, 1.0, (5, 17))                         # reference's 18 rows
+    clipped = apply_ganspace(wplus, comps, 0, 1.0, (5, 17))  # reference's 18 rows
     assert (clipped != wplus).any(-1).any(0).tolist() == [i >= 5 for i in range(G.n_latent)]
     with pytest.raises(ValueError, match="select no row"):
         apply_ganspace(wplus, comps, 0, 1.0, (9, 17))
@@ -251,14 +253,15 @@ def test_ganspace_components_roundtrip_and_edits(G, tmp_path):
 
 def test_noise_regularize_is_rosinalitys_multiscale_autocorrelation():
     from pipeline.editing.projector import noise_regularize
+
     g = torch.Generator().manual_seed(0)
     maps = [torch.randn(1, 1, 16, 16, generator=g), torch.randn(1, 1, 8, 8, generator=g)]
 
-    def hand(n):                                    # independent: explicit neighbour products, numpy-style
+    def hand(n):  # independent: explicit neighbour products, numpy-style
         total, x = 0.0, n[0, 0].double()
         while True:
-            right = torch.cat([x[:, -1:], x[:, :-1]], 1)          # roll by 1 along width
-            down = torch.cat([x[-1:], x[:-1]], 0)                 # roll by 1 along height
+            right = torch.cat([x[:, -1:], x[:, :-1]], 1)  # roll by 1 along width
+            down = torch.cat([x[-1:], x[:-1]], 0)  # roll by 1 along height
             total += (x * right).mean().item() ** 2 + (x * down).mean().item() ** 2
             if x.shape[0] <= 8:
                 return total
@@ -267,48 +270,52 @@ def test_noise_regularize_is_rosinalitys_multiscale_autocorrelation():
 
     want = sum(hand(m) for m in maps)
     assert noise_regularize(maps).item() == pytest.approx(want, rel=1e-5)
-    smooth = [torch.ones(1, 1, 16, 16)]             # perfectly correlated noise is penalized hard
-    assert noise_regularize(smooth).item() == pytest.approx(4.0)   # two scales (16, 8) x two axes x 1^2
+    smooth = [torch.ones(1, 1, 16, 16)]  # perfectly correlated noise is penalized hard
+    assert noise_regularize(smooth).item() == pytest.approx(4.0)  # two scales (16, 8) x two axes x 1^2
 
 
 def test_projector_fits_and_keeps_its_noise_maps_normalized(G):
     from pipeline.editing.projector import get_lr, project
+
     torch.manual_seed(1)
     with torch.no_grad():
         target = G.synthesis(G.make_wplus(G.mapping(torch.randn(1, G.style_dim)), input_is_latent=True))
-    short = project(G, target, perceptual=mse, steps=2, n_mean=200)            # mse stands in for LPIPS
+    short = project(G, target, perceptual=mse, steps=2, n_mean=200)  # mse stands in for LPIPS
     res = project(G, target, perceptual=mse, steps=120, n_mean=200)
     assert res.space == "w" and res.latent.shape == (1, G.style_dim)
-    assert res.loss.item() < 0.5 * short.loss.item()                            # it fits
+    assert res.loss.item() < 0.5 * short.loss.item()  # it fits
     assert get_lr(0.0, 0.1) == 0.0 and get_lr(0.5, 0.1) == pytest.approx(0.1)  # ramp-up, then flat
     # the mode reaches the edit stage's spec and defaults to rosinality's 1,000 steps
     from pipeline.editing.spec import InversionSpec
+
     assert InversionSpec(mode="rosinality").n_steps == 1000 and InversionSpec().n_steps == 300
 
 
 def test_scribble_loss_ignores_pixels_outside_the_mask(G):
     from pipeline.editing.scribble import scribble_edit
+
     gen = torch.Generator().manual_seed(2)
     w0 = G.make_wplus(torch.randn(1, G.style_dim, generator=gen)).detach()
     mask = torch.zeros(1, 1, G.size, G.size)
     mask[..., 8:20, 8:20] = 1.0
     sc = torch.rand(1, 3, G.size, G.size, generator=gen) * 2 - 1
-    other = torch.where(mask.bool(), sc, -sc)                        # the same strokes, anything else outside
+    other = torch.where(mask.bool(), sc, -sc)  # the same strokes, anything else outside
     a, ha = scribble_edit(G, w0, sc, mask, steps=5, lr=0.05, lam=0.1)
     b, hb = scribble_edit(G, w0, other, mask, steps=5, lr=0.05, lam=0.1)
     assert torch.equal(a, b) and ha == hb
     c, _ = scribble_edit(G, w0, torch.where(mask.bool(), -sc, sc), mask, steps=5, lr=0.05, lam=0.1)
-    assert not torch.equal(a, c)                                     # inside the mask it matters
+    assert not torch.equal(a, c)  # inside the mask it matters
 
 
 def test_ganspace_moves_along_the_component_it_names(G):
     from pipeline.editing.ganspace import apply_ganspace, compute_ganspace
+
     comps = compute_ganspace(G, n_samples=512, n_components=6)
     wp = G.make_wplus(torch.randn(2, G.style_dim, generator=torch.Generator().manual_seed(4))).detach()
     out = apply_ganspace(wp, comps, comp_id=3, scalar=2.0, layers=(1, 2))
-    delta = out - wp                                                 # [B, n_latent, D]
+    delta = out - wp  # [B, n_latent, D]
     assert torch.equal(delta[:, 0], torch.zeros_like(delta[:, 0])) and delta[:, 3:].abs().max() == 0
     want = comps["lat_comp"][3] * 2.0 * comps["lat_stdev"][3]
     torch.testing.assert_close(delta[:, 1:3], want.expand_as(delta[:, 1:3]))
-    proj = delta[0, 1] @ comps["lat_comp"].T                         # only component 3 carries the shift
+    proj = delta[0, 1] @ comps["lat_comp"].T  # only component 3 carries the shift
     assert proj[3] > 0 and proj[[0, 1, 2, 4, 5]].abs().max() < 1e-4 * proj[3]

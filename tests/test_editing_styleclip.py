@@ -1,6 +1,7 @@
 """StyleCLIP editing (pipeline/editing/{latent_opt,mapper,global_directions}.py) on a tiny seeded
 generator and the demo CLIP: identities at alpha = 0 / zero mapper output, relevance shapes and
 cache, loss decrease of latent optimization and mapper training, the lr schedule."""
+
 from __future__ import annotations
 
 import math
@@ -56,9 +57,9 @@ def no_grads(*modules) -> bool:
 
 def test_lr_schedule_hand_values():
     lr = 0.1
-    assert lr_schedule(0.0, lr) == 0.0                                   # rampup starts at 0
-    assert lr_schedule(0.025, lr) == pytest.approx(0.05, abs=1e-12)      # half-way up the 5% rampup
-    assert lr_schedule(0.5, lr) == pytest.approx(0.1, abs=1e-12)         # plateau
+    assert lr_schedule(0.0, lr) == 0.0  # rampup starts at 0
+    assert lr_schedule(0.025, lr) == pytest.approx(0.05, abs=1e-12)  # half-way up the 5% rampup
+    assert lr_schedule(0.5, lr) == pytest.approx(0.1, abs=1e-12)  # plateau
     # (1 - 0.9) / 0.25 = 0.4 -> 0.5 - 0.5 cos(0.4 pi) = 0.3454915...
     assert lr_schedule(0.9, lr) == pytest.approx(0.1 * (0.5 - 0.5 * math.cos(0.4 * math.pi)), abs=1e-12)
     assert lr_schedule(0.9, lr) == pytest.approx(0.034549150281, abs=1e-11)
@@ -78,7 +79,7 @@ def test_latent_optimization_lowers_loss(G, clip, wplus):
     assert sum(losses[-q:]) / q < sum(losses[:q]) / q
     assert losses[-1] < losses[0]
     assert not torch.equal(w, w0)
-    assert no_grads(G, clip)                                             # frozen: nothing accumulated
+    assert no_grads(G, clip)  # frozen: nothing accumulated
 
 
 def test_latent_optimization_first_step_has_zero_lr(G, clip, wplus):
@@ -118,7 +119,7 @@ def test_mapper_groups(G, wplus):
     assert torch.equal(out[:, 4:], torch.zeros_like(out[:, 4:]))
     assert (out[:, :4] != 0).any()
     with pytest.raises(ValueError):
-        LevelsMapper(G.n_latent, G.style_dim, use=("fine",))            # covers no rows here
+        LevelsMapper(G.n_latent, G.style_dim, use=("fine",))  # covers no rows here
     with pytest.raises(ValueError):
         LevelsMapper(G.n_latent, G.style_dim, use=("nose",))
 
@@ -149,7 +150,7 @@ def test_mapper_training_lowers_loss(G, clip):
 def test_relevance_shapes_and_unit_norms(G, clip, relevance):
     layers = G.style_layers()
     rgb = gd.torgb_layers(G)
-    assert rgb == [1, 4, 7]                                              # to_rgb1, to_rgbs.0, to_rgbs.1
+    assert rgb == [1, 4, 7]  # to_rgb1, to_rgbs.0, to_rgbs.1
     assert len(relevance) == len(layers)
     dim = clip.encode_text(["x"]).shape[1]
     for i, (r, (_, conv)) in enumerate(zip(relevance, layers)):
@@ -208,9 +209,9 @@ def test_relevance_cache_reused(G, clip, stats, relevance, tmp_path, monkeypatch
     n_first = len(calls)
     assert n_first > 0
     assert len(list(tmp_path.glob("relevance-*.pt"))) == 1
-    assert all(torch.equal(a, b) for a, b in zip(first, relevance))      # same numbers as uncached
+    assert all(torch.equal(a, b) for a, b in zip(first, relevance))  # same numbers as uncached
     second = gd.channel_relevance(G, clip, n_images=2, seed=0, stats=stats, cache_path=tmp_path)
-    assert len(calls) == n_first                                        # loaded, nothing rendered
+    assert len(calls) == n_first  # loaded, nothing rendered
     assert all(torch.equal(a, b) for a, b in zip(first, second))
     # other settings -> another key -> computed again, into its own file
     gd.channel_relevance(G, clip, n_images=2, seed=0, stats=stats, cache_path=tmp_path, layers=[0])
@@ -228,7 +229,7 @@ def test_relevance_cache_reused(G, clip, stats, relevance, tmp_path, monkeypatch
 
 
 def test_style_stats_match_direct_computation(G):
-    mean, std = gd.style_stats(G, n=64, seed=5, batch=24)             # uneven batches
+    mean, std = gd.style_stats(G, n=64, seed=5, batch=24)  # uneven batches
     with torch.no_grad():
         w = G.mapping(torch.randn(64, G.style_dim, generator=torch.Generator().manual_seed(5)))
         s = G.wplus_to_s(w[:, None].expand(-1, G.n_latent, -1))
@@ -251,9 +252,19 @@ def test_latent_optimization_terms_and_their_weights(G, clip, wplus):
     """history[i] is evaluated at the code before step i: recompute CLIP, L2 and identity from the
     codes the callback saw, and the total from the weights; a zero weight removes its term."""
     from pipeline.nets.clip import RAW
+
     seen = []
-    _, hist = latent_optimization(G, clip, PROMPT, wplus, steps=4, lr=0.05, lambda_l2=0.3, lambda_id=0.7,
-                                  callback=lambda i, w: seen.append(w.clone()))
+    _, hist = latent_optimization(
+        G,
+        clip,
+        PROMPT,
+        wplus,
+        steps=4,
+        lr=0.05,
+        lambda_l2=0.3,
+        lambda_id=0.7,
+        callback=lambda i, w: seen.append(w.clone()),
+    )
     text = clip.embed_prompt(PROMPT, RAW)
     start = _embed(clip, G, wplus)
     for i in (1, 2, 3):
@@ -266,14 +277,19 @@ def test_latent_optimization_terms_and_their_weights(G, clip, wplus):
         assert (h["clip"], h["l2"], h["id"]) == pytest.approx((l_clip, l_l2, l_id), rel=1e-4, abs=1e-6)
         assert h["loss"] == pytest.approx(l_clip + 0.3 * l_l2 + 0.7 * l_id, rel=1e-5)
     assert hist[0]["l2"] == 0 and hist[0]["id"] == pytest.approx(0, abs=1e-6)
-    a, b, c = (latent_optimization(G, clip, PROMPT, wplus, steps=6, lr=0.05, **k)[0]
-               for k in ({"lambda_l2": 0.0, "lambda_id": 0.0}, {"lambda_l2": 1.0, "lambda_id": 0.0},
-                         {"lambda_l2": 0.0, "lambda_id": 5.0}))
-    assert not torch.equal(a, b) and not torch.equal(a, c)           # each weight changes the result
+    a, b, c = (
+        latent_optimization(G, clip, PROMPT, wplus, steps=6, lr=0.05, **k)[0]
+        for k in (
+            {"lambda_l2": 0.0, "lambda_id": 0.0},
+            {"lambda_l2": 1.0, "lambda_id": 0.0},
+            {"lambda_l2": 0.0, "lambda_id": 5.0},
+        )
+    )
+    assert not torch.equal(a, b) and not torch.equal(a, c)  # each weight changes the result
     # L2 pulls toward the start: the run with it ends nearer w_s than the run without
     assert (b - wplus).norm() < (a - wplus).norm()
     _, plain = latent_optimization(G, clip, PROMPT, wplus, steps=2, lr=0.05, lambda_l2=0.0, lambda_id=0.0)
-    assert all(h["loss"] == pytest.approx(h["clip"], abs=1e-7) for h in plain)   # zero weights: no term
+    assert all(h["loss"] == pytest.approx(h["clip"], abs=1e-7) for h in plain)  # zero weights: no term
 
 
 def test_mapper_terms_and_their_weights(G, clip):
@@ -281,13 +297,15 @@ def test_mapper_terms_and_their_weights(G, clip):
     import copy
 
     from pipeline.nets.clip import RAW
+
     torch.manual_seed(3)
     m = LevelsMapper(G.n_latent, G.style_dim)
     m0 = copy.deepcopy(m)
     sampler = wplus_sampler(G, 0.7, seed=5)
-    w = wplus_sampler(G, 0.7, seed=5)(2)                             # the same first batch
-    _, hist = train_mapper(G, clip, PROMPT, sampler, steps=2, batch=2, lr=0.01, mapper=m,
-                           lambda_clip=1.0, lambda_l2=0.8, lambda_id=0.1)
+    w = wplus_sampler(G, 0.7, seed=5)(2)  # the same first batch
+    _, hist = train_mapper(
+        G, clip, PROMPT, sampler, steps=2, batch=2, lr=0.01, mapper=m, lambda_clip=1.0, lambda_l2=0.8, lambda_id=0.1
+    )
     with torch.no_grad():
         w_hat = m0.edit(w)
         emb, src = _embed(clip, G, w_hat), _embed(clip, G, w)
@@ -298,12 +316,14 @@ def test_mapper_terms_and_their_weights(G, clip):
     h = hist[0]
     assert (h["clip"], h["l2"], h["id"]) == pytest.approx((l_clip, l_l2, l_id), rel=1e-4, abs=1e-7)
     assert h["loss"] == pytest.approx(l_clip + 0.8 * l_l2 + 0.1 * l_id, rel=1e-5)
-    assert l_l2 > 0                                                  # the mapper's 0.1 M(w) is not zero
+    assert l_l2 > 0  # the mapper's 0.1 M(w) is not zero
     outs = []
-    for weights in ({"lambda_l2": 0.8, "lambda_id": 0.1}, {"lambda_l2": 0.0, "lambda_id": 0.1},
-                    {"lambda_l2": 0.8, "lambda_id": 0.0}):
+    for weights in (
+        {"lambda_l2": 0.8, "lambda_id": 0.1},
+        {"lambda_l2": 0.0, "lambda_id": 0.1},
+        {"lambda_l2": 0.8, "lambda_id": 0.0},
+    ):
         mm = copy.deepcopy(m0)
-        train_mapper(G, clip, PROMPT, wplus_sampler(G, 0.7, seed=5), steps=3, batch=2, lr=0.01, mapper=mm,
-                     **weights)
+        train_mapper(G, clip, PROMPT, wplus_sampler(G, 0.7, seed=5), steps=3, batch=2, lr=0.01, mapper=mm, **weights)
         outs.append(mm.edit(w).detach())
     assert not torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])

@@ -1,6 +1,7 @@
 """The CLIP methods compute what the references compute (issue "Faithful by default"): each test
 computes the reference's formula independently (from the CLIP encoders and the networks) and
 compares; the switches that restore this project's earlier choices are checked to differ."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,8 +37,10 @@ def test_global_loss_text_is_the_raw_prompt():
     # the `imagenet` switch (this project's earlier behaviour) averages 79 templated strings instead
     gi, _ = guide(prompt_templates="imagenet")
     with torch.no_grad():
-        e = F.normalize(g.clip.model.encode_text(g.clip.tokenizer(
-            [t.format(exp.target_prompt) for t in IMAGENET_TEMPLATES])), dim=-1)
+        e = F.normalize(
+            g.clip.model.encode_text(g.clip.tokenizer([t.format(exp.target_prompt) for t in IMAGENET_TEMPLATES])),
+            dim=-1,
+        )
     torch.testing.assert_close(gi.target, F.normalize(e.mean(0), dim=0), atol=1e-6, rtol=0)
     assert (gi.target - g.target).norm() > 1e-3
 
@@ -48,9 +51,12 @@ def test_nada_text_direction_is_the_difference_of_template_means(pretrained):  #
     method, _ = build(pretrained, "clip_direction")
     clip, exp = method.guide.clip, method.exp
     with torch.no_grad():
+
         def feats(prompt):
-            return F.normalize(clip.model.encode_text(clip.tokenizer([t.format(prompt) for t in IMAGENET_TEMPLATES])),
-                               dim=-1)                                                  # [79, D]
+            return F.normalize(
+                clip.model.encode_text(clip.tokenizer([t.format(prompt) for t in IMAGENET_TEMPLATES])), dim=-1
+            )  # [79, D]
+
         t, s = feats(exp.target_prompt), feats(exp.source_prompt)
     want = F.normalize((t - s).mean(0), dim=0)
     torch.testing.assert_close(method.text_dir, want, atol=1e-6, rtol=0)
@@ -61,7 +67,7 @@ def test_nada_text_direction_is_the_difference_of_template_means(pretrained):  #
 def test_direction_inputs_reference_uses_the_frozen_mapping_and_own_noise(pretrained):  # noqa: F811
     method, nets = build(pretrained, "clip_direction")
     assert method.cfg.direction_inputs == "reference"
-    with torch.no_grad():                                  # the sketch-trained mapping has moved away
+    with torch.no_grad():  # the sketch-trained mapping has moved away
         for p in nets.G.mapping_layers()[0].parameters():
             p.add_(1.0)
     torch.manual_seed(5)
@@ -71,7 +77,7 @@ def test_direction_inputs_reference_uses_the_frozen_mapping_and_own_noise(pretra
     torch.testing.assert_close(w, method.G_frozen.mapping(z))
     assert not torch.allclose(w, nets.G.mapping(z))
     a, b = method.noise_pair(3)
-    assert all(not torch.equal(x, y) for x, y in zip(a, b))               # each generator its own noise
+    assert all(not torch.equal(x, y) for x, y in zip(a, b))  # each generator its own noise
     shared, _ = build(pretrained, "clip_direction", direction_inputs="shared")
     a, b = shared.noise_pair(3)
     assert all(x is y for x, y in zip(a, b))
@@ -82,6 +88,7 @@ def test_r1_regularizes_the_reals_of_the_same_iteration(pretrained, monkeypatch)
     method, nets = build(pretrained, "syog")
     seen = {}
     from pipeline.methods import syog as syog_mod
+
     real_r1 = syog_mod.r1_penalty
 
     def recording(logits, real_input):
@@ -94,7 +101,7 @@ def test_r1_regularizes_the_reals_of_the_same_iteration(pretrained, monkeypatch)
     drawn = {"sketches": [], "photos": []}
     data.sketches = lambda b: drawn["sketches"].append(sketches(b)) or drawn["sketches"][-1]
     data.photos = lambda b: drawn["photos"].append(photos(b)) or drawn["photos"][-1]
-    method.step(0, data)                                   # step 0: an R1 step (d_reg_every 16)
+    method.step(0, data)  # step 0: an R1 step (d_reg_every 16)
     assert len(drawn["sketches"]) == 1 and len(drawn["photos"]) == 1
     torch.testing.assert_close(seen["r1"][0], drawn["sketches"][0])
     torch.testing.assert_close(seen["r1"][1], drawn["photos"][0])
@@ -118,15 +125,16 @@ def test_diagonal_ds_loss_is_a_switch(pretrained):  # noqa: F811
     on, nets = build(pretrained, "diagonal", ds_lambda=0.3)
     with torch.no_grad():
         for a in on.branch.attentions.values():
-            a.gamma.fill_(0.5)                             # let the content code change the image
+            a.gamma.fill_(0.5)  # let the content code change the image
     torch.manual_seed(0)
     loss = on.ds_loss(2)
     # independently: the same draws, max(0, 0.3 - mean |G(z, c2) - G(z, c3)|)
     torch.manual_seed(0)
     G = nets.G
     z = torch.randn(2, G.style_dim)
-    imgs = [G([z], content=on.branch.content_codes(torch.randn(2, on.branch.content_dim), G.n_latent))[0]
-            for _ in range(2)]
+    imgs = [
+        G([z], content=on.branch.content_codes(torch.randn(2, on.branch.content_dim), G.n_latent))[0] for _ in range(2)
+    ]
     want = max(0.0, 0.3 - (imgs[0] - imgs[1]).abs().mean().item())
     assert abs(loss.item() - want) < 1e-6
     assert "ds" in on.g_step(FakeData(16))
@@ -141,7 +149,7 @@ def test_layer_selection_picks_the_rows_that_move(pretrained):  # noqa: F811
     their rows are the only ones the global loss can move, and selection with k = 2 must pick them."""
     method, nets = build(pretrained, "clip_direction", layer_k=2, layer_lr=1.0)
     G = nets.G
-    keep = {id(G.convs[1].conv), id(G.convs[3].conv)}       # rows 2 and 4 in rosinality's forward
+    keep = {id(G.convs[1].conv), id(G.convs[3].conv)}  # rows 2 and 4 in rosinality's forward
     with torch.no_grad():
         for _, conv in G.style_layers():
             if id(conv) not in keep:

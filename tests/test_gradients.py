@@ -3,6 +3,7 @@
 Also the frozen-CLIP wrapper itself: preprocessing numerics, the template-averaged prompt
 embedding and its cache, seeding of the demo CLIP.
 """
+
 from __future__ import annotations
 
 import time
@@ -32,7 +33,7 @@ def test_r1_double_backward_reaches_discriminator():
     torch.manual_seed(0)
     D = Discriminator(TINY)
     x = torch.randn(4, 3, TINY.size, TINY.size, requires_grad=True)
-    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)     # [4, 3, 32, 32]
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)  # [4, 3, 32, 32]
     penalty = grad.pow(2).sum([1, 2, 3]).mean()
     penalty.backward()
     # grad_x D is piecewise constant in the biases (they only switch leaky-ReLU slopes), so biases get
@@ -45,8 +46,11 @@ def test_r1_double_backward_reaches_discriminator():
     assert all(torch.isfinite(p.grad).all() for p in D.parameters() if p.grad is not None)
 
 
-@pytest.mark.parametrize("up, down, pad", [(1, 1, (1, 1)), (2, 1, (2, 1)), (1, 2, (1, 1)), (1, 1, (-1, 2))],
-                         ids=["blur", "up2", "down2", "crop"])
+@pytest.mark.parametrize(
+    "up, down, pad",
+    [(1, 1, (1, 1)), (2, 1, (2, 1)), (1, 2, (1, 1)), (1, 1, (-1, 2))],
+    ids=["blur", "up2", "down2", "crop"],
+)
 def test_upfirdn2d_gradgradcheck(up, down, pad):
     torch.manual_seed(0)
     x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
@@ -63,8 +67,8 @@ def test_upfirdn2d_gradgradcheck(up, down, pad):
 def test_clip_loss_reaches_mapping_network(clip):
     torch.manual_seed(0)
     G = Generator(TINY)
-    img, _ = G([torch.randn(2, TINY.style_dim)])                            # [2, 3, 32, 32]
-    target = clip.embed_prompt("a photo of a pink cat")                    # [D]
+    img, _ = G([torch.randn(2, TINY.style_dim)])  # [2, 3, 32, 32]
+    target = clip.embed_prompt("a photo of a pink cat")  # [D]
     loss = (1 - F.cosine_similarity(clip.encode_image(img), target[None], dim=1)).mean()
     loss.backward()
     for i, layer in enumerate(G.mapping_layers(), start=1):
@@ -85,7 +89,7 @@ def test_encode_image_is_differentiable_in_the_input(clip):
 
 @pytest.mark.parametrize("h, w", [(64, 64), (32, 32), (48, 80), (256, 256)])
 def test_preprocess_normalises_like_clip(clip, h, w):
-    v = 0.3                                                                 # a constant image in [-1, 1]
+    v = 0.3  # a constant image in [-1, 1]
     out = clip.preprocess(torch.full((2, 3, h, w), v))
     assert out.shape == (2, 3, clip.image_size, clip.image_size)
     want = [((v + 1) / 2 - m) / s for m, s in zip(OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)]
@@ -96,16 +100,17 @@ def test_preprocess_normalises_like_clip(clip, h, w):
 def test_preprocess_centre_crops_the_longer_side(clip):
     s = clip.image_size
     x = torch.zeros(1, 3, s, 2 * s)
-    x[..., s // 2: s // 2 + s] = 1.0  # the centre s x s block is white, the sides black
-    out = clip.preprocess(x) * torch.tensor(OPENAI_DATASET_STD).view(1, 3, 1, 1) \
-        + torch.tensor(OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+    x[..., s // 2 : s // 2 + s] = 1.0  # the centre s x s block is white, the sides black
+    out = clip.preprocess(x) * torch.tensor(OPENAI_DATASET_STD).view(1, 3, 1, 1) + torch.tensor(
+        OPENAI_DATASET_MEAN
+    ).view(1, 3, 1, 1)
     assert torch.allclose(out, torch.ones_like(out), atol=1e-5)
 
 
 def test_embed_prompt_is_the_template_average(clip):
     templates = ("a photo of a {}.", "a sketch of the {}.", "itap of my {}.")
     with torch.no_grad():
-        each = clip.encode_text([t.format("horse") for t in templates])    # [3, D], unit rows
+        each = clip.encode_text([t.format("horse") for t in templates])  # [3, D], unit rows
     want = F.normalize(each.mean(0), dim=0)
     got = clip.embed_prompt("horse", templates=templates)
     assert got.shape == want.shape and torch.allclose(got, want, atol=1e-6)
@@ -119,8 +124,8 @@ def test_embed_prompt_is_cached(clip, monkeypatch):
     first = clip.embed_prompt("a zebra")
     second = clip.embed_prompt("a zebra")
     assert calls == [len(IMAGENET_TEMPLATES)] and torch.equal(second, first)
-    assert clip.template_mean("a zebra") is clip.template_mean("a zebra")      # the cached entry
-    clip.embed_prompt("a zebra", templates=("{}",))                        # other templates: new entry
+    assert clip.template_mean("a zebra") is clip.template_mean("a zebra")  # the cached entry
+    clip.embed_prompt("a zebra", templates=("{}",))  # other templates: new entry
     assert calls == [len(IMAGENET_TEMPLATES), 1]
 
 
@@ -147,7 +152,7 @@ def test_demo_clip_is_seeded_fast_and_frozen(clip):
         assert torch.equal(a, b), f"demo CLIP weights differ between builds: {name}"
     assert not any(p.requires_grad for p in again.parameters())
     assert not again.model.training
-    again.train()                                                           # a parent's .train()
+    again.train()  # a parent's .train()
     assert not again.model.training
 
 

@@ -1,4 +1,5 @@
 """GAN loss terms against hand-computed values, and DiffAugment's geometry."""
+
 from __future__ import annotations
 
 import math
@@ -69,7 +70,7 @@ def test_r1_linear_discriminator_exact():
     torch.manual_seed(0)
     w = torch.randn(2, 3, 3, requires_grad=True)
     x = torch.randn(4, 2, 3, 3, requires_grad=True)
-    logits = (w * x).flatten(1).sum(1, keepdim=True)            # D(x) = <w, x>, [B, 1]
+    logits = (w * x).flatten(1).sum(1, keepdim=True)  # D(x) = <w, x>, [B, 1]
     pen = r1_penalty(logits, x)
     # grad_x D = w for every sample: ||w||^2, the same for all samples, so the batch mean is ||w||^2
     assert pen.item() == pytest.approx(w.detach().pow(2).sum().item(), rel=1e-6)
@@ -83,7 +84,7 @@ def test_r1_quadratic_discriminator():
     x = torch.tensor([[1.0, 2.0], [0.0, -3.0]], requires_grad=True)
     a = torch.tensor(1.5, requires_grad=True)
     pen = r1_penalty(a * x.pow(2).sum(1), x)
-    expect = (4 * 1.5**2 * (1 + 4) + 4 * 1.5**2 * 9) / 2         # 63.0
+    expect = (4 * 1.5**2 * (1 + 4) + 4 * 1.5**2 * 9) / 2  # 63.0
     assert pen.item() == pytest.approx(expect)
     pen.backward()
     # pen = a^2 * 28 -> d/da = 56 a = 84
@@ -187,7 +188,7 @@ def test_gradient_flows_through_translation():
 
 def test_cutout_zeroes_one_block():
     b, c, h, w = 64, 2, 16, 16
-    ch = cw = 8                                   # ratio 0.5
+    ch = cw = 8  # ratio 0.5
     fully_inside = 0
     for seed in range(4):
         torch.manual_seed(seed)
@@ -216,7 +217,7 @@ def test_cutout_zeroes_one_block():
 
 def test_cutout_odd_size_block():
     torch.manual_seed(0)
-    out = cutout(torch.ones(128, 1, 15, 15))      # block int(7.5 + 0.5) = 8
+    out = cutout(torch.ones(128, 1, 15, 15))  # block int(7.5 + 0.5) = 8
     counts = (out == 0).flatten(1).sum(1)
     assert counts.max().item() == 64
     assert (counts <= 64).all() and (counts > 0).all()

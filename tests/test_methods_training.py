@@ -1,5 +1,6 @@
 """The CLIP methods: who trains what, checked by gradients and parameter values after real steps,
 and every method block of params.yaml run through fine-tune + sample on a tiny config."""
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,13 @@ N_MLP = 4
 SMALL = {
     "experiment": "demo",
     "experiments.demo.size": SIZE,
-    "experiments.demo.generator": {"style_dim": 16, "n_mlp": N_MLP, "channel_base": 128, "channel_max": 16,
-                                   "lr_mlp": 0.01},
+    "experiments.demo.generator": {
+        "style_dim": 16,
+        "n_mlp": N_MLP,
+        "channel_base": 128,
+        "channel_max": 16,
+        "lr_mlp": 0.01,
+    },
     "experiments.demo.train.batch": 2,
     "experiments.demo.train.device": "cpu",
 }
@@ -55,9 +61,6 @@ def pretrained(tmp_path_factory):
         torch.save(Generator(cfg).state_dict(), folder / "netG.pth")
         torch.save(Discriminator(cfg).state_dict(), folder / "netD.pth")
     return folder
-
-
-
 
 
 def build(pretrained, block: str, seed: int = 0, **changes):
@@ -143,6 +146,7 @@ def test_clip_global_lambda_gradient_is_linear(pretrained):
 
 def test_clip_global_refuses_more_clip_layers_than_mapping_layers(pretrained):
     from pipeline.config import ConfigError
+
     with pytest.raises(ConfigError, match="clip_layers"):
         build(pretrained, "clip_global", clip_layers=N_MLP + 1)
 
@@ -183,7 +187,9 @@ def test_direction_step_trains_only_the_selected_synthesis_modules(pretrained):
     # G_frozen is frozen
     assert not changed(frozen_before, method.G_frozen)
     # afterwards only the mapping network requires grad again (back to SYOG training)
-    assert {n for n, p in G.named_parameters() if p.requires_grad} == {n for n in names.values() if n.startswith("style.")}
+    assert {n for n, p in G.named_parameters() if p.requires_grad} == {
+        n for n in names.values() if n.startswith("style.")
+    }
 
 
 def test_layer_map_reference_is_nadas_lookup(pretrained):
@@ -197,7 +203,7 @@ def test_layer_map_reference_is_nadas_lookup(pretrained):
     assert actual.modules_for_rows([0]) == [Ga.conv1] and ref.modules_for_rows([0]) == [Gr.conv1]
     # row 1 modulates to_rgb1 and convs.0; only the StyledConv is trained without train_torgb
     assert actual.modules_for_rows([1]) == [Ga.convs[0]]
-    assert ref.modules_for_rows([1]) == [Gr.to_rgb1]   # NADA trains to_rgb1 when row 1 is selected
+    assert ref.modules_for_rows([1]) == [Gr.to_rgb1]  # NADA trains to_rgb1 when row 1 is selected
     assert ref.modules_for_rows(list(range(Gr.n_latent))) == [Gr.conv1, Gr.to_rgb1, *Gr.convs]
     with_rgb, nets_t = build(pretrained, "clip_direction", layer_map="actual", train_torgb=True)
     assert with_rgb.modules_for_rows([1]) == [nets_t.G.to_rgb1, nets_t.G.convs[0]]
@@ -211,8 +217,7 @@ def test_layer_map_reference_is_nadas_lookup(pretrained):
 def test_direction_step_with_only_torgb_rows_selected_trains_nothing(pretrained, layer_map, row):
     """layer_k 1 can select a row that modulates only a ToRGB (the last row): with layer_map actual and
     train_torgb off there is nothing to train, and the step must skip, not crash in backward."""
-    method, nets = build(pretrained, "clip_direction", layer_k=1, layer_batch=2, direction_batch=2,
-                         layer_map=layer_map)
+    method, nets = build(pretrained, "clip_direction", layer_k=1, layer_batch=2, direction_batch=2, layer_map=layer_map)
     row = row % nets.G.n_latent
     assert method.modules_for_rows([row]) == []
     method.select_rows = lambda: [row]
@@ -233,11 +238,11 @@ def test_direction_step_runs_every_direction_every_iterations(pretrained):
     torch.manual_seed(0)
     logs0 = method.step(0, data)
     assert "clip_direction" not in logs0 and "g_sketch" in logs0
-    assert not (changed(s0, nets.G) & set(synthesis))       # a plain SYOG iteration
+    assert not (changed(s0, nets.G) & set(synthesis))  # a plain SYOG iteration
     s1 = snapshot(nets.G)
     logs1 = method.step(1, data)
     assert "clip_direction" in logs1 and "g_sketch" in logs1
-    assert changed(s1, nets.G) & set(synthesis)               # the direction step moved synthesis
+    assert changed(s1, nets.G) & set(synthesis)  # the direction step moved synthesis
     logs2 = method.step(2, data)
     assert "clip_direction" not in logs2
     assert "clip_direction" in method.step(3, data)
@@ -288,6 +293,7 @@ def test_diagonal_gradients_are_routed_per_loss(pretrained, monkeypatch):
             def scaled(fake):
                 loss, logs = orig(fake)
                 return scale_syog * loss, logs
+
             monkeypatch.setattr(method, "syog_generator_loss", scaled)
         torch.manual_seed(11)
         logs = method.g_step(FakeData(SIZE))
@@ -334,10 +340,10 @@ def test_diagonal_without_syog_trains_the_content_branch_only(pretrained):
     torch.manual_seed(2)
     logs = method.step(0, data)
     assert set(logs) == {"clip_global"}
-    assert data.calls == {"sketches": 0, "photos": 0}   # no D step, no R1 step, no sketch loss
+    assert data.calls == {"sketches": 0, "photos": 0}  # no D step, no R1 step, no sketch loss
     assert not changed(Ds0, nets.D_sketch) and not changed(Di0, nets.D_image)
-    assert not changed(G0, nets.G)                       # style mapping and synthesis stay pretrained
-    assert changed(B0, method.branch) == set(B0)         # every content tensor moved
+    assert not changed(G0, nets.G)  # style mapping and synthesis stay pretrained
+    assert changed(B0, method.branch) == set(B0)  # every content tensor moved
     assert all(p.grad is None for p in nets.G.parameters())
 
 
@@ -351,8 +357,7 @@ RUN_OVERRIDES = {
     "experiment": "demo",
     "experiments.demo.size": SIZE,
     # clip_global's block trains the last 4 mapping layers: the tiny generator needs that many
-    "experiments.demo.generator": {"style_dim": 16, "n_mlp": 4, "channel_base": 128, "channel_max": 16,
-                                   "lr_mlp": 0.01},
+    "experiments.demo.generator": {"style_dim": 16, "n_mlp": 4, "channel_base": 128, "channel_max": 16, "lr_mlp": 0.01},
     "experiments.demo.demo_data": {"n_sketches": 4, "n_photos": 4, "n_eval": 8},
     "experiments.demo.train": {"iters": ITERS, "batch": 2, "ckpt_every": ITERS, "log_every": 1, "device": "cpu"},
     "experiments.demo.eval.n_samples": 8,
@@ -371,6 +376,7 @@ def run_params():
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     from pipeline.prepare import prepare
+
     out = tmp_path_factory.mktemp("prepared")
     with torch.random.fork_rng():
         prepare(run_params().experiment, out / "raw", out)
@@ -413,9 +419,9 @@ def test_method_block_finetunes_and_samples(block, prepared, tmp_path):
     moved = {k for k in sd if not torch.equal(sd[k], sd0[k])}
     style = {k for k in sd if k.startswith("style.")}
     if cfg.method == "diagonal" and not cfg.syog:
-        assert not moved                                        # no sketch loss: G stays pretrained
+        assert not moved  # no sketch loss: G stays pretrained
     else:
-        assert style <= moved                                   # every mapping tensor was trained
+        assert style <= moved  # every mapping tensor was trained
     if cfg.method == "clip_direction":
         assert moved - style, "no direction step reached the synthesis network"
     else:
@@ -426,7 +432,7 @@ def test_method_block_finetunes_and_samples(block, prepared, tmp_path):
     branch = None
     if cfg.method == "diagonal":
         branch = ContentBranch(G, cfg.content_dim or G.style_dim, cfg.content_mlp, cfg.attention_max_res)
-        load_into(branch, model / "content.pth")                # strict
+        load_into(branch, model / "content.pth")  # strict
         gammas = torch.cat([a.gamma for a in branch.attentions.values()])
         assert (gammas != 0).all(), "the content branch was not trained"
         assert not any("attention" in k for k in load_file(model / "netG.pth"))
@@ -444,11 +450,11 @@ def test_method_block_finetunes_and_samples(block, prepared, tmp_path):
         with_branch = render_fixed(Sampler(G, branch), fixed)
         without = render_fixed(G, fixed)
         pretrained_imgs = render_fixed(G0, fixed)
-        assert not torch.equal(with_branch, without)           # the trained branch changes the grid
+        assert not torch.equal(with_branch, without)  # the trained branch changes the grid
         with torch.no_grad():
             for a in branch.attentions.values():
                 a.gamma.zero_()
         # ... and only through its trained gammas: at gamma 0 it is the generator alone
         assert torch.equal(render_fixed(Sampler(G, branch), fixed), without)
         if not cfg.syog:
-            assert torch.equal(without, pretrained_imgs)       # nothing else moved
+            assert torch.equal(without, pretrained_imgs)  # nothing else moved

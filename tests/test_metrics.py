@@ -1,4 +1,5 @@
 """Unit tests of the evaluation metrics on tiny constructed image sets (CPU, demo networks only)."""
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ from pipeline.metrics.clip_score import clip_score
 from pipeline.metrics.fidelity import DemoTinyExtractor, comparable_to_published
 from pipeline.metrics.sketch_fidelity import chamfer, nearest_chamfer
 
-N = 40          # images per constructed set
+N = 40  # images per constructed set
 KID_SUBSET = 20
 
 
@@ -29,24 +30,31 @@ def write_set(folder: Path, n: int = N, seed: int = 0, shift: float = 0.0, size:
 
 
 def ctx_for(fakes, reals, tmp_path, **kw) -> EvalContext:
-    kw = {"feature_extractor": "demo-tiny", "kid_subset_size": KID_SUBSET, "resize": "tf",
-          "cache_dir": tmp_path / "cache", **kw}
+    kw = {
+        "feature_extractor": "demo-tiny",
+        "kid_subset_size": KID_SUBSET,
+        "resize": "tf",
+        "cache_dir": tmp_path / "cache",
+        **kw,
+    }
     return EvalContext(fakes_dir=fakes, reals_dir=reals, **kw)
 
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("sets")
-    return {"reals": write_set(root / "reals"),
-            "same": write_set(root / "same"),                     # byte-identical copy of reals
-            "shift30": write_set(root / "shift30", shift=30),
-            "shift75": write_set(root / "shift75", shift=75),
-            "far": write_set(root / "far", seed=7, shift=200)}     # saturated, other content
+    return {
+        "reals": write_set(root / "reals"),
+        "same": write_set(root / "same"),  # byte-identical copy of reals
+        "shift30": write_set(root / "shift30", shift=30),
+        "shift75": write_set(root / "shift75", shift=75),
+        "far": write_set(root / "far", seed=7, shift=200),
+    }  # saturated, other content
 
 
 FIDELITY = ["fid", "kid", "precision", "recall"]
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # FID / KID / precision-recall
 
 
@@ -95,13 +103,13 @@ def test_reference_features_cached_and_reused(sets, tmp_path):
     cache = tmp_path / "cache"
     DemoTinyExtractor.samples_seen = 0
     compute_metrics(["fid"], ctx_for(sets["shift30"], sets["reals"], tmp_path))
-    assert DemoTinyExtractor.samples_seen == 2 * N            # fakes + reals
+    assert DemoTinyExtractor.samples_seen == 2 * N  # fakes + reals
     cached = sorted(p.name for p in cache.iterdir())
     assert cached and all(name.startswith("reals-") for name in cached)
 
     DemoTinyExtractor.samples_seen = 0
     _, prov = compute_metrics(FIDELITY, ctx_for(sets["shift75"], sets["reals"], tmp_path))
-    assert DemoTinyExtractor.samples_seen == N                # only the fakes: reals came from the cache
+    assert DemoTinyExtractor.samples_seen == N  # only the fakes: reals came from the cache
     assert prov["fidelity"]["reference_cache"]["name"] in cached[0]
 
     # Changed reference content -> a new digest -> recomputed, not a stale hit.
@@ -137,7 +145,7 @@ def test_unknown_metric_lists_registered(sets, tmp_path):
         assert name in str(e.value)
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # CLIP score
 
 
@@ -179,10 +187,9 @@ def _raw_text(clip, prompt):
 
 
 def _hand_clip_score(clip, images, prompt) -> float:
-    e = clip.encode_image(images, normalize=False).detach().double()       # [B, D], not normalized
-    t = _raw_text(clip, prompt).detach().double()                           # [D], not normalized
-    cos = [(e[i] @ t).item() / (math.sqrt((e[i] @ e[i]).item()) * math.sqrt((t @ t).item()))
-           for i in range(len(e))]
+    e = clip.encode_image(images, normalize=False).detach().double()  # [B, D], not normalized
+    t = _raw_text(clip, prompt).detach().double()  # [D], not normalized
+    cos = [(e[i] @ t).item() / (math.sqrt((e[i] @ e[i]).item()) * math.sqrt((t @ t).item())) for i in range(len(e))]
     return 100.0 * sum(cos) / len(cos)
 
 
@@ -196,8 +203,7 @@ def test_clip_score_matches_hand_cosine(make_clip):
 
 def test_clip_score_registered_metrics(sets, tmp_path):
     clip = FakeCLIP()
-    ctx = EvalContext(fakes_dir=sets["shift30"], clip=clip, target_prompt="a cat", source_prompt="a dog",
-                      batch_size=16)
+    ctx = EvalContext(fakes_dir=sets["shift30"], clip=clip, target_prompt="a cat", source_prompt="a dog", batch_size=16)
     v, prov = compute_metrics(["clip_score_target", "clip_score_source"], ctx)
     images = load_images(sorted(sets["shift30"].glob("*.png")))
     assert v["clip_score_target"] == pytest.approx(_hand_clip_score(clip, images, "a cat"), abs=1e-4)
@@ -211,7 +217,7 @@ def test_clip_score_needs_clip(sets):
         compute_metrics(["clip_score_target"], EvalContext(fakes_dir=sets["same"], target_prompt="a cat"))
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Sketch chamfer
 
 
@@ -219,7 +225,7 @@ def draw(folder: Path, name: str, lines, size: int = 64, rgb: bool = False) -> P
     """White canvas with black 1-px lines; each line is (row0, row1, col0, col1) inclusive."""
     a = np.full((size, size), 255, np.uint8)
     for r0, r1, c0, c1 in lines:
-        a[r0:r1 + 1, c0:c1 + 1] = 0
+        a[r0 : r1 + 1, c0 : c1 + 1] = 0
     folder.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(a, "L")
     (img.convert("RGB") if rgb else img).save(folder / name)
@@ -238,13 +244,14 @@ def chamfer_of(tmp_path, fake_lines, sketch_sets, tag) -> tuple[float, dict]:
     fk = tmp_path / f"fakes_{tag}"
     for i, lines in enumerate(fake_lines):
         draw(fk, f"f{i}.png", lines, rgb=True)
-    v, prov = compute_metrics(["sketch_chamfer"], EvalContext(fakes_dir=fk, sketches_dir=sk,
-                                                              fake_sketch_fn=red_channel))
+    v, prov = compute_metrics(
+        ["sketch_chamfer"], EvalContext(fakes_dir=fk, sketches_dir=sk, fake_sketch_fn=red_channel)
+    )
     return v["sketch_chamfer"], prov["sketch_chamfer"]
 
 
-HLINE = (20, 20, 10, 50)       # row 20, columns 10..50
-VLINE = (5, 60, 58, 58)        # a far-away second input sketch
+HLINE = (20, 20, 10, 50)  # row 20, columns 10..50
+VLINE = (5, 60, 58, 58)  # a far-away second input sketch
 
 
 def test_chamfer_zero_for_identical(tmp_path):
@@ -288,8 +295,9 @@ def test_chamfer_common_resolution(tmp_path):
     # A 2-px line in a 128-px sample is the 1-px line of the 64-px sketch after resizing.
     sk = draw(tmp_path / "sk", "s.png", [HLINE])
     fk = draw(tmp_path / "fk", "f.png", [(40, 41, 20, 101)], size=128, rgb=True)
-    v, prov = compute_metrics(["sketch_chamfer"], EvalContext(fakes_dir=fk, sketches_dir=sk,
-                                                              fake_sketch_fn=red_channel))
+    v, prov = compute_metrics(
+        ["sketch_chamfer"], EvalContext(fakes_dir=fk, sketches_dir=sk, fake_sketch_fn=red_channel)
+    )
     assert prov["sketch_chamfer"]["resolution"] == [64, 64]
     assert v["sketch_chamfer"] < 0.2
 
@@ -319,8 +327,15 @@ def test_inception_from_local_weights_file(sets, tmp_path, monkeypatch):
     reals = write_set(tmp_path / "r2", n=2)
     # The 64-d early layer keeps this CPU test fast (FID on 2048-d features needs an eigendecomposition
     # of a 2048 x 2048 matrix: ~30 s here); the published protocol uses the default 2048-d layer.
-    ctx = ctx_for(fakes, reals, tmp_path, feature_extractor="inception-v3-compat", feature_weights_path=weights,
-                  feature_layer="64", resize="clean")
+    ctx = ctx_for(
+        fakes,
+        reals,
+        tmp_path,
+        feature_extractor="inception-v3-compat",
+        feature_weights_path=weights,
+        feature_layer="64",
+        resize="clean",
+    )
     v, prov = compute_metrics(["fid"], ctx)
     p = prov["fidelity"]
     assert math.isfinite(v["fid"])
@@ -334,6 +349,7 @@ def test_precision_recall_subsample_the_reals_as_the_reference(sets, tmp_path):
     """More reals than prc_reals: P&R on a seeded random subset of that many (PeterWang512/precision_recall),
     FID/KID on all of them. Independently: the same subset copied to a folder, P&R computed on it."""
     import shutil
+
     ctx = ctx_for(sets["same"], sets["reals"], tmp_path, prc_reals=12, seed=3)
     v, prov = compute_metrics(FIDELITY, ctx)
     assert prov["fidelity"]["prc_reals"] == 12 and prov["fidelity"]["n_reals"] == N
@@ -346,17 +362,18 @@ def test_precision_recall_subsample_the_reals_as_the_reference(sets, tmp_path):
     w, _ = compute_metrics(["precision", "recall"], ctx_for(sets["same"], sub, tmp_path, prc_reals=None))
     assert (v["precision"], v["recall"]) == (w["precision"], w["recall"])
     full, _ = compute_metrics(FIDELITY, ctx_for(sets["same"], sets["reals"], tmp_path, prc_reals=None))
-    assert v["fid"] == full["fid"]                          # FID still sees every real
+    assert v["fid"] == full["fid"]  # FID still sees every real
     assert (v["precision"], v["recall"]) != (full["precision"], full["recall"])
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Perceptual path length
 
 
 class LinearG:
     """A 'generator' image = A w (mapping the identity): d(G(w_a), G(w_b)) / eps^2 with a mean squared
     distance is ||A (w_1 - w_0)||^2 / P for every eps, whose expectation is 2 ||A||_F^2 / P."""
+
     style_dim, n_latent, size = 6, 1, 4
 
     def __init__(self):
@@ -379,20 +396,21 @@ def test_ppl_is_the_scaled_path_length_with_the_reference_protocol():
     from types import SimpleNamespace
 
     from pipeline.metrics.ppl import EPS, filtered_mean, path_lengths
+
     G = LinearG()
-    mse = lambda x, y: (x - y).pow(2).flatten(1).mean(1)            # noqa: E731
+    mse = lambda x, y: (x - y).pow(2).flatten(1).mean(1)  # noqa: E731
     lengths = path_lengths(SimpleNamespace(G=G, content=None), mse, n=4000, batch=100)
-    want = 2 * G.A.pow(2).sum().item() / G.A.shape[0]               # E ||A (w1 - w0)||^2 / P, w ~ N(0, I)
-    assert np.mean(lengths) == pytest.approx(want, rel=0.08)        # divided by eps^2: not 1e4 off
+    want = 2 * G.A.pow(2).sum().item() / G.A.shape[0]  # E ||A (w1 - w0)||^2 / P, w ~ N(0, I)
+    assert np.mean(lengths) == pytest.approx(want, rel=0.08)  # divided by eps^2: not 1e4 off
     assert EPS == 1e-4
     # the 1st-99th percentile filter ("lower" / "higher" percentiles, rosinality ppl.py) drops the tails
     vals = np.arange(1, 101, dtype=float)
-    assert filtered_mean(vals) == pytest.approx(np.arange(1, 101).mean())   # 100 values: lo = 1, hi = 100
-    vals = np.concatenate([np.full(990, 5.0), np.full(5, -1e6), np.full(5, 1e6)])    # 1,000 values
+    assert filtered_mean(vals) == pytest.approx(np.arange(1, 101).mean())  # 100 values: lo = 1, hi = 100
+    vals = np.concatenate([np.full(990, 5.0), np.full(5, -1e6), np.full(5, 1e6)])  # 1,000 values
     assert filtered_mean(vals) == pytest.approx(5.0)
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Asymmetric cases with known answers
 
 
@@ -401,6 +419,7 @@ def test_a_set_inside_the_others_support_has_full_precision_and_low_recall(sets,
     lies in the reals' support (precision 1); the balls around the fakes cover the first group only
     (recall about 1/4). Swapping the roles swaps the numbers."""
     import shutil
+
     wide, few = tmp_path / "wide", tmp_path / "few"
     wide.mkdir()
     few.mkdir()
@@ -426,27 +445,38 @@ def test_clean_and_tf_resize_give_different_features_cached_apart(sets, tmp_path
 def test_clean_resize_is_pil_bicubic_on_float_channels():
     """clean-fid's resize: each channel as a float32 PIL image, bicubic, clipped; not bilinear."""
     from pipeline.metrics.fidelity import clean_resize
+
     y, x = np.mgrid[0:20, 0:20]
-    a = np.stack([(x * 12) % 256, (y * 12) % 256, ((x * y) * 3) % 256], -1).astype(np.uint8)   # hard edges
+    a = np.stack([(x * 12) % 256, (y * 12) % 256, ((x * y) * 3) % 256], -1).astype(np.uint8)  # hard edges
     got = clean_resize(Image.fromarray(a), 57)
-    want = np.stack([np.asarray(Image.fromarray(a[..., c].astype(np.float32), mode="F").resize(
-        (57, 57), Image.BICUBIC)) for c in range(3)], -1).clip(0, 255)
+    want = np.stack(
+        [
+            np.asarray(Image.fromarray(a[..., c].astype(np.float32), mode="F").resize((57, 57), Image.BICUBIC))
+            for c in range(3)
+        ],
+        -1,
+    ).clip(0, 255)
     np.testing.assert_allclose(got, want, atol=1e-4)
-    bilinear = np.stack([np.asarray(Image.fromarray(a[..., c].astype(np.float32), mode="F").resize(
-        (57, 57), Image.BILINEAR)) for c in range(3)], -1)
+    bilinear = np.stack(
+        [
+            np.asarray(Image.fromarray(a[..., c].astype(np.float32), mode="F").resize((57, 57), Image.BILINEAR))
+            for c in range(3)
+        ],
+        -1,
+    )
     assert np.abs(got - bilinear).max() > 5
 
 
 def test_chamfer_charges_extra_and_missing_strokes_alike():
     a = np.zeros((32, 32), bool)
-    a[10, 4:28] = True                                   # one stroke
+    a[10, 4:28] = True  # one stroke
     extra = a.copy()
-    extra[22, 4:28] = True                               # the same plus a stroke 12 px away
-    assert chamfer(a, extra) == chamfer(extra, a) > 0    # symmetric: the extra stroke costs
+    extra[22, 4:28] = True  # the same plus a stroke 12 px away
+    assert chamfer(a, extra) == chamfer(extra, a) > 0  # symmetric: the extra stroke costs
     # C = 1/2 (0 + mean over extra's pixels of their distance to a) = 1/2 * (24 * 0 + 24 * 12) / 48 = 3
     assert chamfer(a, extra) == pytest.approx(3.0)
     missing = a.copy()
-    missing[10, 16:28] = False                           # half the stroke missing
+    missing[10, 16:28] = False  # half the stroke missing
     assert chamfer(a, missing) > 0 and chamfer(missing, a) == chamfer(a, missing)
 
 
@@ -454,13 +484,14 @@ def test_kid_subset_size_reaches_the_computation(sets, tmp_path):
     v8, p8 = compute_metrics(["kid"], ctx_for(sets["shift30"], sets["reals"], tmp_path, kid_subset_size=8))
     v20, p20 = compute_metrics(["kid"], ctx_for(sets["shift30"], sets["reals"], tmp_path, kid_subset_size=20))
     assert p8["fidelity"]["kid_subset_size"] == 8 and p20["fidelity"]["kid_subset_size"] == 20
-    assert v8["kid_mean"] != v20["kid_mean"] and v8["kid_std"] > v20["kid_std"]   # smaller subsets: noisier
+    assert v8["kid_mean"] != v20["kid_mean"] and v8["kid_std"] > v20["kid_std"]  # smaller subsets: noisier
 
 
 def test_truncation_reaches_the_samples(tmp_path):
     """write_samples with psi 0.5 pulls every sample toward the mean image; psi 1 does not."""
     from pipeline.nets.stylegan2 import Generator
     from pipeline.sample import write_samples
+
     torch.manual_seed(0)
     G = Generator(size=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16).eval()
     for psi in (1.0, 0.5):
@@ -468,4 +499,4 @@ def test_truncation_reaches_the_samples(tmp_path):
     full = load_images(sorted((tmp_path / "1.0").glob("*.png")))
     half = load_images(sorted((tmp_path / "0.5").glob("*.png")))
     assert not torch.equal(full, half)
-    assert half.std(0).mean() < 0.8 * full.std(0).mean()     # less spread across samples
+    assert half.std(0).mean() < 0.8 * full.std(0).mean()  # less spread across samples

@@ -5,6 +5,7 @@ reference code produced on the CPU. Everything about the networks comes from `pa
 so a second fixture set (another configuration) runs through the same tests: list its folders in
 the env var REFERENCE_FIXTURES, separated by os.pathsep.
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,9 +39,15 @@ def _stylegan(fixture_dir: Path):
     """(config, G, D, tensors) for one fixture folder, loaded once per session."""
     cfg = json.loads((fixture_dir / "parity_config.json").read_text())["config"]
     tensors = torch.load(fixture_dir / "stylegan2_parity.pt", map_location="cpu", weights_only=True)
-    sg_cfg = StyleGAN2Config(size=cfg["size"], style_dim=cfg["style_dim"], n_mlp=cfg["n_mlp"],
-                             lr_mlp=cfg["lr_mlp"], blur_kernel=tuple(cfg["blur_kernel"]),
-                             channel_base=cfg["channel_base"], channel_max=cfg["channel_max"])
+    sg_cfg = StyleGAN2Config(
+        size=cfg["size"],
+        style_dim=cfg["style_dim"],
+        n_mlp=cfg["n_mlp"],
+        lr_mlp=cfg["lr_mlp"],
+        blur_kernel=tuple(cfg["blur_kernel"]),
+        channel_base=cfg["channel_base"],
+        channel_max=cfg["channel_max"],
+    )
     G, D = Generator(sg_cfg).eval(), Discriminator(sg_cfg).eval()
     G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")}, strict=True)
     D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")}, strict=True)
@@ -56,8 +63,9 @@ def _photosketch_fixture(fixture_dir: Path):
 def _photosketch(fixture_dir: Path) -> tuple[PhotoSketch, dict]:
     """A fresh PhotoSketch per test (tests change its modes)."""
     pcfg, tensors = _photosketch_fixture(fixture_dir)
-    net = PhotoSketch(input_nc=pcfg["input_nc"], output_nc=pcfg["output_nc"], ngf=pcfg["ngf"],
-                      n_blocks=pcfg["n_blocks"])
+    net = PhotoSketch(
+        input_nc=pcfg["input_nc"], output_nc=pcfg["output_nc"], ngf=pcfg["ngf"], n_blocks=pcfg["n_blocks"]
+    )
     net.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("P.")}, strict=True)
     return net, tensors
 
@@ -86,7 +94,7 @@ def test_architecture_matches_config(fixture_dir):
     for k, conv in enumerate(G.convs[1::2]):
         built[2 ** (k + 3)] = conv.conv.out_ch
     assert built == {int(r): c for r, c in cfg["channels"].items()}
-    assert D.convs[0][0].weight.shape[0] == cfg["channels"][str(cfg["size"])]      # FromRGB width
+    assert D.convs[0][0].weight.shape[0] == cfg["channels"][str(cfg["size"])]  # FromRGB width
     assert sum(1 for k in tensors if k.startswith("in.noise.")) == cfg["num_layers"]
 
 

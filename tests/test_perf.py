@@ -2,6 +2,7 @@
 bf16 autocast keeps R1 and the loss reductions in float32 and the weights float32; channels-last
 and per-layer torch.compile leave outputs and published state-dict keys unchanged; on a CPU
 device `configure` changes nothing (the demo and the resume tests stay float32 and exact)."""
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,9 @@ SIZE = TINY["experiments.demo.size"]
 def nets_for(exp, seed=1234) -> Nets:
     torch.manual_seed(seed)
     cfg = stylegan_config(exp)
-    return Nets(Generator(cfg), Discriminator(cfg), Discriminator(cfg), XDoG().requires_grad_(False),
-                torch.device("cpu"))
+    return Nets(
+        Generator(cfg), Discriminator(cfg), Discriminator(cfg), XDoG().requires_grad_(False), torch.device("cpu")
+    )
 
 
 def run_steps(method_cls, name, perf: Perf, steps=2, over=None):
@@ -44,7 +46,7 @@ def run_steps(method_cls, name, perf: Perf, steps=2, over=None):
     nets.perf = perf
     torch.manual_seed(0)
     data = FakeData(SIZE)
-    logs = [method.step(it, data) for it in range(steps)]   # it=0 includes the lazy R1 step
+    logs = [method.step(it, data) for it in range(steps)]  # it=0 includes the lazy R1 step
     return logs, nets
 
 
@@ -63,7 +65,7 @@ def test_configure_on_cpu_changes_nothing():
     spec = dataclasses.replace(exp.train.perf, tf32=True, channels_last=True, autocast="bf16", compile=True)
     assert configure(spec, nets) is OFF
     four_d = [v for v in nets.D_sketch.state_dict().values() if v.dim() == 4]
-    assert four_d and all(v.is_contiguous() for v in four_d)                 # not channels-last
+    assert four_d and all(v.is_contiguous() for v in four_d)  # not channels-last
     assert all(torch.equal(v, before[k]) for k, v in nets.D_sketch.state_dict().items())
     assert nets.G.conv1._compiled_call_impl is None and nets.sketcher._compiled_call_impl is None
 
@@ -77,6 +79,7 @@ def test_bf16_autocast_keeps_r1_losses_and_weights_float32(monkeypatch):
             out = fn(*args)
             seen[name][-1] += (out.dtype,)
             return out
+
         return wrapped
 
     monkeypatch.setattr(syog_mod, "r1_penalty", spy("r1", gan.r1_penalty))
@@ -88,7 +91,7 @@ def test_bf16_autocast_keeps_r1_losses_and_weights_float32(monkeypatch):
     assert all(d == (torch.bfloat16, torch.bfloat16) and on and out == torch.float32 for d, on, out in seen["d"])
     assert all(d == (torch.bfloat16,) and on and out == torch.float32 for d, on, out in seen["g"])
     # R1 ran once (it=0), outside autocast, on float32 logits and inputs
-    assert len(seen["r1"]) == 2                                   # sketch and image terms
+    assert len(seen["r1"]) == 2  # sketch and image terms
     assert all(d == (torch.float32, torch.float32) and not on and out == torch.float32 for d, on, out in seen["r1"])
     # weights (and so Adam's states) stay float32
     for m in (nets.G, nets.D_sketch, nets.D_image):
@@ -103,7 +106,7 @@ def test_bf16_autocast_keeps_r1_losses_and_weights_float32(monkeypatch):
 
 
 def test_bf16_autocast_clip_loss_is_float32_and_finite():
-    over = {"methods.clip_global.clip_layers": 1}               # the tiny mapping has 2 layers
+    over = {"methods.clip_global.clip_layers": 1}  # the tiny mapping has 2 layers
     logs, nets = run_steps(ClipGlobal, "clip_global", Perf("cpu", torch.bfloat16), over=over)
     assert all(torch.isfinite(torch.tensor(list(lg.values()))).all() for lg in logs)
     ref, _ = run_steps(ClipGlobal, "clip_global", OFF, over=over)
@@ -120,7 +123,7 @@ def test_channels_last_same_outputs_and_published_checkpoint(tmp_path):
     assert to_channels_last(nets.G, nets.D_sketch) > 0
     four_d = [t for t in [*nets.D_sketch.parameters(), *nets.G.parameters()] if t.dim() == 4]
     assert four_d and all(t.is_contiguous(memory_format=torch.channels_last) for t in four_d)
-    assert nets.G.convs[0].conv.weight.dim() == 5                # modulated: left as it is
+    assert nets.G.convs[0].conv.weight.dim() == 5  # modulated: left as it is
     img1, _ = nets.G([z], noise=noise)
     torch.testing.assert_close(img1, img0, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(nets.D_sketch(img0), logit0, rtol=1e-4, atol=1e-5)
@@ -136,9 +139,9 @@ def test_compiled_layers_keep_keys_outputs_and_gradients():
     nets = nets_for(exp)
     ref = copy.deepcopy(nets.G)
     keys = list(nets.G.state_dict())
-    n = compile_layers(nets.G, nets.sketcher, backend="eager")   # inductor needs minutes on CPU
+    n = compile_layers(nets.G, nets.sketcher, backend="eager")  # inductor needs minutes on CPU
     assert n == 2 + len(nets.G.convs) + len(nets.G.to_rgbs) + 1
-    assert list(nets.G.state_dict()) == keys                     # published keys, no _orig_mod.
+    assert list(nets.G.state_dict()) == keys  # published keys, no _orig_mod.
     z = torch.randn(2, exp.generator.style_dim, generator=torch.Generator().manual_seed(5))
     noise = [t.clone() for t in nets.G.stored_noise()]
     out, _ = nets.G([z], noise=noise, inject_index=None)

@@ -2,6 +2,7 @@
 of the project. Kills fine-tuning mid-run and checks the re-run resumes; checks every declared
 output; checks that a no-op `dvc repro` does nothing and that editing one method's learning rate
 re-runs only that method's stages and the report."""
+
 import json
 import os
 import signal
@@ -20,8 +21,11 @@ pytestmark = pytest.mark.slow
 def proj(tmp_path_factory):
     methods = syog_methods(syog_noaug={"diffaug": "", "description": "baseline without DiffAugment"})
     # Enough steps that the kill lands mid-run; still seconds at 32 px.
-    return make_project(tmp_path_factory.mktemp("e2e") / "proj", {"experiments.demo.train": {
-        "iters": 150, "batch": 2, "ckpt_every": 10, "log_every": 5, "device": "cpu"}}, methods)
+    return make_project(
+        tmp_path_factory.mktemp("e2e") / "proj",
+        {"experiments.demo.train": {"iters": 150, "batch": 2, "ckpt_every": 10, "log_every": 5, "device": "cpu"}},
+        methods,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +33,14 @@ def killed_then_completed(proj):
     """Run until the first fine-tune checkpoint exists, SIGKILL the whole `dvc repro`, then re-run."""
     dvc(proj, "repro", "prepare")
     log = open(proj.parent / "killed.log", "w")
-    p = subprocess.Popen([str(BIN / "dvc"), "repro", "finetune@syog"], cwd=proj, env=proj_env(proj),
-                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    p = subprocess.Popen(
+        [str(BIN / "dvc"), "repro", "finetune@syog"],
+        cwd=proj,
+        env=proj_env(proj),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     ckpts = []
     while time.time() < deadline and p.poll() is None:
@@ -58,9 +68,11 @@ def test_killed_finetune_resumes_from_checkpoint(killed_then_completed):
 
 def test_every_declared_output(proj, killed_then_completed):
     lock = yaml.safe_load((proj / "dvc.lock").read_text())["stages"]
-    expected = {"fetch", "prepare", "edit", "sweep", "report", "sample_pretrained", "evaluate_pretrained"} | {
-        f"{s}@{m}" for s in ("finetune", "sample", "evaluate") for m in ("syog", "syog_noaug")} | {
-        f"world@{p}" for p in ("oracle", "sketcher", "clip", "gan")}      # frozen: verified, not run
+    expected = (
+        {"fetch", "prepare", "edit", "sweep", "report", "sample_pretrained", "evaluate_pretrained"}
+        | {f"{s}@{m}" for s in ("finetune", "sample", "evaluate") for m in ("syog", "syog_noaug")}
+        | {f"world@{p}" for p in ("oracle", "sketcher", "clip", "gan")}
+    )  # frozen: verified, not run
     assert set(lock) == expected
     for stage, entry in lock.items():
         for out in entry.get("outs", []):
@@ -71,6 +83,7 @@ def test_every_declared_output(proj, killed_then_completed):
 
     from pipeline.nets.checkpoint import load_file
     from pipeline.nets.stylegan2 import Generator, StyleGAN2Config
+
     G = Generator(StyleGAN2Config(size=32, style_dim=32, n_mlp=2, channel_base=256, channel_max=32))
     G.load_state_dict(load_file(proj / "data/finetune/syog/model/netG.pth"))  # published format, strict
     pre = load_file(proj / "data/prepared/pretrained/netG.pth")
@@ -97,8 +110,15 @@ def test_every_declared_output(proj, killed_then_completed):
     assert json.loads((proj / "reports/sweep.json").read_text())["configured"] is False
     assert "No sweep configured" in (proj / "reports/summary.md").read_text() and "No sweep configured" in html
     tools = json.loads((proj / "data/edits/syog/summary.json").read_text())["tools"]
-    assert set(tools) == {"latent_opt", "mapper", "global_directions", "inversion", "interpolation", "scribble",
-                          "ganspace"}
+    assert set(tools) == {
+        "latent_opt",
+        "mapper",
+        "global_directions",
+        "inversion",
+        "interpolation",
+        "scribble",
+        "ganspace",
+    }
     for info in tools.values():
         assert Image.open(proj / "data/edits/syog" / info["png"]).size[0] > 32 and info["seconds"] >= 0
     assert "<h2>Edits</h2>" in html and "global_directions" in html

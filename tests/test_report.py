@@ -1,4 +1,5 @@
 """The aggregated report: self-contained HTML, Markdown summary, numbers-only metrics.json."""
+
 from __future__ import annotations
 
 import json
@@ -27,28 +28,58 @@ def history(path: Path, rows) -> Path:
 @pytest.fixture
 def methods(tmp_path):
     return [
-        MethodResult(name="baseline", description="GANSketching: sketch adversarial loss <b>only</b>",
-                     grid_png=png(tmp_path / "in" / "baseline.png", (200, 30, 30)),
-                     metrics={"fid": 20.0, "kid_mean": 0.01, "kid_std": 0.002, "precision": 0.6,
-                              "sketch_chamfer": 3.5, "clip_score_target": 21.0},
-                     provenance={"fidelity": {"feature_extractor": "demo-tiny", "comparable_to_published": False,
-                                              "n_fakes": 40, "resize": "clean"}},
-                     history_csv=history(tmp_path / "baseline.csv", [(0, 1.2, ""), (10, 0.9, ""), (20, 0.7, "")])),
-        MethodResult(name="nada & <co>", description="CLIP directional",
-                     grid_png=png(tmp_path / "in" / "nada.png", (30, 30, 200)),
-                     metrics={"fid": 10.0, "kid_mean": 0.02, "kid_std": 0.001, "precision": float("nan"),
-                              "sketch_chamfer": 4.0, "clip_score_target": 25.0},
-                     provenance={"seed": 0, "note": "x < y"},
-                     history_csv=history(tmp_path / "nada.csv", [(0, 1.0, 0.8), (10, 0.8, 0.6), (20, 0.5, 0.4)])),
+        MethodResult(
+            name="baseline",
+            description="GANSketching: sketch adversarial loss <b>only</b>",
+            grid_png=png(tmp_path / "in" / "baseline.png", (200, 30, 30)),
+            metrics={
+                "fid": 20.0,
+                "kid_mean": 0.01,
+                "kid_std": 0.002,
+                "precision": 0.6,
+                "sketch_chamfer": 3.5,
+                "clip_score_target": 21.0,
+            },
+            provenance={
+                "fidelity": {
+                    "feature_extractor": "demo-tiny",
+                    "comparable_to_published": False,
+                    "n_fakes": 40,
+                    "resize": "clean",
+                }
+            },
+            history_csv=history(tmp_path / "baseline.csv", [(0, 1.2, ""), (10, 0.9, ""), (20, 0.7, "")]),
+        ),
+        MethodResult(
+            name="nada & <co>",
+            description="CLIP directional",
+            grid_png=png(tmp_path / "in" / "nada.png", (30, 30, 200)),
+            metrics={
+                "fid": 10.0,
+                "kid_mean": 0.02,
+                "kid_std": 0.001,
+                "precision": float("nan"),
+                "sketch_chamfer": 4.0,
+                "clip_score_target": 25.0,
+            },
+            provenance={"seed": 0, "note": "x < y"},
+            history_csv=history(tmp_path / "nada.csv", [(0, 1.0, 0.8), (10, 0.8, 0.6), (20, 0.5, 0.4)]),
+        ),
     ]
 
 
 def write(tmp_path, methods, is_demo):
     out = tmp_path / ("demo" if is_demo else "real") / "reports"
-    paths = write_report(out, methods, title="Sketch + text customization", experiment="horse_riders",
-                         is_demo=is_demo, settings={"evaluate": {"n_samples": 40}},
-                         sketches_png=png(tmp_path / "in" / "sketches.png", (0, 0, 0)),
-                         pretrained_grid_png=png(tmp_path / "in" / "pre.png", (90, 90, 90)))
+    paths = write_report(
+        out,
+        methods,
+        title="Sketch + text customization",
+        experiment="horse_riders",
+        is_demo=is_demo,
+        settings={"evaluate": {"n_samples": 40}},
+        sketches_png=png(tmp_path / "in" / "sketches.png", (0, 0, 0)),
+        pretrained_grid_png=png(tmp_path / "in" / "pre.png", (90, 90, 90)),
+    )
     return out, paths
 
 
@@ -58,7 +89,7 @@ def test_html_self_contained(tmp_path, methods, is_demo):
     page = (out / "index.html").read_text(encoding="utf-8")
     assert paths["index.html"] == out / "index.html"
     assert "baseline" in page and "nada &amp; &lt;co&gt;" in page
-    assert "<co>" not in page and "<b>only</b>" not in page          # escaped
+    assert "<co>" not in page and "<b>only</b>" not in page  # escaped
     srcs = re.findall(r"<img\b[^>]*\bsrc=\"([^\"]*)\"", page)
     assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "http://" not in page and "https://" not in page
@@ -79,9 +110,8 @@ def test_metrics_json_numbers_only(tmp_path, methods, is_demo):
     data = json.loads((out / "metrics.json").read_text())
     assert set(data) == {"baseline", "nada & <co>"}
     for vals in data.values():
-        assert all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                   for v in vals.values())
-    assert "precision" not in data["nada & <co>"]                  # NaN dropped
+        assert all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals.values())
+    assert "precision" not in data["nada & <co>"]  # NaN dropped
     assert data["baseline"]["fid"] == 20.0
 
 
@@ -91,13 +121,13 @@ def test_summary_markdown(tmp_path, methods, is_demo):
     md = (out / "summary.md").read_text(encoding="utf-8")
     assert "| method | fid ↓ |" in md and "|---|" in md
     assert "| baseline |" in md and "nada &amp; &lt;co&gt;" in md and "<co>" not in md
-    assert "| n/a |" in md                                          # NaN precision
+    assert "| n/a |" in md  # NaN precision
     assert "**10**" in md
     tables = [i for i, line in enumerate(md.splitlines()) if line.startswith("| method |")]
     assert tables
     lines = md.splitlines()
     for i in tables:  # the demo label sits right above every table (iff demo)
-        assert (DEMO_BANNER in "\n".join(lines[max(0, i - 3):i])) == is_demo
+        assert (DEMO_BANNER in "\n".join(lines[max(0, i - 3) : i])) == is_demo
     grid_refs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert "grids/baseline.png" in grid_refs and len(grid_refs) == 4
     for ref in grid_refs:
@@ -118,16 +148,26 @@ def test_duplicate_method_names_rejected(tmp_path, methods):
 
 
 def test_edits_section(tmp_path, methods):
-    edits = {"clip_global": {"latent_opt": {"png": png(tmp_path / "lo.png", (250, 20, 20)), "seconds": 2.5,
-                                            "prompt": "a photo of a pink cat"},
-                             "scribble": {"png": png(tmp_path / "sc.png", (20, 250, 20)), "masked_mse_end": 0.0047}}}
-    written = write_report(tmp_path / "out", methods, title="t", experiment="demo", is_demo=True, settings={},
-                           edits=edits)
+    edits = {
+        "clip_global": {
+            "latent_opt": {
+                "png": png(tmp_path / "lo.png", (250, 20, 20)),
+                "seconds": 2.5,
+                "prompt": "a photo of a pink cat",
+            },
+            "scribble": {"png": png(tmp_path / "sc.png", (20, 250, 20)), "masked_mse_end": 0.0047},
+        }
+    }
+    written = write_report(
+        tmp_path / "out", methods, title="t", experiment="demo", is_demo=True, settings={}, edits=edits
+    )
     page = (tmp_path / "out" / "index.html").read_text()
-    section = page[page.index("<h2>Edits</h2>"):page.index("<h2>Sketch fidelity")]
+    section = page[page.index("<h2>Edits</h2>") : page.index("<h2>Sketch fidelity")]
     assert "clip_global" in section and "latent_opt (seconds=2.5, prompt=a photo of a pink cat)" in section
     assert section.count('src="data:image/png;base64,') == 2
     md = (tmp_path / "out" / "summary.md").read_text()
     assert "## Edits" in md and "grids/edit_clip_global_scribble.png" in md
-    assert (tmp_path / "out" / "grids" / "edit_clip_global_latent_opt.png").read_bytes() == (tmp_path / "lo.png").read_bytes()
+    assert (tmp_path / "out" / "grids" / "edit_clip_global_latent_opt.png").read_bytes() == (
+        tmp_path / "lo.png"
+    ).read_bytes()
     assert "grids/edit_clip_global_scribble.png" in written

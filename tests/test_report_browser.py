@@ -3,6 +3,7 @@ fetched, and the rendered page is not blank.
 
 Needs Debian's `chromium` package (`make test` installs it when it can); skipped without it.
 """
+
 from __future__ import annotations
 
 import html
@@ -20,10 +21,11 @@ from pipeline.report import MethodResult, write_report
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's `chromium` is not installed (apt-get install chromium, or `make test` as root)")
+    CHROMIUM is None, reason="Debian's `chromium` is not installed (apt-get install chromium, or `make test` as root)"
+)
 
 DEMO_RED = (0xB0, 0x00, 0x20)  # .demo background in pipeline/report.py
-N_METHODS, N_INPUTS = 2, 2     # method grids + (input sketches, pretrained grid)
+N_METHODS, N_INPUTS = 2, 2  # method grids + (input sketches, pretrained grid)
 
 # Inside the page, once everything has loaded: what the browser itself saw.
 PROBE = """<pre id="probe"></pre><script>
@@ -62,33 +64,59 @@ def _history(path: Path, with_clip: bool) -> Path:
 def report(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("browser_report")
     methods = [
-        MethodResult(name="baseline", description="sketch adversarial loss only",
-                     grid_png=_grid(tmp / "in" / "baseline.png", 1),
-                     metrics={"fid": 20.0, "kid_mean": 0.01, "precision": 0.6, "sketch_chamfer": 3.5},
-                     provenance={"seed": 0}, history_csv=_history(tmp / "baseline.csv", False)),
-        MethodResult(name="nada", description="CLIP directional",
-                     grid_png=_grid(tmp / "in" / "nada.png", 2),
-                     metrics={"fid": 10.0, "kid_mean": 0.02, "precision": 0.7, "sketch_chamfer": 4.0,
-                              "clip_score_target": 25.0},
-                     provenance={"seed": 0}, history_csv=_history(tmp / "nada.csv", True)),
+        MethodResult(
+            name="baseline",
+            description="sketch adversarial loss only",
+            grid_png=_grid(tmp / "in" / "baseline.png", 1),
+            metrics={"fid": 20.0, "kid_mean": 0.01, "precision": 0.6, "sketch_chamfer": 3.5},
+            provenance={"seed": 0},
+            history_csv=_history(tmp / "baseline.csv", False),
+        ),
+        MethodResult(
+            name="nada",
+            description="CLIP directional",
+            grid_png=_grid(tmp / "in" / "nada.png", 2),
+            metrics={"fid": 10.0, "kid_mean": 0.02, "precision": 0.7, "sketch_chamfer": 4.0, "clip_score_target": 25.0},
+            provenance={"seed": 0},
+            history_csv=_history(tmp / "nada.csv", True),
+        ),
     ]
     out = tmp / "reports"
-    write_report(out, methods, title="Sketch + text customization", experiment="horse_riders", is_demo=True,
-                 settings={"evaluate": {"n_samples": 40}},
-                 sketches_png=_grid(tmp / "in" / "sketches.png", 3),
-                 pretrained_grid_png=_grid(tmp / "in" / "pre.png", 4))
+    write_report(
+        out,
+        methods,
+        title="Sketch + text customization",
+        experiment="horse_riders",
+        is_demo=True,
+        settings={"evaluate": {"n_samples": 40}},
+        sketches_png=_grid(tmp / "in" / "sketches.png", 3),
+        pretrained_grid_png=_grid(tmp / "in" / "pre.png", 4),
+    )
     return out / "index.html"
 
 
 def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess:
     """Headless Chromium with every network path closed: a dead proxy for all schemes (loopback
     included) and a host resolver that resolves nothing."""
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-           "--host-resolver-rules=MAP * ~NOTFOUND",
-           f"--user-data-dir={tmp / 'chromium-profile'}", "--virtual-time-budget=5000", *args]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--proxy-server=127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={tmp / 'chromium-profile'}",
+        "--virtual-time-budget=5000",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp)
 
 
@@ -101,7 +129,8 @@ def test_images_load_and_nothing_is_fetched(report, tmp_path):
     proc = _chromium(tmp_path, "--dump-dom", probe.as_uri())
     m = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
     assert m and m.group(1).strip(), (
-        f"no probe output (rc={proc.returncode})\nstdout tail: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}")
+        f"no probe output (rc={proc.returncode})\nstdout tail: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}"
+    )
     seen = json.loads(html.unescape(m.group(1)))
 
     n_expected = N_METHODS + N_INPUTS
@@ -116,8 +145,7 @@ def test_images_load_and_nothing_is_fetched(report, tmp_path):
 
 def test_screenshot_is_not_blank(report, tmp_path):
     shot = tmp_path / "shot.png"
-    proc = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", "--hide-scrollbars",
-                     report.as_uri())
+    proc = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", "--hide-scrollbars", report.as_uri())
     assert shot.is_file(), f"no screenshot (rc={proc.returncode})\nstderr: {proc.stderr[-2000:]}"
 
     img = np.asarray(Image.open(shot).convert("RGB"))

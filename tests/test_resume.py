@@ -1,5 +1,6 @@
 """Resume contract of pipeline.train.finetune: interrupted at arbitrary steps and resumed each
 time, a CPU run ends bit-identical to an uninterrupted one (weights and loss history)."""
+
 import random
 
 import pytest
@@ -27,11 +28,13 @@ METHODS = {"syog": {}, "clip_direction": {"direction_every": 3}, "diagonal": {}}
 
 def run(setup, name, stops=(), method="syog"):
     import dataclasses
+
     tmp, params = setup
     exp, cfg = params.experiment, dataclasses.replace(params.method(method), **METHODS[method])
     for k in stops:  # each call runs k steps, then "dies" (state since the last checkpoint is lost)
-        out = finetune(exp, cfg, tmp / "prepared", tmp / name, tmp / name / "history.csv", tmp / f"ck_{name}",
-                       "fp", stop_after=k)
+        out = finetune(
+            exp, cfg, tmp / "prepared", tmp / name, tmp / name / "history.csv", tmp / f"ck_{name}", "fp", stop_after=k
+        )
         assert "stopped_at" in out
     summary = finetune(exp, cfg, tmp / "prepared", tmp / name, tmp / name / "history.csv", tmp / f"ck_{name}", "fp")
     weights = {f"{f.name}:{k}": v for f in sorted((tmp / name).glob("*.pth")) for k, v in load_file(f).items()}
@@ -48,7 +51,7 @@ def test_interrupted_runs_end_bit_identical(setup, method):
     assert weights.keys() == ref_weights.keys()
     if method == "diagonal":
         assert any(k.startswith("content.pth:") for k in weights)
-    if method == "clip_direction":                 # direction steps ran and moved the synthesis layers
+    if method == "clip_direction":  # direction steps ran and moved the synthesis layers
         assert "clip_direction" in hist.splitlines()[0]
     for k in ref_weights:
         assert torch.equal(weights[k], ref_weights[k]), f"{k} differs after resume"
@@ -59,7 +62,9 @@ def test_resume_skips_corrupt_newest_checkpoint(setup, caplog):
     tmp, params = setup
     exp, cfg = params.experiment, params.method("syog")
     ck = tmp / "ck_corrupt"
-    finetune(exp, cfg, tmp / "prepared", tmp / "corrupt", tmp / "c.csv", ck, "fp", stop_after=5)  # checkpoints at 2 and 4
+    finetune(
+        exp, cfg, tmp / "prepared", tmp / "corrupt", tmp / "c.csv", ck, "fp", stop_after=5
+    )  # checkpoints at 2 and 4
     newest = sorted(ck.glob("ckpt_*.pt"))[-1]
     newest.write_bytes(newest.read_bytes()[:100])  # truncated, as a kill during a non-atomic write would leave
     step, ckpt = latest_checkpoint(ck)

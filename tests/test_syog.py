@@ -1,4 +1,5 @@
 """Sketch Your Own GAN: who is trained, checked by parameter values and gradients after real steps."""
+
 from __future__ import annotations
 
 import math
@@ -25,9 +26,6 @@ def tiny_params(**method):
     return load_params(PARAMS, {**TINY, **{f"methods.syog.{k}": v for k, v in method.items()}})
 
 
-
-
-
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     """Small random G and D saved in the published bare state-dict format."""
@@ -38,9 +36,6 @@ def pretrained(tmp_path_factory):
     torch.save(Generator(cfg).state_dict(), folder / "netG.pth")
     torch.save(Discriminator(cfg).state_dict(), folder / "netD.pth")
     return folder
-
-
-
 
 
 def setup(pretrained, **method):
@@ -105,8 +100,9 @@ def test_one_step_trains_mapping_and_both_discriminators_only(pretrained):
         weights = {k for k in before if k.endswith("weight")}
         assert weights <= moved, f"{name}: untouched {sorted(weights - moved)}"
     # and differently (different inputs), even though they started equal
-    assert not torch.equal(nets.D_sketch.state_dict()["final_linear.1.weight"],
-                           nets.D_image.state_dict()["final_linear.1.weight"])
+    assert not torch.equal(
+        nets.D_sketch.state_dict()["final_linear.1.weight"], nets.D_image.state_dict()["final_linear.1.weight"]
+    )
     assert not changed(sk0, nets.sketcher)
     # the D step drew the reals; the R1 step regularizes the same batch (GANSketching), the G step needs none
     assert data.calls == {"sketches": 1, "photos": 1}

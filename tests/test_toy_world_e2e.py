@@ -5,6 +5,7 @@ The world stages are frozen (their files are committed), so `dvc repro` in a cop
 never retrains them. Sketches by "another hand" (tests/fixtures/other_hand, drawn with a paint
 program's strokes, not by the renderer) are read by the oracle through the real prepare stage.
 """
+
 import json
 import shutil
 
@@ -21,19 +22,26 @@ METRIC_KEYS = {"pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"}
 
 def toy_extra(**more) -> dict:
     """A reduced toy world: fewer images and samples, a short fine-tune."""
-    return {"experiment": "toy",
-            "experiments.toy.toy_data": {"sketch_pose": "standing", "n_sketches": 16, "n_photos": 400,
-                                          "n_eval": 200},
-            "experiments.toy.train": {"iters": 160, "batch": 4, "ckpt_every": 80, "log_every": 10,
-                                      "device": "cpu"},
-            "experiments.toy.eval.n_samples": 200, "experiments.toy.eval.kid_subset_size": 50,
-            "experiments.toy.eval.batch": 100,
-            "experiments.toy.editing": {
-                "generators": ["syog"], "n_images": 2, "latent_opt": {"steps": 3}, "mapper": {"steps": 3},
-                "global_directions": {"n_images": 2, "stats_n": 200}, "inversion": {"steps": 3, "restarts": 1},
-                "interpolation": {"frames": 3, "weights_with": None}, "scribble": {"steps": 3},
-                "ganspace": {"n_samples": 200, "n_components": 4, "comp_id": 1, "scalar": 1.0, "layers": [1, 2]}},
-            **more}
+    return {
+        "experiment": "toy",
+        "experiments.toy.toy_data": {"sketch_pose": "standing", "n_sketches": 16, "n_photos": 400, "n_eval": 200},
+        "experiments.toy.train": {"iters": 160, "batch": 4, "ckpt_every": 80, "log_every": 10, "device": "cpu"},
+        "experiments.toy.eval.n_samples": 200,
+        "experiments.toy.eval.kid_subset_size": 50,
+        "experiments.toy.eval.batch": 100,
+        "experiments.toy.editing": {
+            "generators": ["syog"],
+            "n_images": 2,
+            "latent_opt": {"steps": 3},
+            "mapper": {"steps": 3},
+            "global_directions": {"n_images": 2, "stats_n": 200},
+            "inversion": {"steps": 3, "restarts": 1},
+            "interpolation": {"frames": 3, "weights_with": None},
+            "scribble": {"steps": 3},
+            "ganspace": {"n_samples": 200, "n_components": 4, "comp_id": 1, "scalar": 1.0, "layers": [1, 2]},
+        },
+        **more,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +55,7 @@ def test_world_stages_are_not_retrained(toy):
     proj, out = toy
     assert "Running stage 'world@" not in out
     for part in ("oracle", "sketcher", "clip", "gan"):
-        assert f"world@{part}" in out       # DVC names the frozen stages it verifies
+        assert f"world@{part}" in out  # DVC names the frozen stages it verifies
 
 
 def test_ground_truth_metrics_for_pretrained_and_syog(toy):
@@ -74,7 +82,7 @@ def test_report_has_the_toy_world_parts(toy):
     for page in (html, md):
         assert "TOY WORLD" in page and "What this run reproduces" in page
         assert "target pose: standing" in page
-    assert html.index("<td>pretrained</td>") < html.index("<td>syog</td>")   # the pretrained row first
+    assert html.index("<td>pretrained</td>") < html.index("<td>syog</td>")  # the pretrained row first
 
 
 def test_sketches_by_another_hand_set_the_target_pose(tmp_path):

@@ -2,6 +2,7 @@
 gradients each term leaves (hooks on the optimizers) and by what each discriminator is fed
 (recording wrappers), against values computed here from the formulas of GANSketching's
 `train_one_step` (reference spec §1.3-1.5)."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,9 +35,11 @@ def grads_at_step(opt):
     seen, real = [], opt.step
 
     def step(*a, **k):
-        seen.append([p.grad.detach().clone() if p.grad is not None else None
-                     for g in opt.param_groups for p in g["params"]])
+        seen.append(
+            [p.grad.detach().clone() if p.grad is not None else None for g in opt.param_groups for p in g["params"]]
+        )
         return real(*a, **k)
+
     opt.step = step
     return seen
 
@@ -53,7 +56,7 @@ def test_r1_weight_is_gamma_half_times_the_interval_on_the_interval_only(pretrai
 
     def fake_r1(logits, real_input):
         calls.append(real_input.shape[1])
-        bias = b_sketch if real_input.shape[1] == 1 else b_image      # sketches are 1-channel, photos 3
+        bias = b_sketch if real_input.shape[1] == 1 else b_image  # sketches are 1-channel, photos 3
         return bias.sum() + 0 * logits.sum()
 
     monkeypatch.setattr(syog_mod, "r1_penalty", fake_r1)
@@ -64,14 +67,14 @@ def test_r1_weight_is_gamma_half_times_the_interval_on_the_interval_only(pretrai
     for it in range(2 * k):
         n_before = len(seen)
         method.step(it, data)
-        r1_steps = len(seen) - n_before - 1                          # D step + (R1 step?)
+        r1_steps = len(seen) - n_before - 1  # D step + (R1 step?)
         assert r1_steps == (1 if it % k == 0 else 0), it
         if r1_steps:
             g = seen[-1]
             sk, im = (g[i] for i in sorted(idx, key=lambda i: 0 if params[i] is b_sketch else 1))
             torch.testing.assert_close(sk, torch.full_like(sk, gamma / 2 * k))
             torch.testing.assert_close(im, torch.full_like(im, l_image * gamma / 2 * k))
-    assert calls.count(1) == 2 and calls.count(3) == 2                # one sketch and one photo R1 per R1 step
+    assert calls.count(1) == 2 and calls.count(3) == 2  # one sketch and one photo R1 per R1 step
 
 
 def test_lazy_regularization_ratio_in_the_d_optimizer(pretrained):  # noqa: F811
@@ -86,20 +89,21 @@ def test_lazy_regularization_ratio_in_the_d_optimizer(pretrained):  # noqa: F811
 def test_l_image_weights_the_image_terms_in_both_d_and_g_losses(pretrained):  # noqa: F811
     """Same seeds, l_image a and 2a: D_image's gradient in the D step doubles (its only loss is
     l_image * L_D_image) and the mapping's G gradient is linear in l_image."""
+
     def step_grads(l_image):
         method, nets = build(pretrained, "syog", l_image=l_image, d_reg_every=0, mixing=0.0, diffaug="")
         d_seen, g_seen = grads_at_step(method.d_optim), grads_at_step(method.g_optim)
         torch.manual_seed(7)
         method.step(1, FakeData(16))
         n_sketch = len(list(nets.D_sketch.parameters()))
-        return d_seen[0][n_sketch:], g_seen[0]                       # D_image's grads, mapping grads
+        return d_seen[0][n_sketch:], g_seen[0]  # D_image's grads, mapping grads
 
     d1, g1 = step_grads(0.35)
     d2, g2 = step_grads(0.7)
     d3, g3 = step_grads(1.4)
     for a, b in zip(d1, d2):
         torch.testing.assert_close(b, 2 * a, rtol=1e-4, atol=1e-7)
-    for a, b, c in zip(g1, g2, g3):                                  # g(l) = g_sketch + l g_image
+    for a, b, c in zip(g1, g2, g3):  # g(l) = g_sketch + l g_image
         torch.testing.assert_close(c - b, 2 * (b - a), rtol=1e-3, atol=1e-6)
     assert any((b - a).abs().max() > 1e-6 for a, b in zip(g1, g2))  # the image term does reach G
 
@@ -131,16 +135,16 @@ def test_diffaugment_on_both_sketch_inputs_in_every_phase_never_on_d_image(pretr
     sketches = []
     real_sketches = data.sketches
     data.sketches = lambda b: sketches.append(real_sketches(b)) or sketches[-1]
-    method.step(0, data)                                             # D step, R1 step, G step
+    method.step(0, data)  # D step, R1 step, G step
     # D_sketch: real and fake in the D step, the same reals in R1, fake in the G step: each augmented
     assert len(nets.D_sketch.inputs) == 4 and len(sketches) == 1
     real3 = sketches[0].repeat(1, 3, 1, 1)
     if policy:
         assert len(augmented) == 4
-        torch.testing.assert_close(augmented[0], real3)             # D step's reals, before A
-        torch.testing.assert_close(augmented[2], real3)             # R1's reals: the same batch, before A
+        torch.testing.assert_close(augmented[0], real3)  # D step's reals, before A
+        torch.testing.assert_close(augmented[2], real3)  # R1's reals: the same batch, before A
         moved = [not torch.equal(x, a) for x, a in zip(nets.D_sketch.inputs, augmented)]
-        assert sum(moved) >= 3                                       # translation moved (nearly) every batch
+        assert sum(moved) >= 3  # translation moved (nearly) every batch
     else:
         assert augmented == []
         assert torch.equal(nets.D_sketch.inputs[0], real3) and torch.equal(nets.D_sketch.inputs[2], real3)
@@ -155,7 +159,7 @@ def test_r1_gradient_is_taken_upstream_of_the_augmentation(pretrained):  # noqa:
     method, nets = build(pretrained, "syog", diffaug="translation", l_image=0.0)
     y = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(3)) * 2 - 1
     method.reals = (y, None)
-    torch.manual_seed(11)                                   # before the step: r1_step then updates D
+    torch.manual_seed(11)  # before the step: r1_step then updates D
     x = y.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(nets.D_sketch(syog_mod.diff_augment(x.repeat(1, 3, 1, 1), "translation")).sum(), x)
     want = g.pow(2).flatten(1).sum(1).mean().item()

@@ -1,5 +1,6 @@
 """stages/with_prefect.py: one Prefect server for a whole command, stopped afterwards, exit status
 passed through; flows in child processes run against it instead of starting their own."""
+
 from __future__ import annotations
 
 import os
@@ -24,12 +25,16 @@ sys.exit(int(sys.argv[1]))
 
 
 def run(tmp_path, *args, env_extra=None):
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / ".prefect"), DO_NOT_TRACK="1",
-               no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
+    env = dict(
+        os.environ,
+        PREFECT_HOME=str(tmp_path / ".prefect"),
+        DO_NOT_TRACK="1",
+        no_proxy="127.0.0.1,localhost",
+        NO_PROXY="127.0.0.1,localhost",
+    )
     env.pop("PREFECT_API_URL", None)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, str(WRAPPER), *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, str(WRAPPER), *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_flows_use_the_shared_server_which_stops_after_and_status_passes_through(tmp_path):
@@ -50,8 +55,13 @@ def test_flows_use_the_shared_server_which_stops_after_and_status_passes_through
 
 
 def test_an_existing_api_url_is_used_as_is(tmp_path):
-    r = run(tmp_path, sys.executable, "-c", "import os; print(os.environ['PREFECT_API_URL'])",
-            env_extra={"PREFECT_API_URL": "http://example.invalid/api"})
+    r = run(
+        tmp_path,
+        sys.executable,
+        "-c",
+        "import os; print(os.environ['PREFECT_API_URL'])",
+        env_extra={"PREFECT_API_URL": "http://example.invalid/api"},
+    )
     assert r.returncode == 0 and r.stdout.strip() == "http://example.invalid/api"
     assert "Prefect server up" not in r.stderr
 

@@ -1,4 +1,5 @@
 """The toy world: renderer, captions, the committed trained networks and their loaders, the oracle."""
+
 import dataclasses
 import shutil
 
@@ -38,8 +39,8 @@ def _cat_mask(pose, colour, background, facing="right", seed=0):
 @pytest.mark.parametrize("colour", ["pink", "blue", "orange", "black"])
 def test_body_pixels_have_the_fur_colour(colour):
     img, mask, _ = _cat_mask("standing", colour, "grass")
-    assert mask.sum() > 40                                   # the cat covers a real area at 32 px
-    inner = -torch.nn.functional.max_pool2d(-mask.float()[None, None], 3, 1, 1)[0, 0] > 0   # minus the rim
+    assert mask.sum() > 40  # the cat covers a real area at 32 px
+    inner = -torch.nn.functional.max_pool2d(-mask.float()[None, None], 3, 1, 1)[0, 0] > 0  # minus the rim
     assert inner.sum() >= 5
     rgb = (img[:, inner].median(1).values + 1) * 127.5
     want = torch.tensor(COLOURS[colour], dtype=torch.float32)
@@ -52,7 +53,7 @@ def test_body_pixels_have_the_fur_colour(colour):
 def test_background_colours_and_poses_are_drawn():
     for bg, (upper, _floor, _) in BACKGROUNDS.items():
         img, _, _ = _cat_mask("lying", "white", bg)
-        top = (img[:, 0, :] + 1) * 127.5                     # the top row: sky or wall
+        top = (img[:, 0, :] + 1) * 127.5  # the top row: sky or wall
         assert (top.mean(1) - torch.tensor(upper, dtype=torch.float32)).abs().max() < 20, bg
     heights, widths = {}, {}
     for pose in POSES:
@@ -78,19 +79,23 @@ def test_the_cat_faces_the_way_it_is_drawn():
 def test_sketch_strokes_follow_the_outline():
     _, mask, sketch = _cat_mask("sitting", "blue", "room")
     dark = sketch < 0
-    assert dark.sum() > 20 and (sketch > 0.9).float().mean() > 0.6    # black strokes on a white page
+    assert dark.sum() > 20 and (sketch > 0.9).float().mean() > 0.6  # black strokes on a white page
     # the strokes lie on the cat's boundary: (nearly) all within 2 px of it, and they go all the way round
     m = mask.float()[None, None]
     near = (torch.nn.functional.max_pool2d(m, 5, 1, 2) - (-torch.nn.functional.max_pool2d(-m, 5, 1, 2)))[0, 0] > 0
     assert (dark & ~near).float().sum() <= 0.05 * dark.sum()
-    boundary = (m - (-torch.nn.functional.max_pool2d(-m, 3, 1, 1)))[0, 0] > 0    # cat pixels at its edge
+    boundary = (m - (-torch.nn.functional.max_pool2d(-m, 3, 1, 1)))[0, 0] > 0  # cat pixels at its edge
     inked = torch.nn.functional.max_pool2d((sketch < 0.5).float()[None, None], 3, 1, 1)[0, 0] > 0
     assert (boundary & inked).sum() >= 0.9 * boundary.sum()
 
 
 def test_factor_weights_are_respected():
-    f = sample_factors(4000, seed=1, pose={"standing": 0.07, "sitting": 0.465, "lying": 0.465},
-                       colour={c: 1.0 for c in ("black", "white")})
+    f = sample_factors(
+        4000,
+        seed=1,
+        pose={"standing": 0.07, "sitting": 0.465, "lying": 0.465},
+        colour={c: 1.0 for c in ("black", "white")},
+    )
     share = (f.pose == POSES.index("standing")).float().mean().item()
     assert 0.055 < share < 0.085
     assert set(f.colour.unique().tolist()) == {COLOUR_NAMES.index("black"), COLOUR_NAMES.index("white")}
@@ -115,6 +120,7 @@ def test_captions_and_prompt_colours():
 
 def toy_experiment():
     from pipeline.config import load_params
+
     return load_params(ROOT / "params.yaml", overrides={"experiment": "toy"}).experiment
 
 
@@ -124,6 +130,7 @@ def test_every_trained_file_loads_strictly_through_the_real_loaders():
     from pipeline.nets.clip import build_clip
     from pipeline.nets.photosketch import PhotoSketch
     from pipeline.world.data import load_oracle, world_files
+
     exp = toy_experiment()
     files = world_files(WORLD)
     G = load_generator(exp, files["netG.pth"])
@@ -137,7 +144,8 @@ def test_every_trained_file_loads_strictly_through_the_real_loaders():
     assert clip.encode_image(torch.zeros(2, 3, 32, 32)).shape == (2, 64)
     oracle = load_oracle(files["oracle.pth"], 32)
     assert ToyOracleExtractor("toy-oracle", ["128"], feature_extractor_weights_path=files["oracle.pth"])(
-        torch.zeros(2, 3, 32, 32, dtype=torch.uint8))[0].shape == (2, 128)
+        torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
+    )[0].shape == (2, 128)
     assert not any(p.requires_grad for p in oracle.parameters())
     for name, path in files.items():
         assert path.stat().st_size < 5e6, f"{name}: {path.stat().st_size} bytes (limit 5 MB)"
@@ -146,11 +154,12 @@ def test_every_trained_file_loads_strictly_through_the_real_loaders():
 
 def test_a_file_that_is_not_the_recorded_one_is_refused(tmp_path):
     from pipeline.nets.checkpoint import CheckpointError, load_file
+
     src = WORLD / "oracle" / "oracle.pth"
     dst = tmp_path / "oracle.pth"
     shutil.copy(src, dst)
     shutil.copy(src.with_name("oracle.pth.sha256"), tmp_path / "oracle.pth.sha256")
-    load_file(dst)                                           # the recorded file loads
+    load_file(dst)  # the recorded file loads
     data = bytearray(dst.read_bytes())
     data[-100] ^= 0xFF
     dst.write_bytes(bytes(data))
@@ -163,44 +172,63 @@ def test_oracle_held_out_accuracy():
     pose of sketches in other stroke styles."""
     from pipeline.world.data import load_oracle
     from pipeline.world.trainers import oracle_accuracy
+
     acc = oracle_accuracy(load_oracle(WORLD / "oracle" / "oracle.pth", 32), 1000, 32, seed=424242)
-    for k in ("pose", "facing", "colour", "background", "pose_noisy", "colour_noisy", "sketch_pose",
-              "sketch_pose_styled"):
+    for k in (
+        "pose",
+        "facing",
+        "colour",
+        "background",
+        "pose_noisy",
+        "colour_noisy",
+        "sketch_pose",
+        "sketch_pose_styled",
+    ):
         assert acc[k] >= 0.98, (k, acc)
 
 
 def test_toy_prompts_must_name_a_colour():
     from pipeline.config import ConfigError, load_params
+
     with pytest.raises(ConfigError, match="names no colour the toy world knows; name one of: black, white"):
-        load_params(ROOT / "params.yaml", overrides={"experiment": "toy",
-                                                       "experiments.toy.target_prompt": "a photo of a cat"})
+        load_params(
+            ROOT / "params.yaml", overrides={"experiment": "toy", "experiments.toy.target_prompt": "a photo of a cat"}
+        )
     with pytest.raises(ConfigError, match="methods.clip_global.target_prompt"):
-        load_params(ROOT / "params.yaml", overrides={"experiment": "toy",
-                                                       "methods.clip_global.target_prompt": "a happy cat"})
-    p = load_params(ROOT / "params.yaml", overrides={"experiment": "toy",
-                                                       "methods.clip_global.target_prompt": "a blue cat"})
+        load_params(
+            ROOT / "params.yaml", overrides={"experiment": "toy", "methods.clip_global.target_prompt": "a happy cat"}
+        )
+    p = load_params(
+        ROOT / "params.yaml", overrides={"experiment": "toy", "methods.clip_global.target_prompt": "a blue cat"}
+    )
     assert p.methods["clip_global"].target_prompt == "a blue cat"
 
 
 def test_method_overrides_apply_per_experiment():
     from pipeline.config import ConfigError, load_params
+
     toy = load_params(ROOT / "params.yaml", overrides={"experiment": "toy"})
     paper = load_params(ROOT / "params.yaml", overrides={"experiment": "standing_cat"})
     assert toy.experiment.method_overrides["direction_every"] == toy.methods["clip_direction"].direction_every
     assert paper.methods["clip_direction"].direction_every == 100
     with pytest.raises(ConfigError, match="method_overrides.no_such_key: no method has this key"):
-        load_params(ROOT / "params.yaml", overrides={"experiment": "toy",
-                                                       "experiments.toy.method_overrides": {"no_such_key": 1}})
+        load_params(
+            ROOT / "params.yaml",
+            overrides={"experiment": "toy", "experiments.toy.method_overrides": {"no_such_key": 1}},
+        )
 
 
 def test_world_parts_train_deterministically(tmp_path):
     """The world stage's training is a function of its settings: two runs, the same bytes."""
     from pipeline.world.build import train_part
     from pipeline.world.spec import WorldGanSpec, WorldOracleSpec, WorldSpec
-    spec = WorldSpec(size=16, oracle=WorldOracleSpec(steps=2, batch=8, width=16),
-                     gan=WorldGanSpec(iters=2, batch=4, ckpt_every=1),
-                     generator=dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64,
-                                                   channel_max=16))
+
+    spec = WorldSpec(
+        size=16,
+        oracle=WorldOracleSpec(steps=2, batch=8, width=16),
+        gan=WorldGanSpec(iters=2, batch=4, ckpt_every=1),
+        generator=dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64, channel_max=16),
+    )
     digests = []
     for run in ("a", "b"):
         out = {}
@@ -210,11 +238,12 @@ def test_world_parts_train_deterministically(tmp_path):
         digests.append([p.read_text().split()[0] for ps in out.values() for p in ps])
     assert digests[0] == digests[1] and len(digests[0]) == 3
     summary = (tmp_path / "a" / "gan" / "summary.json").read_text()
-    assert '"standing": 0.07' in summary and '"pink"' not in summary   # the training distribution
+    assert '"standing": 0.07' in summary and '"pink"' not in summary  # the training distribution
 
 
 def test_standing_cats_are_rare_and_pink_ones_absent_in_the_gan_training_set():
     import json
+
     dist = json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"]
     assert 0.05 <= dist["pose"]["standing"] <= 0.10
     assert set(dist["colour"]) == {"black", "white", "gray", "orange", "brown", "cream"}
@@ -228,6 +257,7 @@ def test_standing_cats_are_rare_and_pink_ones_absent_in_the_gan_training_set():
 
 def _write_renders(folder, f):
     from pipeline.data import save_png, to_pil
+
     photos, _ = render(f)
     for i, im in enumerate(photos):
         save_png(to_pil(im), folder / f"{i:06d}.png")
@@ -240,10 +270,17 @@ def test_world_metrics_on_known_images(tmp_path):
     import json
 
     from pipeline.metrics import EvalContext, compute_metrics
+
     prior = json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"]
     names = ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"]
-    ctx = dict(world_oracle=WORLD / "oracle" / "oracle.pth", world_size=32, target_pose="standing",
-               target_colour="pink", prior_distribution=prior, seed=0)
+    ctx = dict(
+        world_oracle=WORLD / "oracle" / "oracle.pth",
+        world_size=32,
+        target_pose="standing",
+        target_colour="pink",
+        prior_distribution=prior,
+        seed=0,
+    )
     good = _write_renders(tmp_path / "good", sample_factors(200, 5, pose={"standing": 1}, colour={"pink": 1}))
     v, prov = compute_metrics(names, EvalContext(fakes_dir=good, **ctx))
     assert (v["pose_acc"], v["colour_acc"], v["joint_acc"]) == (1.0, 1.0, 1.0)
@@ -253,7 +290,7 @@ def test_world_metrics_on_known_images(tmp_path):
     w, _ = compute_metrics(names, EvalContext(fakes_dir=bad, **ctx))
     assert (w["pose_acc"], w["colour_acc"], w["joint_acc"]) == (0.0, 0.0, 0.0)
     assert w["fid_target"] > 5 * v["fid_target"]
-    half = tmp_path / "half"                                  # 100 standing pink + 100 sitting blue
+    half = tmp_path / "half"  # 100 standing pink + 100 sitting blue
     half.mkdir()
     for k, src in enumerate((good, bad)):
         for p in sorted(src.glob("*.png"))[:100]:
@@ -271,6 +308,7 @@ def test_input_sketches_are_drawn_in_the_chosen_style_and_read_as_the_sketched_p
     from pipeline.data import ImageBank
     from pipeline.models import build_sketcher
     from pipeline.world.data import SEED_STREAMS, load_oracle, make_toy_data, world_files
+
     exp = toy_experiment()
     (pre := tmp_path / "pretrained").mkdir()
     shutil.copy(world_files(WORLD)["photosketch.pth"], pre / "photosketch.pth")
@@ -281,8 +319,8 @@ def test_input_sketches_are_drawn_in_the_chosen_style_and_read_as_the_sketched_p
     photos, outlines = render(sample_factors(12, 3 * 10 + SEED_STREAMS["sketches"], pose={"lying": 1.0}))
     with torch.no_grad():
         want = sketcher(photos).clamp(-1, 1) if style == "photosketch" else outlines
-    assert (got - want).abs().max() <= 2 / 255 + 1e-6          # 8-bit PNG round trip
+    assert (got - want).abs().max() <= 2 / 255 + 1e-6  # 8-bit PNG round trip
     other = outlines if style == "photosketch" else sketcher(photos).detach()
-    assert (got - other).abs().mean() > 0.05                  # the two styles differ
+    assert (got - other).abs().mean() > 0.05  # the two styles differ
     oracle = load_oracle(world_files(WORLD)["oracle.pth"], 32)
     assert (oracle.predict_sketch_pose(got) == POSES.index("lying")).all()

@@ -1,4 +1,5 @@
 """A tiny experiment for tests: the demo's code paths at 32 px with a few steps."""
+
 import io
 import zipfile
 from pathlib import Path
@@ -9,10 +10,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
-    "experiment": "demo",            # the random-weight machinery check; the toy world has its own tests
+    "experiment": "demo",  # the random-weight machinery check; the toy world has its own tests
     "experiments.demo.size": 32,
-    "experiments.demo.generator": {"style_dim": 32, "n_mlp": 2, "channel_base": 256, "channel_max": 32,
-                                   "lr_mlp": 0.01},
+    "experiments.demo.generator": {"style_dim": 32, "n_mlp": 2, "channel_base": 256, "channel_max": 32, "lr_mlp": 0.01},
     "experiments.demo.demo_data": {"n_sketches": 4, "n_photos": 8, "n_eval": 16},
     "experiments.demo.train": {"iters": 8, "batch": 2, "ckpt_every": 2, "log_every": 1, "device": "cpu"},
     "experiments.demo.eval.n_samples": 16,
@@ -20,11 +20,16 @@ TINY = {
     "experiments.demo.eval.batch": 8,
     # Every editing tool, a few steps each, on the baseline (the e2e projects have syog blocks only).
     "experiments.demo.editing": {
-        "generators": ["syog"], "n_images": 2,
-        "latent_opt": {"steps": 3}, "mapper": {"steps": 3}, "global_directions": {"n_images": 1, "stats_n": 200},
-        "inversion": {"steps": 3, "restarts": 1}, "interpolation": {"frames": 3, "weights_with": None},
+        "generators": ["syog"],
+        "n_images": 2,
+        "latent_opt": {"steps": 3},
+        "mapper": {"steps": 3},
+        "global_directions": {"n_images": 1, "stats_n": 200},
+        "inversion": {"steps": 3, "restarts": 1},
+        "interpolation": {"frames": 3, "weights_with": None},
         "scribble": {"steps": 3},
-        "ganspace": {"n_samples": 200, "n_components": 4, "comp_id": 1, "scalar": 1.0, "layers": [1, 2]}},
+        "ganspace": {"n_samples": 200, "n_components": 4, "comp_id": 1, "scalar": 1.0, "layers": [1, 2]},
+    },
 }
 
 

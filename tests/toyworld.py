@@ -1,9 +1,10 @@
 """Helpers for tests in the toy world: the committed networks (data/world), library calls only.
 
-    exp, params = toy_params(**overrides)            # the toy experiment, reduced
-    prepared = prepare_toy(tmp, exp)                 # its prepared folder (renders, oracle reading)
-    metrics = finetune_and_measure(tmp, exp, params, "clip_direction", {"lambda_direction": 2}, iters=80)
+exp, params = toy_params(**overrides)            # the toy experiment, reduced
+prepared = prepare_toy(tmp, exp)                 # its prepared folder (renders, oracle reading)
+metrics = finetune_and_measure(tmp, exp, params, "clip_direction", {"lambda_direction": 2}, iters=80)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,28 +25,35 @@ REDUCED = {
 
 def toy_params(**overrides):
     from pipeline.config import load_params
+
     return load_params(ROOT / "params.yaml", {**REDUCED, **overrides})
 
 
 def prepare_toy(tmp: Path, exp) -> Path:
     from pipeline.prepare import prepare, with_project_paths
+
     out = tmp / "prepared"
     if not (out / "world.json").is_file():
         prepare(with_project_paths(exp, ROOT), tmp / "raw", out)
     return out
 
 
-def finetune_and_measure(tmp: Path, exp, params, block: str, changes: dict | None = None, iters: int = 100,
-                         name: str | None = None) -> dict:
+def finetune_and_measure(
+    tmp: Path, exp, params, block: str, changes: dict | None = None, iters: int = 100, name: str | None = None
+) -> dict:
     """Fine-tune block (fields replaced by `changes`) for `iters` steps, sample, and read the oracle's metrics."""
     from pipeline.evaluate import evaluate
     from pipeline.prepare import with_project_paths
     from pipeline.sample import sample_method
     from pipeline.train import finetune
+
     exp = with_project_paths(exp, ROOT)
-    exp = dataclasses.replace(exp, train=dataclasses.replace(exp.train, iters=iters, ckpt_every=10 ** 6),
-                              clip=dataclasses.replace(exp.clip, checkpoint=str(ROOT / exp.clip.checkpoint)),
-                              eval=dataclasses.replace(exp.eval, feature_weights=str(ROOT / exp.eval.feature_weights)))
+    exp = dataclasses.replace(
+        exp,
+        train=dataclasses.replace(exp.train, iters=iters, ckpt_every=10**6),
+        clip=dataclasses.replace(exp.clip, checkpoint=str(ROOT / exp.clip.checkpoint)),
+        eval=dataclasses.replace(exp.eval, feature_weights=str(ROOT / exp.eval.feature_weights)),
+    )
     cfg = dataclasses.replace(params.method(block), **(changes or {}))
     prepared = prepare_toy(tmp, exp)
     d = tmp / (name or block)

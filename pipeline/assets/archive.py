@@ -14,6 +14,7 @@ While writing it counts the bytes actually produced, so an archive that lies abo
 Everything is unpacked into a temporary folder beside `target` and moved into place only
 when the whole archive succeeded: a failure leaves neither partial files nor the temp folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,10 +36,12 @@ class ArchiveError(FetchError):
     """An archive that is refused or unreadable; the message names the archive and the member."""
 
 
-def safe_extract(archive: str | os.PathLike, target: str | os.PathLike,
-                 max_total_bytes: int = 8 * GiB,  # cap on the unpacked size, declared and actual
-                 max_files: int = 200_000,        # cap on the number of members
-                 ) -> list[str]:
+def safe_extract(
+    archive: str | os.PathLike,
+    target: str | os.PathLike,
+    max_total_bytes: int = 8 * GiB,  # cap on the unpacked size, declared and actual
+    max_files: int = 200_000,  # cap on the number of members
+) -> list[str]:
     """Unpack `archive` (zip or tar) into `target`; return the relative paths of the files written.
 
     `target` may exist: each top-level entry of the archive replaces the entry of the same
@@ -61,8 +64,10 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike,
             raise ArchiveError(f"{archive}: {len(members)} members, more than the cap of {max_files}")
         declared = sum(size for _, _, size, _ in members)
         if declared > max_total_bytes:
-            raise ArchiveError(f"{archive}: members declare {declared} bytes in total, more than the cap "
-                               f"of {max_total_bytes} bytes (a zip bomb, or raise the cap for this asset)")
+            raise ArchiveError(
+                f"{archive}: members declare {declared} bytes in total, more than the cap "
+                f"of {max_total_bytes} bytes (a zip bomb, or raise the cap for this asset)"
+            )
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.unpack-", dir=target.parent))
         try:
             written = _write_members(reader, members, tmp, archive, max_total_bytes)
@@ -85,8 +90,10 @@ def _write_members(reader, members, root: Path, archive: Path, cap: int) -> list
                 for block in iter(lambda: src.read(CHUNK), b""):
                     total += len(block)
                     if total > cap:
-                        raise ArchiveError(f"{archive}: unpacking produced more than the cap of {cap} bytes "
-                                           f"(at member {rel!r}); the member sizes in the archive are false")
+                        raise ArchiveError(
+                            f"{archive}: unpacking produced more than the cap of {cap} bytes "
+                            f"(at member {rel!r}); the member sizes in the archive are false"
+                        )
                     dst.write(block)
         except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as e:
             raise ArchiveError(f"{archive}: cannot unpack member {rel!r} ({type(e).__name__}: {e})") from None
@@ -112,8 +119,9 @@ def _move_into_place(tmp: Path, target: Path) -> None:
         os.replace(entry, dst)
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Member names and the two formats.
+
 
 def checked_name(name: str, archive: Path) -> str:
     """Return `name` as a clean relative POSIX path, or raise ArchiveError if it could escape."""
@@ -149,8 +157,10 @@ class _ZipReader:
             rel = checked_name(info.filename, self.archive)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise ArchiveError(f"{self.archive}: refused member {info.filename!r}: symbolic link "
-                                   "(links are not allowed in archives)")
+                raise ArchiveError(
+                    f"{self.archive}: refused member {info.filename!r}: symbolic link "
+                    "(links are not allowed in archives)"
+                )
             out.append((rel, info.is_dir(), 0 if info.is_dir() else info.file_size, info))
         return out
 
@@ -182,11 +192,14 @@ class _TarReader:
             rel = checked_name(info.name, self.archive)
             if info.issym() or info.islnk():
                 kind = "symbolic" if info.issym() else "hard"
-                raise ArchiveError(f"{self.archive}: refused member {info.name!r}: {kind} link to "
-                                   f"{info.linkname!r} (links are not allowed in archives)")
+                raise ArchiveError(
+                    f"{self.archive}: refused member {info.name!r}: {kind} link to "
+                    f"{info.linkname!r} (links are not allowed in archives)"
+                )
             if not (info.isfile() or info.isdir()):
-                raise ArchiveError(f"{self.archive}: refused member {info.name!r}: device file, FIFO or "
-                                   "other special file")
+                raise ArchiveError(
+                    f"{self.archive}: refused member {info.name!r}: device file, FIFO or other special file"
+                )
             out.append((rel, info.isdir(), info.size if info.isfile() else 0, info))
         return out
 

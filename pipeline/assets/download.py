@@ -9,6 +9,7 @@ never reaches it (and so is never unpacked).
 Every failure is a `FetchError` whose message names the URL, what went wrong, and how to
 work around a machine without internet: a mirror folder (`assets.source: mirror`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-CHUNK = 1 << 20              # bytes per read; also the hashing block size
+CHUNK = 1 << 20  # bytes per read; also the hashing block size
 USER_AGENT = "sketch-text-gan-fetch/0.1 (+python-urllib)"
 
 
@@ -32,10 +33,12 @@ class FetchError(RuntimeError):
 
 def mirror_hint(url: str, filename: str) -> str:
     """The standard advice for machines without (working) internet."""
-    return (f"To work without this server, download {url} elsewhere, put it in a mirror folder as '{filename}' "
-            f"and set assets.source=mirror and assets.mirror_dir=<folder> in the experiment's block of params.yaml "
-            f"(e.g. dvc exp run -S experiments.<name>.assets.source=mirror "
-            f"-S experiments.<name>.assets.mirror_dir=<folder>).")
+    return (
+        f"To work without this server, download {url} elsewhere, put it in a mirror folder as '{filename}' "
+        f"and set assets.source=mirror and assets.mirror_dir=<folder> in the experiment's block of params.yaml "
+        f"(e.g. dvc exp run -S experiments.<name>.assets.source=mirror "
+        f"-S experiments.<name>.assets.mirror_dir=<folder>)."
+    )
 
 
 def sha256_file(path: str | os.PathLike, h=None) -> hashlib._Hash:
@@ -52,12 +55,16 @@ def digest_matches(digest: str, expected: str | None) -> bool:
     return expected is None or digest.lower().startswith(expected.lower())
 
 
-def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
-             timeout: float = 60.0,    # seconds without data before an attempt fails
-             retries: int = 3,         # further attempts after a network error or truncation
-             retry_wait: float = 1.0,  # seconds before the first retry; doubles each time
-             progress: bool = True,    # tqdm progress bar on stderr
-             ) -> str:
+def download(
+    url: str,
+    dest: str | os.PathLike,
+    sha256: str | None = None,
+    *,
+    timeout: float = 60.0,  # seconds without data before an attempt fails
+    retries: int = 3,  # further attempts after a network error or truncation
+    retry_wait: float = 1.0,  # seconds before the first retry; doubles each time
+    progress: bool = True,  # tqdm progress bar on stderr
+) -> str:
     """Download `url` to `dest` and return the file's sha256 hex digest.
 
     `sha256` is the expected digest (or a prefix of at least 8 hex digits); None skips the
@@ -91,21 +98,25 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
             reason = getattr(e, "reason", None) or e
             last_error = f"network error ({type(e).__name__}: {reason})"
     if not done:
-        raise FetchError(f"Could not download {url} after {attempt + 1} attempt(s): {last_error}. "
-                         + mirror_hint(url, dest.name))
+        raise FetchError(
+            f"Could not download {url} after {attempt + 1} attempt(s): {last_error}. " + mirror_hint(url, dest.name)
+        )
 
     digest = sha256_file(part).hexdigest()
     if not digest_matches(digest, sha256):
         part.unlink()  # a complete file with the wrong bytes cannot be repaired by resuming
-        raise FetchError(f"Checksum mismatch for {url}: expected sha256 {sha256}, got {digest}. "
-                         f"The file was deleted and nothing was unpacked. If the server changed the file "
-                         f"on purpose, update the expected digest. " + mirror_hint(url, dest.name))
+        raise FetchError(
+            f"Checksum mismatch for {url}: expected sha256 {sha256}, got {digest}. "
+            f"The file was deleted and nothing was unpacked. If the server changed the file "
+            f"on purpose, update the expected digest. " + mirror_hint(url, dest.name)
+        )
     os.replace(part, dest)
     return digest
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # One attempt.
+
 
 def _fetch_into(url: str, part: Path, *, timeout: float, progress: bool) -> bool:
     """One HTTP request; append to (or restart) `part`. True when the whole resource is in `part`."""
@@ -131,16 +142,26 @@ def _fetch_into(url: str, part: Path, *, timeout: float, progress: bool) -> bool
                 part.unlink()  # the next attempt starts over
                 raise http.client.HTTPException(
                     f"server resumed at byte {start}, asked for {have} (Content-Range "
-                    f"{response.headers.get('Content-Range')!r})")
+                    f"{response.headers.get('Content-Range')!r})"
+                )
             mode = "ab"
         else:  # 200: the server ignored Range (or none was sent): start over
             have, mode = 0, "wb"
         length = response.headers.get("Content-Length")
         expected = int(length) if length is not None else None
         received = 0
-        with open(part, mode) as f, tqdm(total=None if expected is None else have + expected, initial=have,
-                                         unit="B", unit_scale=True, desc=part.name[:-len(".part")],
-                                         disable=not progress, leave=False) as bar:
+        with (
+            open(part, mode) as f,
+            tqdm(
+                total=None if expected is None else have + expected,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                desc=part.name[: -len(".part")],
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             for block in iter(lambda: response.read(CHUNK), b""):
                 f.write(block)
                 received += len(block)

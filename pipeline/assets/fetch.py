@@ -10,6 +10,7 @@ recorded in the lock file by an earlier fetch (trust on first use), else none, a
 digest of this first download is recorded. The lock file is JSON, one entry per asset
 name (`filename`, `sha256`, `url`), sorted keys, written to a temp name and renamed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,13 +26,20 @@ from .sources import Asset, get_asset
 SOURCES = ("synthetic", "official", "mirror")
 
 
-def fetch_asset(name: str, out_dir: str | os.PathLike, source: str = "official",
-                mirror_dir: str | os.PathLike | None = None,
-                lock_file: str | os.PathLike | None = None, *,
-                download_dir: str | os.PathLike | None = None,  # archives kept here; default out_dir/downloads
-                keep_archive: bool = True,                      # False: delete the archive once unpacked
-                timeout: float = 60.0, retries: int = 3, progress: bool = True,
-                url: str | None = None) -> Path | None:
+def fetch_asset(
+    name: str,
+    out_dir: str | os.PathLike,
+    source: str = "official",
+    mirror_dir: str | os.PathLike | None = None,
+    lock_file: str | os.PathLike | None = None,
+    *,
+    download_dir: str | os.PathLike | None = None,  # archives kept here; default out_dir/downloads
+    keep_archive: bool = True,  # False: delete the archive once unpacked
+    timeout: float = 60.0,
+    retries: int = 3,
+    progress: bool = True,
+    url: str | None = None,
+) -> Path | None:
     """Fetch asset `name` into `out_dir`; return the folder it was unpacked into (or the file).
 
     Without `lock_file`, a digest that is not in the code is neither recorded nor checked.
@@ -59,8 +67,10 @@ def fetch_asset(name: str, out_dir: str | os.PathLike, source: str = "official",
             digest = copy_from_mirror(asset, mirror_dir, file, expected)
     except FetchError as e:
         if expected and asset.sha256 is None and "Checksum mismatch" in str(e):
-            raise FetchError(f"{e} The expected digest is the one recorded for {name!r} in {lock_file} by an "
-                             "earlier fetch; if the new file is the right one, delete that entry.") from None
+            raise FetchError(
+                f"{e} The expected digest is the one recorded for {name!r} in {lock_file} by an "
+                "earlier fetch; if the new file is the right one, delete that entry."
+            ) from None
         raise
 
     if not asset.unpack:
@@ -71,8 +81,10 @@ def fetch_asset(name: str, out_dir: str | os.PathLike, source: str = "official",
     missing = [p for p in asset.expect if not (target / p).exists()]
     if missing:
         found = sorted(p.name for p in target.iterdir())
-        raise FetchError(f"{file} (from {origin}) unpacked into {target} but lacks {missing}; "
-                         f"{target} holds {found}. Is it the right file?")
+        raise FetchError(
+            f"{file} (from {origin}) unpacked into {target} but lacks {missing}; "
+            f"{target} holds {found}. Is it the right file?"
+        )
     # Recorded only now: an archive that is refused or incomplete is never trusted on first use.
     _record(lock_file, lock, asset, digest)
     if not keep_archive:
@@ -93,16 +105,19 @@ def expected_digest(asset: Asset, locked: str | None) -> str | None:
     return asset.sha256
 
 
-def copy_from_mirror(asset: Asset, mirror_dir: str | os.PathLike | None, dest: Path,
-                     expected: str | None) -> str:
+def copy_from_mirror(asset: Asset, mirror_dir: str | os.PathLike | None, dest: Path, expected: str | None) -> str:
     """Copy `mirror_dir/<filename>` to `dest` (temp name, then rename), checking its sha256."""
     if mirror_dir is None:
-        raise FetchError(f"assets.source=mirror needs assets.mirror_dir: a folder holding '{asset.filename}' "
-                         f"(downloaded from {asset.url})")
+        raise FetchError(
+            f"assets.source=mirror needs assets.mirror_dir: a folder holding '{asset.filename}' "
+            f"(downloaded from {asset.url})"
+        )
     src = Path(mirror_dir) / asset.filename
     if not src.is_file():
-        raise FetchError(f"Mirror file not found: expected {src} (the file '{asset.filename}' from "
-                         f"{asset.url}) for asset {asset.name!r}. " + mirror_hint(asset.url, asset.filename))
+        raise FetchError(
+            f"Mirror file not found: expected {src} (the file '{asset.filename}' from "
+            f"{asset.url}) for asset {asset.name!r}. " + mirror_hint(asset.url, asset.filename)
+        )
     if expected and dest.is_file():  # an earlier copy that still verifies: don't copy again
         digest = sha256_file(dest).hexdigest()
         if digest_matches(digest, expected):
@@ -117,8 +132,10 @@ def copy_from_mirror(asset: Asset, mirror_dir: str | os.PathLike | None, dest: P
                 fout.write(block)
         digest = h.hexdigest()
         if not digest_matches(digest, expected):
-            raise FetchError(f"Checksum mismatch for mirror file {src}: expected sha256 {expected}, got "
-                             f"{digest}. Replace it with an intact copy of {asset.url}; nothing was unpacked.")
+            raise FetchError(
+                f"Checksum mismatch for mirror file {src}: expected sha256 {expected}, got "
+                f"{digest}. Replace it with an intact copy of {asset.url}; nothing was unpacked."
+            )
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     finally:
@@ -127,8 +144,9 @@ def copy_from_mirror(asset: Asset, mirror_dir: str | os.PathLike | None, dest: P
     return digest
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # The lock file.
+
 
 def read_lock(path: str | os.PathLike) -> dict:
     """The lock file's entries ({} if it does not exist yet)."""
@@ -138,8 +156,10 @@ def read_lock(path: str | os.PathLike) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise FetchError(f"{path}: unreadable asset lock file ({e}); expected JSON "
-                         '{"<asset>": {"filename": ..., "sha256": ..., "url": ...}}') from None
+        raise FetchError(
+            f"{path}: unreadable asset lock file ({e}); expected JSON "
+            '{"<asset>": {"filename": ..., "sha256": ..., "url": ...}}'
+        ) from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise FetchError(f"{path}: expected a JSON object of asset entries")
     return data

@@ -8,6 +8,7 @@ reference numbers by lmdb entry, leaving gaps), and the folder appears only when
 
 `lmdb` is optional: `pip install lmdb` to use this module.
 """
+
 from __future__ import annotations
 
 import io
@@ -22,8 +23,9 @@ from tqdm import tqdm
 from .download import FetchError
 
 
-def export_lmdb_images(lmdb_dir: str | os.PathLike, out_dir: str | os.PathLike, limit: int | None,
-                       size: int = 256) -> int:
+def export_lmdb_images(
+    lmdb_dir: str | os.PathLike, out_dir: str | os.PathLike, limit: int | None, size: int = 256
+) -> int:
     """Write up to `limit` images (None: all of them) from `lmdb_dir` to `out_dir/%06d.png`; return
     how many were written.
 
@@ -35,8 +37,9 @@ def export_lmdb_images(lmdb_dir: str | os.PathLike, out_dir: str | os.PathLike, 
         raise FetchError("Exporting LSUN images needs the optional package lmdb: pip install lmdb") from None
     lmdb_dir, out_dir = Path(lmdb_dir), Path(out_dir)
     if not (lmdb_dir / "data.mdb").is_file():
-        raise FetchError(f"{lmdb_dir}: not an lmdb folder (expected {lmdb_dir / 'data.mdb'}); "
-                         "fetch and unpack the LSUN zip first")
+        raise FetchError(
+            f"{lmdb_dir}: not an lmdb folder (expected {lmdb_dir / 'data.mdb'}); fetch and unpack the LSUN zip first"
+        )
     if (limit is not None and limit < 1) or size < 1:
         raise ValueError(f"limit and size must be positive, got limit={limit}, size={size}")
 
@@ -47,8 +50,13 @@ def export_lmdb_images(lmdb_dir: str | os.PathLike, out_dir: str | os.PathLike, 
         env = lmdb.open(str(lmdb_dir), readonly=True, lock=False, readahead=False, max_readers=1)
         try:
             with env.begin(write=False) as txn:
-                for _key, value in tqdm(txn.cursor(), total=limit or txn.stat()["entries"], unit="img",
-                                        desc=f"export {lmdb_dir.name}", mininterval=5.0):
+                for _key, value in tqdm(
+                    txn.cursor(),
+                    total=limit or txn.stat()["entries"],
+                    unit="img",
+                    desc=f"export {lmdb_dir.name}",
+                    mininterval=5.0,
+                ):
                     if limit is not None and written == limit:
                         break
                     try:

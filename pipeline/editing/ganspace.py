@@ -19,6 +19,7 @@ the range is clipped to the code's n_latent (14 at 256 px). The reference then s
 truncation ψ = 0.5 towards the mean latent, applied after the shift (so the visible shift is halved);
 `ganspace_edit` reproduces that order.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,7 @@ from ..io import atomic_path
 from .inversion import fixed_noise
 
 
-def compute_ganspace(G, n_samples: int = 100_000, n_components: int = 80, seed: int = 0,
-                     batch: int = 8192) -> dict:
+def compute_ganspace(G, n_samples: int = 100_000, n_components: int = 80, seed: int = 0, batch: int = 8192) -> dict:
     """PCA of W: {"lat_comp" [K, D], "lat_mean" [D], "lat_stdev" [K]}, K = min(n_components, D, n_samples - 1).
 
     PCA by eigendecomposition (torch.linalg.eigh) of the float64 covariance of w = mapping(z) over
@@ -47,17 +47,17 @@ def compute_ganspace(G, n_samples: int = 100_000, n_components: int = 80, seed: 
     dev = next(G.parameters()).device
     D = G.style_dim
     total, gram = torch.zeros(D, dtype=torch.float64), torch.zeros(D, D, dtype=torch.float64)
-    with torch.no_grad():   # streamed sums in float64: memory O(D^2) whatever n_samples is
+    with torch.no_grad():  # streamed sums in float64: memory O(D^2) whatever n_samples is
         for i in range(0, n_samples, batch):
             z = torch.randn(min(batch, n_samples - i), D, generator=gen).to(dev)
-            w = G.mapping(z).double().cpu()                             # [b, D]
+            w = G.mapping(z).double().cpu()  # [b, D]
             total += w.sum(0)
             gram += w.T @ w
     mean = total / n_samples
     cov = (gram - n_samples * torch.outer(mean, mean)) / (n_samples - 1)
-    evals, evecs = torch.linalg.eigh(cov)                               # ascending
+    evals, evecs = torch.linalg.eigh(cov)  # ascending
     k = min(n_components, D, n_samples - 1)
-    comp = evecs.flip(1)[:, :k].T                                       # [K, D], decreasing variance
+    comp = evecs.flip(1)[:, :k].T  # [K, D], decreasing variance
     idx = comp.abs().argmax(1, keepdim=True)
     comp = comp * comp.gather(1, idx).sign()
     stdev = evals.flip(0)[:k].clamp_min(0).sqrt()
@@ -67,10 +67,12 @@ def compute_ganspace(G, n_samples: int = 100_000, n_components: int = 80, seed: 
 def save_npz(comps: dict, path: str | os.PathLike) -> Path:
     """Write GANSketching's layout: lat_comp [K, 1, D], lat_mean [1, D], lat_stdev [K] (float32)."""
     c = _checked({k: torch.as_tensor(v) for k, v in comps.items()}, str(path))
-    arrays = {"lat_comp": c["lat_comp"][:, None].cpu().numpy().astype(np.float32),
-              "lat_mean": c["lat_mean"][None].cpu().numpy().astype(np.float32),
-              "lat_stdev": c["lat_stdev"].cpu().numpy().astype(np.float32)}
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:   # a file object: np.savez would append ".npz"
+    arrays = {
+        "lat_comp": c["lat_comp"][:, None].cpu().numpy().astype(np.float32),
+        "lat_mean": c["lat_mean"][None].cpu().numpy().astype(np.float32),
+        "lat_stdev": c["lat_stdev"].cpu().numpy().astype(np.float32),
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would append ".npz"
         np.savez(f, **arrays)
     return Path(path)
 
@@ -85,8 +87,9 @@ def load_npz(path: str | os.PathLike) -> dict:
         missing = [k for k in ("lat_comp", "lat_mean", "lat_stdev") if k not in data.files]
         if missing:
             raise ValueError(f"{path}: not a GANSpace file, missing {', '.join(missing)} (has {sorted(data.files)})")
-        raw = {k: torch.from_numpy(np.asarray(data[k], dtype=np.float32))
-               for k in ("lat_comp", "lat_mean", "lat_stdev")}
+        raw = {
+            k: torch.from_numpy(np.asarray(data[k], dtype=np.float32)) for k in ("lat_comp", "lat_mean", "lat_stdev")
+        }
     return _checked(raw, str(path))
 
 
@@ -101,14 +104,17 @@ def _checked(c: dict, where: str) -> dict:
         mean = mean[0]
     std = std.reshape(-1)
     if comp.ndim != 2 or mean.ndim != 1 or comp.shape[1] != mean.shape[0] or std.shape[0] != comp.shape[0]:
-        raise ValueError(f"{where}: inconsistent GANSpace shapes: lat_comp {list(c['lat_comp'].shape)} "
-                         f"(want [K, 1, D] or [K, D]), lat_mean {list(c['lat_mean'].shape)} (want [1, D] or [D]), "
-                         f"lat_stdev {list(c['lat_stdev'].shape)} (want [K])")
+        raise ValueError(
+            f"{where}: inconsistent GANSpace shapes: lat_comp {list(c['lat_comp'].shape)} "
+            f"(want [K, 1, D] or [K, D]), lat_mean {list(c['lat_mean'].shape)} (want [1, D] or [D]), "
+            f"lat_stdev {list(c['lat_stdev'].shape)} (want [K])"
+        )
     return {"lat_comp": comp, "lat_mean": mean, "lat_stdev": std}
 
 
-def apply_ganspace(wplus: torch.Tensor, comps: dict, comp_id: int, scalar: float,
-                   layers: tuple[int, int] = (0, 10_000)) -> torch.Tensor:
+def apply_ganspace(
+    wplus: torch.Tensor, comps: dict, comp_id: int, scalar: float, layers: tuple[int, int] = (0, 10_000)
+) -> torch.Tensor:
     """Return a copy of wplus [B, L, D] with lat_comp[comp_id] · scalar · lat_stdev[comp_id] added to
     rows l_start..l_end *inclusive* (GANSketching's `range(l_start, l_end + 1)`), the range clipped to
     [0, L - 1]. A range entirely outside the code raises ValueError. scalar = 0 returns wplus unchanged.
@@ -128,13 +134,22 @@ def apply_ganspace(wplus: torch.Tensor, comps: dict, comp_id: int, scalar: float
         raise ValueError(f"layers {l_start}..{l_end} select no row of a W+ code with {L} rows")
     shift = (c["lat_comp"][comp_id] * (scalar * c["lat_stdev"][comp_id])).to(wplus)
     out = wplus.clone()
-    out[:, lo:hi + 1] = out[:, lo:hi + 1] + shift
+    out[:, lo : hi + 1] = out[:, lo : hi + 1] + shift
     return out
 
 
 @torch.no_grad()
-def ganspace_edit(G, w: torch.Tensor, comps: dict, comp_id: int, scalar: float, layers: tuple[int, int],
-                  truncation: float = 0.5, truncation_latent: torch.Tensor | None = None, noise=None):
+def ganspace_edit(
+    G,
+    w: torch.Tensor,
+    comps: dict,
+    comp_id: int,
+    scalar: float,
+    layers: tuple[int, int],
+    truncation: float = 0.5,
+    truncation_latent: torch.Tensor | None = None,
+    noise=None,
+):
     """GANSketching's order of operations: w [B, D] (or W+) -> W+ -> shift rows -> truncate towards
     truncation_latent (default G.mean_latent(4096)) -> image [B, 3, H, W]. noise None -> stored noise."""
     wplus = w if w.ndim == 3 else G.make_wplus(w, input_is_latent=True)

@@ -23,6 +23,7 @@ encoding each): sum_l C_l x 2 x n_images renders. For a 256 px LSUN generator (a
 non-ToRGB channels) at 100 images that is ~800,000 renders, hours on one GPU, which is why the
 result is cached per generator (`cache_path`). Tiny test generators take well under a second.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -121,9 +122,20 @@ def _cache_file(cache_path, key: str) -> Path:
 
 
 @torch.no_grad()
-def channel_relevance(G, clip, n_images: int = 100, alpha_sigma: float = 5.0, seed: int = 0, layers=None,
-                      cache_path=None, stats=None, stats_n: int = 100_000, batch: int = 64, noise=None,
-                      progress: bool = False) -> list[torch.Tensor]:
+def channel_relevance(
+    G,
+    clip,
+    n_images: int = 100,
+    alpha_sigma: float = 5.0,
+    seed: int = 0,
+    layers=None,
+    cache_path=None,
+    stats=None,
+    stats_n: int = 100_000,
+    batch: int = 64,
+    noise=None,
+    progress: bool = False,
+) -> list[torch.Tensor]:
     """Per-channel CLIP image directions di_c, measured once per generator (StyleCLIP SingleChannel).
 
     n_images:    W codes (z ~ N(0, I), seeded) the direction is averaged over (reference 100)
@@ -147,11 +159,18 @@ def channel_relevance(G, clip, n_images: int = 100, alpha_sigma: float = 5.0, se
 
     cache = None
     if cache_path is not None:
-        meta = {"format": CACHE_FORMAT, "generator": generator_digest(G), "clip": module_digest(clip.model),
-                "clip_name": getattr(clip, "name", ""), "n_images": n_images, "alpha_sigma": float(alpha_sigma),
-                "seed": seed, "layers": layers,
-                "noise": "stored" if noise is None else _tensors_digest([list(noise)]),
-                "stats": f"computed-{stats_n}" if stats is None else _tensors_digest(stats)}
+        meta = {
+            "format": CACHE_FORMAT,
+            "generator": generator_digest(G),
+            "clip": module_digest(clip.model),
+            "clip_name": getattr(clip, "name", ""),
+            "n_images": n_images,
+            "alpha_sigma": float(alpha_sigma),
+            "seed": seed,
+            "layers": layers,
+            "noise": "stored" if noise is None else _tensors_digest([list(noise)]),
+            "stats": f"computed-{stats_n}" if stats is None else _tensors_digest(stats),
+        }
         key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
         cache = _cache_file(cache_path, key)
         if cache.is_file():
@@ -162,19 +181,19 @@ def channel_relevance(G, clip, n_images: int = 100, alpha_sigma: float = 5.0, se
     device = G.input.input.device
     noise = list(noise) if noise is not None else G.stored_noise()
     mean, std = stats if stats is not None else style_stats(G, n=stats_n, seed=seed)
-    g = torch.Generator().manual_seed(seed + 12345)   # other z than style_stats' first batch
+    g = torch.Generator().manual_seed(seed + 12345)  # other z than style_stats' first batch
     w = G.mapping(torch.randn(n_images, G.style_dim, generator=g).to(device))
-    s0 = G.wplus_to_s(w[:, None].expand(-1, G.n_latent, -1))            # list of [n, C_l]
+    s0 = G.wplus_to_s(w[:, None].expand(-1, G.n_latent, -1))  # list of [n, C_l]
 
     out: list[torch.Tensor | None] = [None] * len(all_layers)
-    k_max = max(1, batch // (2 * n_images))                            # channels per render call
+    k_max = max(1, batch // (2 * n_images))  # channels per render call
     for li in layers:
         C = s0[li].shape[1]
         rel = []
         for c0 in range(0, C, k_max):
             cs = torch.arange(c0, min(C, c0 + k_max), device=device)  # channels of this call
             k = len(cs)
-            s = [t.repeat(2 * k, 1) for t in s0]                       # blocks (c, +), (c, -), ... x n
+            s = [t.repeat(2 * k, 1) for t in s0]  # blocks (c, +), (c, -), ... x n
             sign = torch.tensor([1.0, -1.0], device=device).repeat(k)  # [2k]: +, -, +, -, ...
             mu, sd = mean[li].to(device)[cs], std[li].to(device)[cs]
             vals = mu.repeat_interleave(2) + sign * alpha_sigma * sd.repeat_interleave(2)
@@ -182,10 +201,10 @@ def channel_relevance(G, clip, n_images: int = 100, alpha_sigma: float = 5.0, se
             cols = cs.repeat_interleave(2 * n_images)
             s[li] = s[li].clone()
             s[li][rows, cols] = vals.repeat_interleave(n_images).to(s[li].dtype)
-            emb = clip.encode_image(render_s(G, s, noise), normalize=True)      # [2k n, D]
+            emb = clip.encode_image(render_s(G, s, noise), normalize=True)  # [2k n, D]
             emb = emb.reshape(k, 2, n_images, -1)
-            d = F.normalize(emb[:, 0] - emb[:, 1], dim=-1)                       # [k, n, D]
-            rel.append(F.normalize(d.mean(1), dim=-1).float().cpu())            # [k, D]
+            d = F.normalize(emb[:, 0] - emb[:, 1], dim=-1)  # [k, n, D]
+            rel.append(F.normalize(d.mean(1), dim=-1).float().cpu())  # [k, D]
         out[li] = torch.cat(rel)
         if progress:
             print(f"channel_relevance: layer {li} ({C} channels) done", flush=True)
@@ -218,8 +237,9 @@ def text_direction(clip, neutral: str, target: str, templates=IMAGENET_TEMPLATES
     return _direction(clip.embed_prompt(target, templates), clip.embed_prompt(neutral, templates))
 
 
-def global_direction(relevance: list[torch.Tensor], dt: torch.Tensor, beta: float = 0.15,
-                     std: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+def global_direction(
+    relevance: list[torch.Tensor], dt: torch.Tensor, beta: float = 0.15, std: list[torch.Tensor] | None = None
+) -> list[torch.Tensor]:
     """Style-space direction ds for a text direction (StyleCLIP `GetBoundary`, if_std=True).
 
     relevance: `channel_relevance` output, [C_l, D] per style layer
@@ -231,7 +251,7 @@ def global_direction(relevance: list[torch.Tensor], dt: torch.Tensor, beta: floa
     Returns ds: list of [C_l] tensors (on relevance's device), all zero when no channel passes beta.
     """
     dt = dt.reshape(-1)
-    R = [r @ dt.to(r) for r in relevance]                              # [C_l] each
+    R = [r @ dt.to(r) for r in relevance]  # [C_l] each
     R = [torch.where(r.abs() < beta, torch.zeros_like(r), r) for r in R]
     peak = max((r.abs().max() for r in R if r.numel()), default=torch.tensor(0.0))
     if peak > 0:

@@ -7,6 +7,7 @@
 Endpoints are exact: lerp/slerp at t = 0 and t = 1 return the inputs bit for bit, so frame 0 and
 frame n-1 are the images of `start` and `end`.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,7 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t, eps: float = 1e-6) -> torch.Ten
     """
     t = torch.as_tensor(t, dtype=z0.dtype, device=z0.device)
     if t.ndim and t.shape[-1:] != (1,):
-        t = t[..., None]                       # [..., 1] so it broadcasts against [..., D]
+        t = t[..., None]  # [..., 1] so it broadcasts against [..., D]
     u0 = z0 / z0.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     u1 = z1 / z1.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     omega = (u0 * u1).sum(-1, keepdim=True).clamp(-1.0, 1.0).acos()
@@ -55,8 +56,16 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t, eps: float = 1e-6) -> torch.Ten
 
 
 @torch.no_grad()
-def interpolate_latents(G, start: torch.Tensor, end: torch.Tensor, n: int = 8, space: str = "w",
-                        noise=None, truncation: float = 1.0, truncation_latent=None) -> torch.Tensor:
+def interpolate_latents(
+    G,
+    start: torch.Tensor,
+    end: torch.Tensor,
+    n: int = 8,
+    space: str = "w",
+    noise=None,
+    truncation: float = 1.0,
+    truncation_latent=None,
+) -> torch.Tensor:
     """Images along the path from `start` to `end`: [n, B, 3, H, W], frame 0 = G(start), frame n-1 = G(end).
 
     space="w": start/end are w [B, D] (or [D]) or W+ [B, n_latent, D], interpolated linearly.
@@ -79,8 +88,9 @@ def interpolate_latents(G, start: torch.Tensor, end: torch.Tensor, n: int = 8, s
     for i in range(n):
         t = i / (n - 1)
         code = slerp(start, end, t) if space == "z" else lerp(start, end, t)
-        wplus = G.make_wplus(code, input_is_latent=space == "w", truncation=truncation,
-                             truncation_latent=truncation_latent)
+        wplus = G.make_wplus(
+            code, input_is_latent=space == "w", truncation=truncation, truncation_latent=truncation_latent
+        )
         frames.append(G.synthesis(wplus, noise=noise))
     return torch.stack(frames)
 
@@ -94,8 +104,9 @@ def default_keep_from_a(key: str) -> bool:
     return key.startswith("noises.") or key.rsplit(".", 1)[-1] == "kernel"
 
 
-def interpolate_weights(state_a: dict, state_b: dict, t: float,
-                        keep_from_a: Callable[[str], bool] = default_keep_from_a) -> dict:
+def interpolate_weights(
+    state_a: dict, state_b: dict, t: float, keep_from_a: Callable[[str], bool] = default_keep_from_a
+) -> dict:
     """(1 - t) state_a + t state_b for every floating-point tensor, as a new state dict.
 
     Both dicts must have the same keys and shapes (a ValueError names the first offending keys);
@@ -106,15 +117,24 @@ def interpolate_weights(state_a: dict, state_b: dict, t: float,
     """
     only_a, only_b = sorted(set(state_a) - set(state_b)), sorted(set(state_b) - set(state_a))
     if only_a or only_b:
-        raise ValueError("state dicts have different keys: "
-                         + "; ".join(s for s in (f"only in a: {', '.join(only_a[:5])}" if only_a else "",
-                                                 f"only in b: {', '.join(only_b[:5])}" if only_b else "") if s))
+        raise ValueError(
+            "state dicts have different keys: "
+            + "; ".join(
+                s
+                for s in (
+                    f"only in a: {', '.join(only_a[:5])}" if only_a else "",
+                    f"only in b: {', '.join(only_b[:5])}" if only_b else "",
+                )
+                if s
+            )
+        )
     out = {}
     for k, va in state_a.items():
         vb = state_b[k]
         if tuple(va.shape) != tuple(vb.shape):
-            raise ValueError(f"shape mismatch at {k!r}: a {tuple(va.shape)} vs b {tuple(vb.shape)} "
-                             "(different resolution or width?)")
+            raise ValueError(
+                f"shape mismatch at {k!r}: a {tuple(va.shape)} vs b {tuple(vb.shape)} (different resolution or width?)"
+            )
         if keep_from_a(k) or not torch.is_floating_point(va):
             out[k] = va.clone()
         else:
@@ -131,7 +151,7 @@ def _frame_images(frames) -> list[Image.Image]:
     sequence of [3, H, W] tensors; values in [-1, 1]."""
     if isinstance(frames, torch.Tensor):
         if frames.ndim == 5:
-            frames = torch.cat(list(frames.unbind(1)), dim=-2)   # [n, 3, B*H, W]
+            frames = torch.cat(list(frames.unbind(1)), dim=-2)  # [n, 3, B*H, W]
         if frames.ndim != 4:
             raise ValueError(f"frames must be [n, 3, H, W] or [n, B, 3, H, W], got {list(frames.shape)}")
         frames = list(frames)
@@ -140,15 +160,13 @@ def _frame_images(frames) -> list[Image.Image]:
     return [to_pil(f) for f in frames]
 
 
-def save_gif(frames, path: str | os.PathLike, duration_ms: int = 100, loop: int = 0,
-             boomerang: bool = False) -> Path:
+def save_gif(frames, path: str | os.PathLike, duration_ms: int = 100, loop: int = 0, boomerang: bool = False) -> Path:
     """Animated GIF of the frames (atomic write). boomerang=True plays forward then back."""
     imgs = _frame_images(frames)
     if boomerang and len(imgs) > 2:
         imgs = imgs + imgs[-2:0:-1]
     with atomic_path(path) as tmp:
-        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=duration_ms,
-                     loop=loop)
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=duration_ms, loop=loop)
     return Path(path)
 
 
@@ -165,5 +183,12 @@ def save_strip(frames, path: str | os.PathLike, pad: int = 0) -> Path:
     return Path(path)
 
 
-__all__ = ("lerp", "slerp", "interpolate_latents", "interpolate_weights", "save_gif",
-                          "save_strip", "default_keep_from_a")
+__all__ = (
+    "lerp",
+    "slerp",
+    "interpolate_latents",
+    "interpolate_weights",
+    "save_gif",
+    "save_strip",
+    "default_keep_from_a",
+)

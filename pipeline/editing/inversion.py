@@ -17,6 +17,7 @@ restarts perturb that z; z is renormalized to the sphere of radius sqrt(D) after
 Perceptual term: see `PerceptualFeatures`. VGG-16 features are used only when a local weights file is
 given (nothing is downloaded); otherwise a weight-free multi-scale pixel + image-gradient distance.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -83,8 +84,8 @@ def w_statistics(G, n: int = 4096, seed: int = 0):
 # Perceptual features
 
 
-VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M")   # through relu4_3
-VGG16_TAPS = (3, 8, 15, 22)                     # relu1_2, relu2_2, relu3_3, relu4_3 in torchvision's indexing
+VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M")  # through relu4_3
+VGG16_TAPS = (3, 8, 15, 22)  # relu1_2, relu2_2, relu3_3, relu4_3 in torchvision's indexing
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -126,13 +127,15 @@ class PerceptualFeatures(nn.Module):
             return
         path = Path(weights)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: VGG-16 weights file not found (nothing is downloaded; "
-                                    "pass weights=None for the weight-free fallback)")
+            raise FileNotFoundError(
+                f"{path}: VGG-16 weights file not found (nothing is downloaded; "
+                "pass weights=None for the weight-free fallback)"
+            )
         sd = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(sd, dict):
             raise ValueError(f"{path}: expected a VGG-16 state dict, got {type(sd).__name__}")
         if any(k.startswith("features.") for k in sd):
-            sd = {k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")}
+            sd = {k[len("features.") :]: v for k, v in sd.items() if k.startswith("features.")}
         self.kind, self.net = "vgg16", vgg16_features_trunk()
         own = self.net.state_dict()
         missing = sorted(set(own) - set(sd))
@@ -151,7 +154,7 @@ class PerceptualFeatures(nn.Module):
         if self.net is None:
             feats = []
             for lv in range(self.levels):
-                xl = F.avg_pool2d(x, 2 ** lv) if lv else x
+                xl = F.avg_pool2d(x, 2**lv) if lv else x
                 if min(xl.shape[-2:]) < 2:
                     break
                 feats += [xl, xl[..., :, 1:] - xl[..., :, :-1], xl[..., 1:, :] - xl[..., :-1, :]]
@@ -166,7 +169,7 @@ class PerceptualFeatures(nn.Module):
 
     def distance(self, feats_x: list[torch.Tensor], feats_y: list[torch.Tensor]) -> torch.Tensor:
         """Per-sample distance [B] between two feature lists (see the class docstring)."""
-        if self.net is None:   # fallback: group (image, dx, dy) per level
+        if self.net is None:  # fallback: group (image, dx, dy) per level
             return sum((a - b).pow(2).flatten(1).mean(1) for a, b in zip(feats_x, feats_y))
         return sum((a - b).pow(2).sum(1).flatten(1).mean(1) for a, b in zip(feats_x, feats_y))
 
@@ -180,13 +183,13 @@ class PerceptualFeatures(nn.Module):
 
 @dataclass
 class InversionResult:
-    latent: torch.Tensor          # the kept code: [B, n_latent, D] (wplus) or [B, D] (w, z)
-    wplus: torch.Tensor           # the same code as W+ [B, n_latent, D]
-    image: torch.Tensor           # G(latent) with the inversion's noise, [B, 3, H, W]
-    loss: torch.Tensor            # [B] final objective of the kept restart (= restart_losses.min(0))
-    mse: torch.Tensor             # [B] pixel MSE of `image` against the (resized) target
+    latent: torch.Tensor  # the kept code: [B, n_latent, D] (wplus) or [B, D] (w, z)
+    wplus: torch.Tensor  # the same code as W+ [B, n_latent, D]
+    image: torch.Tensor  # G(latent) with the inversion's noise, [B, 3, H, W]
+    loss: torch.Tensor  # [B] final objective of the kept restart (= restart_losses.min(0))
+    mse: torch.Tensor  # [B] pixel MSE of `image` against the (resized) target
     restart_losses: torch.Tensor  # [R, B] final objective of every restart
-    best_restart: torch.Tensor    # [B] index of the kept restart
+    best_restart: torch.Tensor  # [B] index of the kept restart
     space: str
 
 
@@ -197,10 +200,21 @@ def _lr_at(step: int, steps: int, lr: float, rampup: float = 0.05, rampdown: flo
     return lr * up * (0.5 - 0.5 * math.cos(down * math.pi))
 
 
-def invert(G, target: torch.Tensor, space: str = "wplus", steps: int = 300, lr: float = 0.1,
-           optimizer: str = "adam", restarts: int = 3,
-           perceptual: Callable | None = None, lambda_perceptual: float = 1.0,
-           noise=None, seed: int = 0, n_mean: int = 4096, perturb: float = 0.5) -> InversionResult:
+def invert(
+    G,
+    target: torch.Tensor,
+    space: str = "wplus",
+    steps: int = 300,
+    lr: float = 0.1,
+    optimizer: str = "adam",
+    restarts: int = 3,
+    perceptual: Callable | None = None,
+    lambda_perceptual: float = 1.0,
+    noise=None,
+    seed: int = 0,
+    n_mean: int = 4096,
+    perturb: float = 0.5,
+) -> InversionResult:
     """Invert `target` [B, 3, H, W] in [-1, 1] into `space` ("wplus", "w" or "z").
 
     G                  Generator (pipeline.nets.stylegan2); frozen during the call
@@ -228,8 +242,7 @@ def invert(G, target: torch.Tensor, space: str = "wplus", steps: int = 300, lr: 
     dev = device_of(G)
     target = target.to(dev, torch.float32)
     if target.shape[-2:] != (G.size, G.size):
-        target = F.interpolate(target, size=(G.size, G.size), mode="bilinear", align_corners=False,
-                               antialias=True)
+        target = F.interpolate(target, size=(G.size, G.size), mode="bilinear", align_corners=False, antialias=True)
     B = target.shape[0]
     noise = fixed_noise(G, noise)
     if perceptual is None and lambda_perceptual:
@@ -239,7 +252,7 @@ def invert(G, target: torch.Tensor, space: str = "wplus", steps: int = 300, lr: 
     zpool, wpool, w_mean, w_std = w_statistics(G, n_mean, seed)
     gen = torch.Generator().manual_seed(seed + 1)
     if space == "z":
-        center = zpool[(wpool - w_mean).pow(2).sum(1).argmin()]          # [D]
+        center = zpool[(wpool - w_mean).pow(2).sum(1).argmin()]  # [D]
         scale = torch.ones_like(center)
     else:
         center, scale = w_mean, w_std
@@ -262,7 +275,7 @@ def invert(G, target: torch.Tensor, space: str = "wplus", steps: int = 300, lr: 
     else:
         perc = None
 
-    def objective(code):                                                    # -> ([B], [B], image)
+    def objective(code):  # -> ([B], [B], image)
         img = G.synthesis(to_wplus(G, code, space), noise=noise)
         mse = (img - target).pow(2).flatten(1).mean(1)
         total = mse + lambda_perceptual * perc(img) if perc is not None else mse
@@ -284,15 +297,22 @@ def invert(G, target: torch.Tensor, space: str = "wplus", steps: int = 300, lr: 
                         with torch.no_grad():
                             code.copy_(_renorm(code))
             elif steps > 0:
-                opt = torch.optim.LBFGS([code], lr=lr, max_iter=steps, history_size=20,
-                                        line_search_fn="strong_wolfe", tolerance_grad=1e-10,
-                                        tolerance_change=1e-14)
+                opt = torch.optim.LBFGS(
+                    [code],
+                    lr=lr,
+                    max_iter=steps,
+                    history_size=20,
+                    line_search_fn="strong_wolfe",
+                    tolerance_grad=1e-10,
+                    tolerance_change=1e-14,
+                )
 
                 def closure(opt=opt, code=code):
                     opt.zero_grad(set_to_none=True)
                     loss = objective(code)[0].sum()
                     loss.backward()
                     return loss
+
                 opt.step(closure)
             with torch.no_grad():
                 total, mse, img = objective(code)
@@ -301,14 +321,22 @@ def invert(G, target: torch.Tensor, space: str = "wplus", steps: int = 300, lr: 
             mses.append(mse)
             images.append(img)
 
-    restart_losses = torch.stack(losses)                                    # [R, B]
-    best = restart_losses.argmin(0)                                         # [B]
+    restart_losses = torch.stack(losses)  # [R, B]
+    best = restart_losses.argmin(0)  # [B]
     pick = lambda xs: torch.stack(xs)[best, torch.arange(B, device=best.device)]  # noqa: E731
     latent = pick(codes)
     with torch.no_grad():
         wplus = to_wplus(G, latent, space).detach()
-    return InversionResult(latent=latent, wplus=wplus, image=pick(images), loss=pick(losses),
-                           mse=pick(mses), restart_losses=restart_losses, best_restart=best, space=space)
+    return InversionResult(
+        latent=latent,
+        wplus=wplus,
+        image=pick(images),
+        loss=pick(losses),
+        mse=pick(mses),
+        restart_losses=restart_losses,
+        best_restart=best,
+        space=space,
+    )
 
 
 def _renorm(z: torch.Tensor) -> torch.Tensor:
@@ -319,5 +347,5 @@ def _renorm(z: torch.Tensor) -> torch.Tensor:
 def _per_sample(value: torch.Tensor, B: int) -> torch.Tensor:
     value = torch.as_tensor(value)
     if value.ndim == 0:
-        return value.expand(B)          # one value for the whole batch: every sample gets it
+        return value.expand(B)  # one value for the whole batch: every sample gets it
     return value.reshape(B, -1).mean(1)

@@ -22,6 +22,7 @@ Differences from the reference, all deliberate: CLIP's mean/std normalisation is
 once with each term averaged over the batch (the L2 term is a squared sum per sample), which for
 B = 1 is the reference objective.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,21 +65,32 @@ def prompt_embedding(clip, prompt, templates=PLAIN_PROMPT) -> torch.Tensor:
 
 
 def _as_wplus(G, w: torch.Tensor) -> torch.Tensor:
-    if w.ndim == 2:                                                    # [B, D] w -> [B, n_latent, D]
+    if w.ndim == 2:  # [B, D] w -> [B, n_latent, D]
         w = w[:, None].expand(-1, G.n_latent, -1)
     if w.ndim != 3 or w.shape[1:] != (G.n_latent, G.style_dim):
-        raise ValueError(f"w_start must be [B, {G.n_latent}, {G.style_dim}] (or [B, {G.style_dim}]), "
-                         f"got {list(w.shape)}")
+        raise ValueError(
+            f"w_start must be [B, {G.n_latent}, {G.style_dim}] (or [B, {G.style_dim}]), got {list(w.shape)}"
+        )
     return w
 
 
 # ----------------------------------------------------------------------------
 
 
-def latent_optimization(G, clip, prompt, w_start: torch.Tensor, steps: int = 300, lr: float = 0.1,
-                        lambda_l2: float = 0.008, lambda_id: float = 0.0, noise=None, progress: bool = False,
-                        templates=PLAIN_PROMPT,
-                        callback: Callable[[int, torch.Tensor], None] | None = None):
+def latent_optimization(
+    G,
+    clip,
+    prompt,
+    w_start: torch.Tensor,
+    steps: int = 300,
+    lr: float = 0.1,
+    lambda_l2: float = 0.008,
+    lambda_id: float = 0.0,
+    noise=None,
+    progress: bool = False,
+    templates=PLAIN_PROMPT,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+):
     """Optimize a W+ code toward `prompt`; G and CLIP stay frozen (no gradients reach them).
 
     G:         pipeline.nets.stylegan2.Generator (any: pretrained or fine-tuned)
@@ -102,7 +114,7 @@ def latent_optimization(G, clip, prompt, w_start: torch.Tensor, steps: int = 300
     noise = list(noise) if noise is not None else G.stored_noise()
     text = prompt_embedding(clip, prompt, templates).to(w_start)
     with torch.no_grad():
-        start_emb = clip.encode_image(G.synthesis(w_start, noise=noise))   # [B, D] identity anchor
+        start_emb = clip.encode_image(G.synthesis(w_start, noise=noise))  # [B, D] identity anchor
 
     w = w_start.clone().requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr)
@@ -122,12 +134,16 @@ def latent_optimization(G, clip, prompt, w_start: torch.Tensor, steps: int = 300
             (grad,) = torch.autograd.grad(loss, [w])
         w.grad = grad
         opt.step()
-        history.append({"step": i, "lr": cur_lr, "loss": loss.item(), "clip": l_clip.item(),
-                        "l2": l_l2.item(), "id": l_id.item()})
+        history.append(
+            {"step": i, "lr": cur_lr, "loss": loss.item(), "clip": l_clip.item(), "l2": l_l2.item(), "id": l_id.item()}
+        )
         if callback is not None:
             callback(i, w.detach())
         if progress and (i % every == 0 or i == steps - 1):
             h = history[-1]
-            print(f"latent_opt {i + 1}/{steps} lr {cur_lr:.4f} loss {h['loss']:.4f} clip {h['clip']:.4f} "
-                  f"l2 {h['l2']:.4f} id {h['id']:.4f}", flush=True)
+            print(
+                f"latent_opt {i + 1}/{steps} lr {cur_lr:.4f} loss {h['loss']:.4f} clip {h['clip']:.4f} "
+                f"l2 {h['l2']:.4f} id {h['id']:.4f}",
+                flush=True,
+            )
     return w.detach(), history

@@ -23,6 +23,7 @@ Choices that differ from the reference, and why:
   * The bare prompt is embedded (as StyleCLIP does) unless `templates` says otherwise, and CLIP's
     input normalisation is applied (see `latent_opt`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from ..nets.stylegan2 import PixelNorm
 from .latent_opt import PLAIN_PROMPT, identity_loss, prompt_embedding
 
 GROUPS = ("coarse", "medium", "fine")
-RESIDUAL_SCALE = 0.1     # w' = w + 0.1 * M(w), StyleCLIP's mapper step
+RESIDUAL_SCALE = 0.1  # w' = w + 0.1 * M(w), StyleCLIP's mapper step
 
 
 class Mapper(nn.Module):
@@ -44,8 +45,9 @@ class Mapper(nn.Module):
 
     def __init__(self, style_dim: int, n_layers: int = 4, lr_mul: float = 0.01):
         super().__init__()
-        self.net = nn.Sequential(PixelNorm(), *[EqualLinear(style_dim, style_dim, lr_mul=lr_mul, activation=True)
-                                                for _ in range(n_layers)])
+        self.net = nn.Sequential(
+            PixelNorm(), *[EqualLinear(style_dim, style_dim, lr_mul=lr_mul, activation=True) for _ in range(n_layers)]
+        )
 
     def zero_last(self) -> Mapper:
         """Zero the last layer's weight and bias: the output is then exactly 0 (lrelu(0) = 0)."""
@@ -70,8 +72,16 @@ class LevelsMapper(nn.Module):
     zero_init:   zero each mapper's last layer, so the untrained mapper is an exact identity edit
     """
 
-    def __init__(self, n_latent: int, style_dim: int, coarse=(0, 4), medium=(4, 8), fine=(8, None),
-                 use=GROUPS, zero_init: bool = False):
+    def __init__(
+        self,
+        n_latent: int,
+        style_dim: int,
+        coarse=(0, 4),
+        medium=(4, 8),
+        fine=(8, None),
+        use=GROUPS,
+        zero_init: bool = False,
+    ):
         super().__init__()
         use = (use,) if isinstance(use, str) else tuple(use)
         unknown = set(use) - set(GROUPS)
@@ -89,8 +99,9 @@ class LevelsMapper(nn.Module):
         if len(taken) != len(set(taken)):
             raise ValueError(f"row groups overlap: {self.ranges}")
         # A group with no rows (e.g. "fine" on a 32 px generator's 8 rows) gets no mapper at all.
-        self.mappers = nn.ModuleDict({name: Mapper(style_dim) for name in use
-                                      if self.ranges[name][1] > self.ranges[name][0]})
+        self.mappers = nn.ModuleDict(
+            {name: Mapper(style_dim) for name in use if self.ranges[name][1] > self.ranges[name][0]}
+        )
         if not self.mappers:
             raise ValueError(f"the used groups {use} cover no W+ rows of {n_latent}: {self.ranges}")
         if zero_init:
@@ -104,7 +115,7 @@ class LevelsMapper(nn.Module):
         out = torch.zeros_like(w)
         for name, mapper in self.mappers.items():
             a, b = self.ranges[name]
-            rows = w[:, a:b]                                               # [B, r, D]
+            rows = w[:, a:b]  # [B, r, D]
             out[:, a:b] = mapper(rows.reshape(-1, self.style_dim)).reshape(rows.shape)
         return out
 
@@ -116,8 +127,9 @@ class LevelsMapper(nn.Module):
 # ----------------------------------------------------------------------------
 
 
-def wplus_sampler(G, truncation: float = 0.7, seed: int = 0, n_mean: int = 4096,
-                  device: str | torch.device | None = None) -> Callable[[int], torch.Tensor]:
+def wplus_sampler(
+    G, truncation: float = 0.7, seed: int = 0, n_mean: int = 4096, device: str | torch.device | None = None
+) -> Callable[[int], torch.Tensor]:
     """Training codes when no inverted latents are at hand: f(batch) -> W+ [batch, n_latent, D]
     from z ~ N(0, I) through the mapping at truncation psi (StyleCLIP's fallback: psi 0.7 around
     the mean latent). Seeded: the same seed gives the same sequence of batches."""
@@ -133,10 +145,23 @@ def wplus_sampler(G, truncation: float = 0.7, seed: int = 0, n_mean: int = 4096,
     return sample
 
 
-def train_mapper(G, clip, prompt, w_sampler: Callable[[int], torch.Tensor], steps: int, batch: int = 2,
-                 lr: float = 0.25, lambda_clip: float = 1.0, lambda_l2: float = 0.8, lambda_id: float = 0.1,
-                 mapper: LevelsMapper | None = None, use=GROUPS, noise=None, templates=PLAIN_PROMPT,
-                 progress: bool = False):
+def train_mapper(
+    G,
+    clip,
+    prompt,
+    w_sampler: Callable[[int], torch.Tensor],
+    steps: int,
+    batch: int = 2,
+    lr: float = 0.25,
+    lambda_clip: float = 1.0,
+    lambda_l2: float = 0.8,
+    lambda_id: float = 0.1,
+    mapper: LevelsMapper | None = None,
+    use=GROUPS,
+    noise=None,
+    templates=PLAIN_PROMPT,
+    progress: bool = False,
+):
     """Train a LevelsMapper for one prompt; G and CLIP stay frozen.
 
     prompt:    text (embedded with `templates`) or a text embedding [D]
@@ -174,10 +199,11 @@ def train_mapper(G, clip, prompt, w_sampler: Callable[[int], torch.Tensor], step
         for p, gp in zip(params, grads):
             p.grad = gp
         opt.step()
-        history.append({"step": i, "loss": loss.item(), "clip": l_clip.item(), "l2": l_l2.item(),
-                        "id": l_id.item()})
+        history.append({"step": i, "loss": loss.item(), "clip": l_clip.item(), "l2": l_l2.item(), "id": l_id.item()})
         if progress and (i % every == 0 or i == steps - 1):
             h = history[-1]
-            print(f"mapper {i + 1}/{steps} loss {h['loss']:.4f} clip {h['clip']:.4f} l2 {h['l2']:.5f} "
-                  f"id {h['id']:.4f}", flush=True)
+            print(
+                f"mapper {i + 1}/{steps} loss {h['loss']:.4f} clip {h['clip']:.4f} l2 {h['l2']:.5f} id {h['id']:.4f}",
+                flush=True,
+            )
     return mapper.eval(), history

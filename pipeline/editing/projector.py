@@ -17,6 +17,7 @@ larger than 256 px are average-pooled to 256 before the losses, as the script do
 The perceptual term is LPIPS with VGG-16 (the `lpips` package, torchvision's VGG-16 weights):
 `lpips_vgg()` builds it through its real loading path; tests pass any callable (x, y) -> [B].
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,11 @@ def noise_regularize(noises: list[torch.Tensor]) -> torch.Tensor:
     for noise in noises:
         size = noise.shape[2]
         while True:
-            loss = (loss + (noise * torch.roll(noise, shifts=1, dims=3)).mean().pow(2)
-                    + (noise * torch.roll(noise, shifts=1, dims=2)).mean().pow(2))
+            loss = (
+                loss
+                + (noise * torch.roll(noise, shifts=1, dims=3)).mean().pow(2)
+                + (noise * torch.roll(noise, shifts=1, dims=2)).mean().pow(2)
+            )
             if size <= 8:
                 break
             noise = noise.reshape(-1, 1, size // 2, 2, size // 2, 2).mean([3, 5])
@@ -70,9 +74,20 @@ def lpips_vgg(device="cpu", hub_dir=None) -> Callable[[torch.Tensor, torch.Tenso
     return lambda x, y: net(x, y, normalize=False).reshape(x.shape[0], -1).mean(1)
 
 
-def project(G, target: torch.Tensor, perceptual: Callable | None = None, steps: int = 1000, lr: float = 0.1,
-            noise: float = 0.05, noise_ramp: float = 0.75, noise_regularize_weight: float = 1e5, mse: float = 0.0,
-            w_plus: bool = False, n_mean: int = 10000, seed: int = 0) -> InversionResult:
+def project(
+    G,
+    target: torch.Tensor,
+    perceptual: Callable | None = None,
+    steps: int = 1000,
+    lr: float = 0.1,
+    noise: float = 0.05,
+    noise_ramp: float = 0.75,
+    noise_regularize_weight: float = 1e5,
+    mse: float = 0.0,
+    w_plus: bool = False,
+    n_mean: int = 10000,
+    seed: int = 0,
+) -> InversionResult:
     """Project target [B, 3, H, W] in [-1, 1] (resized to G.size) into W (or W+); see the module docstring."""
     dev = device_of(G)
     target = target.to(dev, torch.float32)
@@ -84,7 +99,7 @@ def project(G, target: torch.Tensor, perceptual: Callable | None = None, steps: 
     with torch.no_grad():
         w = G.mapping(torch.randn(n_mean, G.style_dim, generator=gen).to(dev))
         w_mean = w.mean(0)
-        w_std = ((w - w_mean).pow(2).sum() / n_mean) ** 0.5                   # one scalar, as the script
+        w_std = ((w - w_mean).pow(2).sum() / n_mean) ** 0.5  # one scalar, as the script
     noises = [torch.randn(B, *n.shape[1:], generator=gen).to(dev).requires_grad_(True) for n in G.stored_noise()]
     latent = w_mean.detach().clone()[None].repeat(B, 1)
     if w_plus:
@@ -107,8 +122,11 @@ def project(G, target: torch.Tensor, perceptual: Callable | None = None, steps: 
             strength = w_std * noise * max(0.0, 1 - t / noise_ramp) ** 2
             latent_n = latent + torch.randn(latent.shape, generator=gen).to(dev) * strength
             img = pooled(G.synthesis(to_wplus(G, latent_n, space), noise=noises))
-            loss = (perceptual(img, pooled(target)).sum() + noise_regularize_weight * noise_regularize(noises)
-                    + mse * F.mse_loss(img, pooled(target)))
+            loss = (
+                perceptual(img, pooled(target)).sum()
+                + noise_regularize_weight * noise_regularize(noises)
+                + mse * F.mse_loss(img, pooled(target))
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -118,5 +136,13 @@ def project(G, target: torch.Tensor, perceptual: Callable | None = None, steps: 
             image = G.synthesis(wplus, noise=[n.detach() for n in noises])
             p = perceptual(pooled(image), pooled(target)).reshape(B)
             err = (image - target).pow(2).flatten(1).mean(1)
-    return InversionResult(latent=latent.detach(), wplus=wplus, image=image, loss=p, mse=err,
-                           restart_losses=p[None], best_restart=torch.zeros(B, dtype=torch.long), space=space)
+    return InversionResult(
+        latent=latent.detach(),
+        wplus=wplus,
+        image=image,
+        loss=p,
+        mse=err,
+        restart_losses=p[None],
+        best_restart=torch.zeros(B, dtype=torch.long),
+        space=space,
+    )

@@ -11,6 +11,7 @@ i.e. the masked color MSE over painted pixels plus a prior keeping w near the st
 or sampled code). Both terms are means, so λ does not depend on the resolution, the stroke area or
 the W+ depth. w0 may be a w [B, D] or a W+ code [B, n_latent, D]; the edit stays in that space.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,16 @@ def masked_mse(image: torch.Tensor, scribble: torch.Tensor, mask: torch.Tensor) 
     return err / (3 * mask.flatten(1).sum(1)).clamp_min(1e-8)
 
 
-def scribble_edit(G, w0: torch.Tensor, scribble: torch.Tensor, mask: torch.Tensor, steps: int = 200,
-                  lr: float = 0.05, lam: float = 0.5, noise=None):
+def scribble_edit(
+    G,
+    w0: torch.Tensor,
+    scribble: torch.Tensor,
+    mask: torch.Tensor,
+    steps: int = 200,
+    lr: float = 0.05,
+    lam: float = 0.5,
+    noise=None,
+):
     """Optimize w from w0 so that G(w) matches `scribble` where `mask` is set, staying near w0.
 
     G          Generator; frozen during the call
@@ -50,8 +59,9 @@ def scribble_edit(G, w0: torch.Tensor, scribble: torch.Tensor, mask: torch.Tenso
     space = "w" if w0.ndim == 2 else "wplus"
     B, S = w0.shape[0], G.size
     if scribble.shape != (B, 3, S, S):
-        raise ValueError(f"scribble must be [{B}, 3, {S}, {S}] (load_scribble(path, size=G.size)), "
-                         f"got {list(scribble.shape)}")
+        raise ValueError(
+            f"scribble must be [{B}, 3, {S}, {S}] (load_scribble(path, size=G.size)), got {list(scribble.shape)}"
+        )
     if mask.shape != (B, 1, S, S):
         raise ValueError(f"mask must be [{B}, 1, {S}, {S}], got {list(mask.shape)}")
     dev = device_of(G)
@@ -99,12 +109,14 @@ def load_scribble(png_path: str | os.PathLike, size: int | None = None):
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode not in ALPHA_MODES:
-        raise ValueError(f"{path}: a scribble needs an alpha channel marking the painted pixels, but the "
-                         f"image is mode {img.mode} without transparency; save it as an RGBA PNG")
+        raise ValueError(
+            f"{path}: a scribble needs an alpha channel marking the painted pixels, but the "
+            f"image is mode {img.mode} without transparency; save it as an RGBA PNG"
+        )
     img = img.convert("RGBA")
     if size is not None and img.size != (size, size):
         img = img.convert("RGBa").resize((size, size), Image.Resampling.BOX).convert("RGBA")
-    arr = np.asarray(img, dtype=np.float32)                          # [S, S, 4]
+    arr = np.asarray(img, dtype=np.float32)  # [S, S, 4]
     mask = torch.from_numpy((arr[..., 3] > 0).astype(np.float32))[None, None]
     rgb = torch.from_numpy(arr[..., :3].transpose(2, 0, 1).copy())[None] / 127.5 - 1.0
     return rgb * mask, mask

@@ -6,6 +6,7 @@ embedding each loss gets is the caller's choice, made as the references make it
 StyleCLIP's optimization tokenize the bare string); NADA's direction is built from the 79 ImageNet
 templates (`CLIP.template_mean`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,7 +22,7 @@ def global_loss(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor
     100) and StyleCLIP's latent optimization use the same quantity.
     image_emb: [B, D]; text_emb: [D] or [1, D].
     """
-    image_emb, text_emb = at_least_fp32(image_emb), at_least_fp32(text_emb)   # bf16 under autocast
+    image_emb, text_emb = at_least_fp32(image_emb), at_least_fp32(text_emb)  # bf16 under autocast
     return (1 - F.cosine_similarity(image_emb, text_emb.reshape(1, -1), dim=-1)).mean()
 
 
@@ -45,7 +46,7 @@ def directional_loss(train_emb: torch.Tensor, frozen_emb: torch.Tensor, text_dir
     image and re-encodes; we add 1e-6 to dI directly, which has the same effect on the loss
     (cos with a tiny constant vector) without a second encoder pass.
     """
-    d_img = at_least_fp32(train_emb) - at_least_fp32(frozen_emb)   # [B, D]
+    d_img = at_least_fp32(train_emb) - at_least_fp32(frozen_emb)  # [B, D]
     text_dir = at_least_fp32(text_dir)
     zero = d_img.abs().sum(-1, keepdim=True) == 0
     d_img = torch.where(zero, d_img + 1e-6, d_img)

@@ -7,6 +7,7 @@ pixels filled with 0, which is mid-grey for sketches in [-1, 1], as in the refer
 (brightness, saturation, contrast), `cutout` (a zeroed square of half the side). All randomness
 comes from torch's global RNG, so a checkpointed RNG state reproduces it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,7 +22,7 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     # out[b, :, i, j] = x[b, :, i - ty, j - tx] if inside, else 0; via a zero-padded gather
     gy = (torch.arange(h, device=x.device)[None, :, None] - ty + sy).expand(b, h, w)
     gx = (torch.arange(w, device=x.device)[None, None, :] - tx + sx).expand(b, h, w)
-    xp = F.pad(x, [sx, sx, sy, sy])                                     # [B, C, H+2sy, W+2sx]
+    xp = F.pad(x, [sx, sx, sy, sy])  # [B, C, H+2sy, W+2sx]
     bi = torch.arange(b, device=x.device)[:, None, None].expand(b, h, w)
     return xp.permute(0, 2, 3, 1)[bi, gy, gx].permute(0, 3, 1, 2)
 
@@ -29,11 +30,11 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
 def color(x: torch.Tensor) -> torch.Tensor:
     b = x.shape[0]
     r = lambda: torch.rand(b, 1, 1, 1).to(x.device, x.dtype)  # noqa: E731
-    x = x + (r() - 0.5)                                                  # brightness
+    x = x + (r() - 0.5)  # brightness
     m = x.mean(1, keepdim=True)
-    x = (x - m) * (r() * 2) + m                                          # saturation
+    x = (x - m) * (r() * 2) + m  # saturation
     m = x.mean([1, 2, 3], keepdim=True)
-    return (x - m) * (r() + 0.5) + m                                     # contrast
+    return (x - m) * (r() + 0.5) + m  # contrast
 
 
 def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
@@ -43,8 +44,8 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     cx = torch.randint(0, w + (1 - cw % 2), (b, 1, 1)).to(x.device)
     yy = torch.arange(h, device=x.device)[None, :, None]
     xx = torch.arange(w, device=x.device)[None, None, :]
-    y0, x0 = cy - ch // 2, cx - cw // 2                                   # top-left, may be off-image
-    inside = (yy >= y0) & (yy < y0 + ch) & (xx >= x0) & (xx < x0 + cw)   # [B, H, W]
+    y0, x0 = cy - ch // 2, cx - cw // 2  # top-left, may be off-image
+    inside = (yy >= y0) & (yy < y0 + ch) & (xx >= x0) & (xx < x0 + cw)  # [B, H, W]
     return x * (~inside)[:, None].to(x.dtype)
 
 

@@ -3,6 +3,7 @@
 GANSketching `training/gan_model.py` with `--gan_mode softplus`: the non-saturating logistic loss
 of StyleGAN2 (rosinality `train.py::d_logistic_loss`, `g_nonsaturating_loss`, `d_r1_loss`).
 """
+
 from __future__ import annotations
 
 import torch

@@ -9,6 +9,7 @@ logging; a method owns its losses and optimizers:
     m.modules(), m.optimizers()         # what a checkpoint saves and restores
     m.generator()                       # the module sampled from afterwards
 """
+
 from __future__ import annotations
 
 from ..config import ConfigError
@@ -21,13 +22,16 @@ def register_method(name: str):
         METHODS[name] = cls
         cls.name = name
         return cls
+
     return deco
 
 
 def prompts(exp, method_cfg) -> tuple[str, str]:
     """(target, source) prompt of a method block: its own when set, else the experiment's."""
-    return (getattr(method_cfg, "target_prompt", None) or exp.target_prompt,
-            getattr(method_cfg, "source_prompt", None) or exp.source_prompt)
+    return (
+        getattr(method_cfg, "target_prompt", None) or exp.target_prompt,
+        getattr(method_cfg, "source_prompt", None) or exp.source_prompt,
+    )
 
 
 def get_method(name: str, where: str = "method") -> type:

@@ -23,6 +23,7 @@ Switches (each a deviation from NADA, off by default; README deviation table):
   * prompt_templates (ClipConfig): "imagenet" builds dT from re-normalized template means
     (StyleCLIP's GetDt) and templates the global loss too.
 """
+
 from __future__ import annotations
 
 import copy
@@ -42,15 +43,15 @@ from .syog import SketchYourOwnGAN, requires_grad
 @dataclass(frozen=True)
 class ClipDirectionConfig(ClipConfig):
     lambda_direction: float = 1.0
-    direction_every: int = 100       # one direction step per this many SYOG iterations
-    direction_batch: Optional[int] = None   # None: train.batch
-    direction_lr: float = 0.0016     # NADA: 0.002 * 4/5 (its g_reg_ratio), betas (0, 0.99 ** 0.8)
-    layer_k: Optional[int] = None    # None: int(2 * n_latent / 3), NADA's Colab "improve shape" (9 at 256 px)
+    direction_every: int = 100  # one direction step per this many SYOG iterations
+    direction_batch: Optional[int] = None  # None: train.batch
+    direction_lr: float = 0.0016  # NADA: 0.002 * 4/5 (its g_reg_ratio), betas (0, 0.99 ** 0.8)
+    layer_k: Optional[int] = None  # None: int(2 * n_latent / 3), NADA's Colab "improve shape" (9 at 256 px)
     layer_iters: int = 1
     layer_batch: int = 8
     layer_lr: float = 0.01
     layer_map: Literal["reference", "actual"] = "reference"
-    train_torgb: bool = False        # layer_map actual: also train the ToRGBs of the selected rows
+    train_torgb: bool = False  # layer_map actual: also train the ToRGBs of the selected rows
     direction_inputs: Literal["reference", "shared"] = "reference"
 
     def validate(self, path):
@@ -74,7 +75,7 @@ class ClipDirection(SketchYourOwnGAN):
         if not 1 <= self.k <= G.n_latent:
             raise ConfigError(f"methods.{cfg.method}.layer_k: must be in [1, {G.n_latent}], got {self.k}")
         self.synthesis_params = [p for n, p in G.named_parameters() if not n.startswith("style.")]
-        self.s_optim = torch.optim.Adam(self.synthesis_params, lr=cfg.direction_lr, betas=(0.0, 0.99 ** 0.8))
+        self.s_optim = torch.optim.Adam(self.synthesis_params, lr=cfg.direction_lr, betas=(0.0, 0.99**0.8))
         self.guide = ClipGuidance(cfg, exp, nets.device)
         self.text_dir = text_direction(*self.guide.direction_texts())
         self.last_rows: list[int] = []
@@ -86,8 +87,10 @@ class ClipDirection(SketchYourOwnGAN):
 
     def random_noise(self, batch: int) -> list[torch.Tensor]:
         dev = self.nets.device
-        return [torch.randn(batch, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)).to(dev)
-                for i in range(self.nets.G.num_layers)]
+        return [
+            torch.randn(batch, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)).to(dev)
+            for i in range(self.nets.G.num_layers)
+        ]
 
     def direction_w(self, batch: int) -> torch.Tensor:
         """w [B, D] for layer selection and the direction step: from the frozen mapping (reference) or
@@ -107,7 +110,7 @@ class ClipDirection(SketchYourOwnGAN):
         """Top-k W+ rows by mean |dW+| after `layer_iters` SGD steps on the global loss."""
         G, c = self.nets.G, self.cfg
         w = self.direction_w(c.layer_batch)
-        w0 = w[:, None].repeat(1, G.n_latent, 1)                      # [B, n_latent, D]
+        w0 = w[:, None].repeat(1, G.n_latent, 1)  # [B, n_latent, D]
         w_opt = w0.clone().requires_grad_(True)
         opt = torch.optim.SGD([w_opt], lr=c.layer_lr)
         noise = self.random_noise(c.layer_batch)
@@ -117,7 +120,7 @@ class ClipDirection(SketchYourOwnGAN):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        score = (w_opt.detach() - w0).abs().mean(dim=(0, 2))          # [n_latent]
+        score = (w_opt.detach() - w0).abs().mean(dim=(0, 2))  # [n_latent]
         return sorted(score.topk(self.k).indices.tolist())
 
     def modules_for_rows(self, rows: list[int]) -> list[torch.nn.Module]:
@@ -148,7 +151,7 @@ class ClipDirection(SketchYourOwnGAN):
             w = self.direction_w(batch)
             wplus = w[:, None].expand(-1, G.n_latent, -1)
             noise_train, noise_frozen = self.noise_pair(batch)
-            with torch.no_grad():                                      # G_frozen: no graph, no grads
+            with torch.no_grad():  # G_frozen: no graph, no grads
                 frozen_emb = self.guide.encode(self.G_frozen.synthesis(wplus, noise=noise_frozen))
             train_emb = self.guide.encode(G.synthesis(wplus, noise=noise_train))
             loss = c.lambda_direction * directional_loss(train_emb, frozen_emb, self.text_dir)
@@ -157,7 +160,7 @@ class ClipDirection(SketchYourOwnGAN):
             loss.backward()
             self.s_optim.step()
         requires_grad(G, False)
-        for p in self.g_params:                                        # back to mapping-only training
+        for p in self.g_params:  # back to mapping-only training
             p.requires_grad_(True)
         self.last_rows = rows
         return {"clip_direction": loss.item() / max(c.lambda_direction, 1e-12), "n_layers": float(len(modules))}

@@ -5,6 +5,7 @@
 The mapping network is trained by L_SYOG; only its last `clip_layers` layers also receive
 L_global, so the text steers the top of the mapping while the sketch loss shapes all of it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from .syog import SketchYourOwnGAN, requires_grad
 @dataclass(frozen=True)
 class ClipGlobalConfig(ClipConfig):
     lambda_global: float = 1.0
-    clip_layers: int = 4          # last mapping layers that receive L_global
+    clip_layers: int = 4  # last mapping layers that receive L_global
 
     def validate(self, path):
         super().validate(path)
@@ -35,9 +36,11 @@ class ClipGlobal(SketchYourOwnGAN):
         super().__init__(cfg, nets, exp)
         layers = nets.G.mapping_layers()
         if cfg.clip_layers > len(layers):
-            raise ConfigError(f"methods.{cfg.method}.clip_layers: {cfg.clip_layers} exceeds the mapping "
-                              f"network's {len(layers)} layers")
-        self.clip_params = [p for layer in layers[-cfg.clip_layers:] for p in layer.parameters()]
+            raise ConfigError(
+                f"methods.{cfg.method}.clip_layers: {cfg.clip_layers} exceeds the mapping "
+                f"network's {len(layers)} layers"
+            )
+        self.clip_params = [p for layer in layers[-cfg.clip_layers :] for p in layer.parameters()]
         self.guide = ClipGuidance(cfg, exp, nets.device)
 
     def g_step(self, data) -> dict:

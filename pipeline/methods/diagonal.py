@@ -13,6 +13,7 @@ Differences from DiagonalGAN (cyclomon/DiagonalGAN, reference spec §3), documen
   * DiagonalGAN's diversity-sensitive loss L_DS = max(0, ds_lambda - E|G(z_s, z_c2) - G(z_s, z_c3)|)
     (its --ds_lambda 0.3) is a switch, off by default (`ds_lambda: 0`), since the study does not name it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,17 +32,22 @@ from .syog import SketchYourOwnGAN, requires_grad
 @dataclass(frozen=True)
 class DiagonalConfig(ClipConfig):
     lambda_global: float = 1.0
-    content_dim: Optional[int] = None   # None: the generator's style_dim
+    content_dim: Optional[int] = None  # None: the generator's style_dim
     content_mlp: int = 8
-    attention_max_res: int = 64         # DAT on convs at resolutions <= this (DiagonalGAN: 256)
+    attention_max_res: int = 64  # DAT on convs at resolutions <= this (DiagonalGAN: 256)
     content_lr: float = 0.002
-    syog: bool = True                   # False: CLIP only (ablation diagonal_no_syog)
-    ds_lambda: float = 0.0              # DiagonalGAN's diversity-sensitive loss margin (0.3 there); 0: off
+    syog: bool = True  # False: CLIP only (ablation diagonal_no_syog)
+    ds_lambda: float = 0.0  # DiagonalGAN's diversity-sensitive loss margin (0.3 there); 0: off
 
     def validate(self, path):
         super().validate(path)
-        positive(path, content_mlp=self.content_mlp, attention_max_res=self.attention_max_res,
-                 content_lr=self.content_lr, content_dim=self.content_dim)
+        positive(
+            path,
+            content_mlp=self.content_mlp,
+            attention_max_res=self.attention_max_res,
+            content_lr=self.content_lr,
+            content_dim=self.content_dim,
+        )
         if self.lambda_global < 0:
             raise ConfigError(f"{path}.lambda_global: must be >= 0")
         if self.ds_lambda < 0:
@@ -55,8 +61,9 @@ class Diagonal(SketchYourOwnGAN):
     def __init__(self, cfg: DiagonalConfig, nets, exp):
         super().__init__(cfg, nets, exp)
         G = nets.G
-        self.branch = ContentBranch(G, cfg.content_dim or G.style_dim, cfg.content_mlp,
-                                    cfg.attention_max_res).to(nets.device)
+        self.branch = ContentBranch(G, cfg.content_dim or G.style_dim, cfg.content_mlp, cfg.attention_max_res).to(
+            nets.device
+        )
         self.branch.attach(G)
         self.content_params = list(self.branch.parameters())
         self.c_optim = torch.optim.Adam(self.content_params, lr=cfg.content_lr, betas=(cfg.beta1, cfg.beta2))
@@ -85,8 +92,12 @@ class Diagonal(SketchYourOwnGAN):
         (DiagonalGAN `train.py`); it keeps the content code changing the image."""
         G, dev = self.nets.G, self.nets.device
         z = torch.randn(batch, G.style_dim).to(dev)
-        imgs = [G([z], content=self.branch.content_codes(torch.randn(batch, self.branch.content_dim).to(dev),
-                                                          G.n_latent))[0] for _ in range(2)]
+        imgs = [
+            G([z], content=self.branch.content_codes(torch.randn(batch, self.branch.content_dim).to(dev), G.n_latent))[
+                0
+            ]
+            for _ in range(2)
+        ]
         return (self.cfg.ds_lambda - (imgs[0] - imgs[1]).abs().mean()).clamp_min(0)
 
     def g_step(self, data) -> dict:
@@ -122,6 +133,7 @@ class Diagonal(SketchYourOwnGAN):
         from ..models import load_generator
         from ..nets.checkpoint import load_into
         from ..sample import Sampler
+
         G = load_generator(exp, finetune_dir / "netG.pth", device).eval()
         branch = ContentBranch(G, cfg.content_dim or G.style_dim, cfg.content_mlp, cfg.attention_max_res)
         load_into(branch, finetune_dir / "content.pth")

@@ -1,5 +1,6 @@
 """Shared plumbing of the CLIP methods: the CLIP model, cached prompt embeddings, and
 per-parameter-group gradients (so each loss reaches exactly the parameters it is meant to)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from .syog import SyogConfig
 @dataclass(frozen=True)
 class ClipConfig(SyogConfig):
     """SYOG settings (target_prompt included) plus what every CLIP method needs."""
-    source_prompt: Optional[str] = None   # None: the experiment's source_prompt
-    clip: Optional[ClipSpec] = None       # None: the experiment's CLIP model
+
+    source_prompt: Optional[str] = None  # None: the experiment's source_prompt
+    clip: Optional[ClipSpec] = None  # None: the experiment's CLIP model
     # reference: the global loss encodes the raw prompt and NADA's direction averages the 79 ImageNet
     # templates, as the references do; imagenet: every text embedding is the re-normalized
     # 79-template average (this project's earlier behaviour; README deviations).
@@ -33,19 +35,21 @@ class ClipGuidance:
 
     def __init__(self, cfg: ClipConfig, exp, device):
         from ..nets.clip import IMAGENET_TEMPLATES, RAW, build_clip
+
         spec = cfg.clip or exp.clip
         self.clip = build_clip(spec.model, spec.pretrained, spec.checkpoint, device=device, cache_dir=spec.cache_dir)
         self.target_prompt, self.source_prompt = prompts(exp, cfg)
         self.templates = cfg.prompt_templates
         global_templates = RAW if cfg.prompt_templates == "reference" else IMAGENET_TEMPLATES
-        self.target = self.clip.embed_prompt(self.target_prompt, global_templates).to(device)   # [D], normalized
-        self.source = self.clip.embed_prompt(self.source_prompt, global_templates).to(device)   # [D], normalized
+        self.target = self.clip.embed_prompt(self.target_prompt, global_templates).to(device)  # [D], normalized
+        self.source = self.clip.embed_prompt(self.source_prompt, global_templates).to(device)  # [D], normalized
 
     def direction_texts(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(target, source) text embeddings [D] that NADA's direction dT = normalize(target - source) is
         made of: reference: the un-normalized 79-template means (NADA `compute_text_direction`);
         imagenet: the re-normalized means (StyleCLIP's `GetDt`)."""
         from ..nets.clip import IMAGENET_TEMPLATES
+
         if self.templates == "reference":
             t, s = (self.clip.template_mean(p, IMAGENET_TEMPLATES) for p in (self.target_prompt, self.source_prompt))
         else:

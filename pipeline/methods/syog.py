@@ -11,6 +11,7 @@ G step, each with its own fresh z (style mixing with probability `mixing`).
 S = sketch extractor (PhotoSketch or XDoG) then 1->3 channel repeat; A = DiffAugment (sketch path
 only); y = user sketches, x = photos for image regularization; sp = softplus.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,15 +29,15 @@ from . import register_method
 class SyogConfig:
     method: str
     description: str = ""
-    lr: float = 0.002              # Adam lr for G (stored mapping weights; effective x lr_mlp) and D
-    g_lr: Optional[float] = None   # G's own lr; None = `lr`, as GANSketching (a toy-schedule switch)
+    lr: float = 0.002  # Adam lr for G (stored mapping weights; effective x lr_mlp) and D
+    g_lr: Optional[float] = None  # G's own lr; None = `lr`, as GANSketching (a toy-schedule switch)
     beta1: float = 0.0
     beta2: float = 0.99
-    l_image: float = 0.7           # image-regularization weight (LSUN scripts: 0.7)
+    l_image: float = 0.7  # image-regularization weight (LSUN scripts: 0.7)
     r1_gamma: float = 10.0
-    d_reg_every: int = 16          # lazy R1 interval; 0 disables R1
-    mixing: float = 0.9            # style-mixing probability
-    diffaug: str = "translation"   # comma-separated DiffAugment policies, "" for none
+    d_reg_every: int = 16  # lazy R1 interval; 0 disables R1
+    mixing: float = 0.9  # style-mixing probability
+    diffaug: str = "translation"  # comma-separated DiffAugment policies, "" for none
     dsketch_pretrained: bool = True  # D_sketch starts from netD.pth (reference default)
     target_prompt: Optional[str] = None  # used by CLIP metrics; defaults to the experiment's
 
@@ -72,13 +73,17 @@ class SketchYourOwnGAN:
             nets.D_sketch = type(nets.D_sketch)(nets.D_sketch.cfg).to(nets.device)
         requires_grad(G, False)
         self.g_params = self.generator_parameters()
-        self.g_optim = torch.optim.Adam(self.g_params, lr=cfg.lr if cfg.g_lr is None else cfg.g_lr,
-                                        betas=(cfg.beta1, cfg.beta2))
+        self.g_optim = torch.optim.Adam(
+            self.g_params, lr=cfg.lr if cfg.g_lr is None else cfg.g_lr, betas=(cfg.beta1, cfg.beta2)
+        )
         self.d_modules = [nets.D_sketch] + ([nets.D_image] if cfg.l_image > 0 else [])
         # Lazy-R1 ratio (StyleGAN2 appendix B): the D optimizer sees k/(k+1) of the steps.
         ratio = cfg.d_reg_every / (cfg.d_reg_every + 1) if cfg.d_reg_every > 0 else 1.0
-        self.d_optim = torch.optim.Adam([p for m in self.d_modules for p in m.parameters()],
-                                        lr=cfg.lr * ratio, betas=(cfg.beta1 ** ratio, cfg.beta2 ** ratio))
+        self.d_optim = torch.optim.Adam(
+            [p for m in self.d_modules for p in m.parameters()],
+            lr=cfg.lr * ratio,
+            betas=(cfg.beta1**ratio, cfg.beta2**ratio),
+        )
         self.n_latent = G.n_latent
 
     # -- pieces a subclass may change -------------------------------------------
@@ -108,6 +113,7 @@ class SketchYourOwnGAN:
         """What sample@<method> renders with: the exported netG.pth in the published format."""
         from ..models import load_generator
         from ..sample import Sampler
+
         return Sampler(load_generator(exp, finetune_dir / "netG.pth", device).eval())
 
     # -- sampling helpers -------------------------------------------------------
@@ -136,15 +142,16 @@ class SketchYourOwnGAN:
         n, c = self.nets, self.cfg
         for m in self.d_modules:
             requires_grad(m, True)
-        with n.perf.autocast():                      # forwards only; losses reduce in float32
+        with n.perf.autocast():  # forwards only; losses reduce in float32
             with torch.no_grad():
                 fake = self.fake(self.exp.train.batch)
-                fake_sketch = n.sketcher(fake)       # once per fake batch
+                fake_sketch = n.sketcher(fake)  # once per fake batch
             real_sketch = data.sketches(self.exp.train.batch)
             photos = data.photos(self.exp.train.batch) if c.l_image > 0 else None
-            self.reals = (real_sketch, photos)           # R1 of this iteration uses the same reals
-            loss = d_logistic(n.D_sketch(self.to_sketch_input(real_sketch)),
-                              n.D_sketch(self.to_sketch_input(fake_sketch)))
+            self.reals = (real_sketch, photos)  # R1 of this iteration uses the same reals
+            loss = d_logistic(
+                n.D_sketch(self.to_sketch_input(real_sketch)), n.D_sketch(self.to_sketch_input(fake_sketch))
+            )
             li = d_logistic(n.D_image(photos), n.D_image(fake)) if c.l_image > 0 else None
         logs = {"d_sketch": loss.item()}
         if li is not None:

@@ -19,6 +19,7 @@ It returns flat float values (`{"fid": 12.3, "kid_mean": ..., ...}`) and a prove
 | pose_acc, colour_acc, joint_acc, fid_target, fid_prior | same names (toy world only) | `world.py` |
 | ppl | ppl (needs the generator) | `ppl.py` |
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -28,13 +29,12 @@ from typing import Any
 
 import torch
 
-__all__ = ["EvalContext", "register_metric", "compute_metrics", "registered_metrics", "list_images",
-           "load_images"]
+__all__ = ["EvalContext", "register_metric", "compute_metrics", "registered_metrics", "list_images", "load_images"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 RESIZE_MODES = ("tf", "clean")
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Evaluation context
 
 
@@ -42,44 +42,51 @@ RESIZE_MODES = ("tf", "clean")
 class EvalContext:
     """Everything a metric may need. Built once per evaluated method from `params.yaml[evaluate]`."""
 
-    fakes_dir: Path                              # folder of generated PNG samples (searched recursively)
-    reals_dir: Path | None = None                # evaluation photos (reference set for FID/KID/P&R)
-    sketches_dir: Path | None = None             # the user's input sketches: 1-channel PNG, white background
+    fakes_dir: Path  # folder of generated PNG samples (searched recursively)
+    reals_dir: Path | None = None  # evaluation photos (reference set for FID/KID/P&R)
+    sketches_dir: Path | None = None  # the user's input sketches: 1-channel PNG, white background
     fake_sketch_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
-                                                 # sketch extractor: [B,3,H,W] in [-1,1] -> [B,1,H',W'] in [-1,1]
-    clip: Any = None                             # a pipeline.nets.clip.CLIP (encode_image, embed_prompt) or None
-    target_prompt: str | None = None            # text the method adapts towards (clip_score_target)
-    source_prompt: str | None = None            # text of the pretrained domain (clip_score_source)
-    clip_templates: str = "none"                 # clip scores: "none" (the prompt as written) or "imagenet"
+    # sketch extractor: [B,3,H,W] in [-1,1] -> [B,1,H',W'] in [-1,1]
+    clip: Any = None  # a pipeline.nets.clip.CLIP (encode_image, embed_prompt) or None
+    target_prompt: str | None = None  # text the method adapts towards (clip_score_target)
+    source_prompt: str | None = None  # text of the pretrained domain (clip_score_source)
+    clip_templates: str = "none"  # clip scores: "none" (the prompt as written) or "imagenet"
     feature_extractor: str = "inception-v3-compat"  # torch-fidelity extractor name; "demo-tiny" for offline demos
-    feature_weights_path: Path | None = None     # local weights for the extractor (offline Inception)
-    feature_layer: str | None = None             # extractor layer for FID/KID/P&R (None: its default, "2048")
-    kid_subset_size: int = 1000                  # KID subset size; must be <= N fakes and N reals
-    kid_subsets: int = 100                       # number of KID subsets
-    prc_neighborhood: int = 3                    # k of the k-NN precision/recall (GANSketching: 3)
-    prc_reals: int | None = 2500                 # P&R: reals subsampled to this many (the reference's 2,500)
-    resize: str = "clean"                        # "clean": PIL bicubic to 299 on float data; "tf": torch-fidelity
-    cache_dir: Path | None = None                # reference-set feature cache (None: no caching)
-    device: str = "cpu"                          # "cpu" or "cuda"
-    seed: int = 0                                # KID subset sampling
-    batch_size: int = 64                         # images per forward pass
-    chamfer_size: int | None = None              # common resolution for sketch_chamfer (None: input sketch size)
-    save_cpu_ram: bool = True                    # torch-fidelity: no DataLoader workers, chunked P&R (same numbers)
+    feature_weights_path: Path | None = None  # local weights for the extractor (offline Inception)
+    feature_layer: str | None = None  # extractor layer for FID/KID/P&R (None: its default, "2048")
+    kid_subset_size: int = 1000  # KID subset size; must be <= N fakes and N reals
+    kid_subsets: int = 100  # number of KID subsets
+    prc_neighborhood: int = 3  # k of the k-NN precision/recall (GANSketching: 3)
+    prc_reals: int | None = 2500  # P&R: reals subsampled to this many (the reference's 2,500)
+    resize: str = "clean"  # "clean": PIL bicubic to 299 on float data; "tf": torch-fidelity
+    cache_dir: Path | None = None  # reference-set feature cache (None: no caching)
+    device: str = "cpu"  # "cpu" or "cuda"
+    seed: int = 0  # KID subset sampling
+    batch_size: int = 64  # images per forward pass
+    chamfer_size: int | None = None  # common resolution for sketch_chamfer (None: input sketch size)
+    save_cpu_ram: bool = True  # torch-fidelity: no DataLoader workers, chunked P&R (same numbers)
     # The toy world's ground truth (world.py): the oracle, what the samples should show, the prior.
-    world_oracle: Path | None = None             # oracle.pth
-    world_size: int = 32                         # the world's resolution (samples are read at this size)
-    target_pose: str | None = None               # what the oracle read from the input sketches
-    target_colour: str | None = None             # the palette colour the target prompt names
-    prior_distribution: dict | None = None       # the generator's training distribution (fid_prior)
+    world_oracle: Path | None = None  # oracle.pth
+    world_size: int = 32  # the world's resolution (samples are read at this size)
+    target_pose: str | None = None  # what the oracle read from the input sketches
+    target_colour: str | None = None  # the palette colour the target prompt names
+    prior_distribution: dict | None = None  # the generator's training distribution (fid_prior)
     # Perceptual path length (ppl.py): the generator itself, and the protocol's settings.
-    sampler: Any = None                          # a pipeline.sample.Sampler (G [+ content branch])
-    ppl_samples: int = 50000                     # pairs (GANSketching: 50,000)
-    ppl_distance: str = "lpips-vgg"              # "lpips-vgg" (the reference) or "toy-oracle" (the toy world)
-    torch_hub_dir: Path | None = None            # where LPIPS finds torchvision's VGG-16 (fetch stage)
+    sampler: Any = None  # a pipeline.sample.Sampler (G [+ content branch])
+    ppl_samples: int = 50000  # pairs (GANSketching: 50,000)
+    ppl_distance: str = "lpips-vgg"  # "lpips-vgg" (the reference) or "toy-oracle" (the toy world)
+    torch_hub_dir: Path | None = None  # where LPIPS finds torchvision's VGG-16 (fetch stage)
 
     def __post_init__(self):
-        for name in ("fakes_dir", "reals_dir", "sketches_dir", "feature_weights_path", "cache_dir", "world_oracle",
-                     "torch_hub_dir"):
+        for name in (
+            "fakes_dir",
+            "reals_dir",
+            "sketches_dir",
+            "feature_weights_path",
+            "cache_dir",
+            "world_oracle",
+            "torch_hub_dir",
+        ):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, Path(value))
@@ -89,7 +96,7 @@ class EvalContext:
             raise ValueError(f"evaluate.kid_subset_size must be >= 2, got {self.kid_subset_size}")
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Registry
 
 _PROVIDERS: dict[str, tuple[str, Callable]] = {}  # metric name -> (provenance key, provider)
@@ -136,7 +143,7 @@ def compute_metrics(names: list[str], ctx: EvalContext) -> tuple[dict[str, float
     return values, provenance
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Shared image I/O
 
 

@@ -12,6 +12,7 @@ w = 2.5 instead); unlike both we do not clamp negative cosines to 0, so the mean
 source prompt (how much of the pretrained domain remains). Scores depend on the CLIP model: compare
 them only between runs that used the same one (recorded in the provenance).
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,19 +28,23 @@ def clip_score(images: torch.Tensor, clip, prompt: str, templates: str = "none")
     return float(_clip_scores(clip.encode_image(images, normalize=True), clip, prompt, templates).mean())
 
 
-TEMPLATES = {"none": ("{}",), "imagenet": None}   # None: pipeline.nets.clip.IMAGENET_TEMPLATES
+TEMPLATES = {"none": ("{}",), "imagenet": None}  # None: pipeline.nets.clip.IMAGENET_TEMPLATES
 
 
 def definition(templates: str = "none") -> str:
     """The formula, as the report and the provenance state it."""
-    text = ("the prompt as written" if templates == "none"
-            else "the prompt averaged over the 79 ImageNet templates and re-normalized")
+    text = (
+        "the prompt as written"
+        if templates == "none"
+        else "the prompt averaged over the 79 ImageNet templates and re-normalized"
+    )
     return f"clip_score = mean_i 100 * cos(E_I(x_i), E_T(prompt)), E_T(prompt) = CLIP's embedding of {text}"
 
 
 def _clip_scores(image_emb: torch.Tensor, clip, prompt: str, templates: str = "none") -> torch.Tensor:
     """Per-image 100 * cos from image embeddings [B, D] (normalized again here, defensively)."""
     from ..nets.clip import IMAGENET_TEMPLATES
+
     text = clip.embed_prompt(prompt, TEMPLATES[templates] or IMAGENET_TEMPLATES).to(image_emb)
     image_emb = image_emb.float() / image_emb.float().norm(dim=-1, keepdim=True)
     text = text.float() / text.float().norm()
@@ -51,7 +56,7 @@ def encode_folder(clip, files, batch_size: int = 64, device: str = "cpu") -> tor
     """CLIP image embeddings [N, D] of image files, read in batches."""
     chunks = []
     for i in range(0, len(files), batch_size):
-        x = load_images(files[i:i + batch_size]).to(device)
+        x = load_images(files[i : i + batch_size]).to(device)
         chunks.append(clip.encode_image(x, normalize=True).float().cpu())
     return torch.cat(chunks)
 
@@ -73,10 +78,12 @@ def clip_score_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, fl
         values[n] = float(s.mean())
         prov_prompts[n] = {"prompt": prompts[n], "std": float(s.std()) if len(s) > 1 else 0.0}
     provenance = {
-        "formula": definition(ctx.clip_templates), "templates": ctx.clip_templates,
+        "formula": definition(ctx.clip_templates),
+        "templates": ctx.clip_templates,
         "clip": {k: getattr(ctx.clip, k, None) for k in ("name", "pretrained", "checkpoint")},
         "clip_sha256": getattr(ctx.clip, "sha256", None),
-        "n_fakes": len(files), "prompts": prov_prompts,
+        "n_fakes": len(files),
+        "prompts": prov_prompts,
         "demo": bool(getattr(ctx.clip, "is_demo", False) or getattr(ctx.clip, "name", "") == DEMO_CLIP_NAME),
     }
     provenance["clip"] = {k: (str(v) if v is not None else None) for k, v in provenance["clip"].items()}

@@ -25,6 +25,7 @@ to uint8 (torch-fidelity's Inception takes uint8), clean-fid feeds the float res
 pixel); the matrix square root differs in method (eigenvalues here, scipy sqrtm in clean-fid).
 torch-fidelity's default "tf" resize (bilinear without anti-aliasing) is not comparable.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,10 +43,10 @@ from . import EvalContext, list_images, register_metric
 
 DEMO_EXTRACTOR = "demo-tiny"
 INCEPTION_EXTRACTOR = "inception-v3-compat"
-PUBLISHED_N = 2500          # GANSketching `--eval_samples`
-CLEAN_SIZE = 299            # clean-fid's Inception input size
+PUBLISHED_N = 2500  # GANSketching `--eval_samples`
+CLEAN_SIZE = 299  # clean-fid's Inception input size
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Demo feature extractor (offline, no downloads; numbers are demo numbers only)
 
 
@@ -78,12 +79,15 @@ class DemoTinyExtractor(torch_fidelity.FeatureExtractorBase):
 
     def forward(self, x):
         if not (torch.is_tensor(x) and x.dtype == torch.uint8 and x.dim() == 4 and x.shape[1] == 3):
-            raise ValueError(f"demo-tiny expects uint8 [B,3,H,W], got {getattr(x, 'dtype', type(x))} "
-                             f"{tuple(getattr(x, 'shape', ()))}")
+            raise ValueError(
+                f"demo-tiny expects uint8 [B,3,H,W], got {getattr(x, 'dtype', type(x))} "
+                f"{tuple(getattr(x, 'shape', ()))}"
+            )
         type(self).samples_seen += x.shape[0]
         h = x.float() / 127.5 - 1.0
-        h = F.interpolate(h, size=(self.INPUT_SIZE, self.INPUT_SIZE), mode="bilinear", align_corners=False,
-                          antialias=True)
+        h = F.interpolate(
+            h, size=(self.INPUT_SIZE, self.INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True
+        )
         for conv in self.convs:
             h = F.leaky_relu(conv(h), 0.2)
         return (h.mean(dim=(2, 3)),)  # [B, 64]
@@ -119,7 +123,7 @@ def demo_extractor_digest() -> str:
     return h.hexdigest()
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # Inputs: digests and the clean resize
 
 
@@ -135,6 +139,7 @@ def folder_digest(files: list[Path], root: Path) -> str:
 
 def file_sha256(path: Path) -> str:
     from ..nets.checkpoint import file_digest
+
     return file_digest(path)
 
 
@@ -142,8 +147,10 @@ def clean_resize(img: Image.Image, size: int = CLEAN_SIZE) -> np.ndarray:
     """clean-fid's "clean" resize: each channel as a float32 PIL image, bicubic to size x size, clipped
     to [0, 255]. Returns float32 [size, size, 3]."""
     a = np.asarray(img.convert("RGB"), dtype=np.float32)
-    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(a[..., c])).resize((size, size), Image.BICUBIC))
-             for c in range(3)]
+    chans = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(a[..., c])).resize((size, size), Image.BICUBIC))
+        for c in range(3)
+    ]
     return np.clip(np.stack(chans, axis=-1), 0, 255)
 
 
@@ -172,9 +179,9 @@ def _weights_provenance(ctx: EvalContext) -> dict:
         return {"weights": str(ctx.feature_weights_path), "weights_sha256": file_sha256(ctx.feature_weights_path)}
     if ctx.feature_extractor == INCEPTION_EXTRACTOR:  # torch-fidelity downloads into the torch hub cache
         from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
         cached = Path(torch.hub.get_dir()) / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
-        return {"weights": URL_INCEPTION_V3,
-                "weights_sha256": file_sha256(cached) if cached.is_file() else None}
+        return {"weights": URL_INCEPTION_V3, "weights_sha256": file_sha256(cached) if cached.is_file() else None}
     return {"weights": "torch-fidelity default", "weights_sha256": None}
 
 
@@ -182,11 +189,15 @@ def comparable_to_published(extractor: str, resize: str, n_fakes: int, feature_l
     """True only for the published GANSketching FID protocol (reference spec §1.7): clean-fid's
     Inception (pool features, 2048-d), clean resize, 2,500 samples. See the module docstring for
     residual differences."""
-    return (extractor == INCEPTION_EXTRACTOR and resize == "clean" and n_fakes == PUBLISHED_N
-            and feature_layer in (None, "2048"))
+    return (
+        extractor == INCEPTION_EXTRACTOR
+        and resize == "clean"
+        and n_fakes == PUBLISHED_N
+        and feature_layer in (None, "2048")
+    )
 
 
-#----------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 # The provider
 
 _WANTS = {"fid": "fid", "kid": "kid", "precision": "prc", "recall": "prc"}
@@ -203,15 +214,21 @@ def fidelity_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, floa
     n_fakes, n_reals = len(fakes), len(reals)
     if "kid" in wants:
         if n_fakes < ctx.kid_subset_size:
-            raise ValueError(f"KID needs at least kid_subset_size samples: N fakes = {n_fakes} < "
-                             f"evaluate.kid_subset_size = {ctx.kid_subset_size}; lower evaluate.kid_subset_size "
-                             f"or generate more samples")
+            raise ValueError(
+                f"KID needs at least kid_subset_size samples: N fakes = {n_fakes} < "
+                f"evaluate.kid_subset_size = {ctx.kid_subset_size}; lower evaluate.kid_subset_size "
+                f"or generate more samples"
+            )
         if n_reals < ctx.kid_subset_size:
-            raise ValueError(f"KID needs at least kid_subset_size reals: N reals = {n_reals} in "
-                             f"{str(ctx.reals_dir)!r} < evaluate.kid_subset_size = {ctx.kid_subset_size}")
+            raise ValueError(
+                f"KID needs at least kid_subset_size reals: N reals = {n_reals} in "
+                f"{str(ctx.reals_dir)!r} < evaluate.kid_subset_size = {ctx.kid_subset_size}"
+            )
     if "prc" in wants and min(n_fakes, n_reals) <= ctx.prc_neighborhood:
-        raise ValueError(f"precision/recall need more than k = {ctx.prc_neighborhood} samples per set "
-                         f"(N fakes = {n_fakes}, N reals = {n_reals})")
+        raise ValueError(
+            f"precision/recall need more than k = {ctx.prc_neighborhood} samples per set "
+            f"(N fakes = {n_fakes}, N reals = {n_reals})"
+        )
 
     reals_digest = folder_digest(reals, ctx.reals_dir)
     weights = _weights_provenance(ctx)
@@ -227,28 +244,41 @@ def fidelity_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, floa
         input1, input2 = ImagesPathDataset([str(f) for f in fakes]), ImagesPathDataset([str(f) for f in reals])
 
     kwargs = dict(
-        input1=input1, input2=input2,
-        fid="fid" in wants, kid="kid" in wants, prc="prc" in wants,
+        input1=input1,
+        input2=input2,
+        fid="fid" in wants,
+        kid="kid" in wants,
+        prc="prc" in wants,
         feature_extractor=ctx.feature_extractor,
-        kid_subset_size=int(ctx.kid_subset_size), kid_subsets=int(ctx.kid_subsets),
+        kid_subset_size=int(ctx.kid_subset_size),
+        kid_subsets=int(ctx.kid_subsets),
         prc_neighborhood=int(ctx.prc_neighborhood),
-        batch_size=int(ctx.batch_size), cuda=str(ctx.device).startswith("cuda"),
-        rng_seed=int(ctx.seed), save_cpu_ram=bool(ctx.save_cpu_ram), verbose=False,
+        batch_size=int(ctx.batch_size),
+        cuda=str(ctx.device).startswith("cuda"),
+        rng_seed=int(ctx.seed),
+        save_cpu_ram=bool(ctx.save_cpu_ram),
+        verbose=False,
         cache=ctx.cache_dir is not None,
     )
     if ctx.cache_dir is not None:
         ctx.cache_dir.mkdir(parents=True, exist_ok=True)
         kwargs.update(cache_root=str(ctx.cache_dir), input2_cache_name=cache_name)
     if ctx.feature_layer is not None:
-        kwargs.update(feature_layer_fid=ctx.feature_layer, feature_layer_kid=ctx.feature_layer,
-                      feature_layer_prc=ctx.feature_layer)
+        kwargs.update(
+            feature_layer_fid=ctx.feature_layer,
+            feature_layer_kid=ctx.feature_layer,
+            feature_layer_prc=ctx.feature_layer,
+        )
     if ctx.feature_weights_path is not None and ctx.feature_extractor != DEMO_EXTRACTOR:
         kwargs["feature_extractor_weights_path"] = str(ctx.feature_weights_path)
 
     # Without a local file, torch-fidelity downloads its Inception weights; offline that fails deep
     # inside urllib, so say what to do instead.
-    downloads = ctx.feature_extractor == INCEPTION_EXTRACTOR and ctx.feature_weights_path is None \
+    downloads = (
+        ctx.feature_extractor == INCEPTION_EXTRACTOR
+        and ctx.feature_weights_path is None
         and weights["weights_sha256"] is None
+    )
     # Precision / recall as the reference computes them (PeterWang512/precision_recall): the reals
     # are randomly subsampled to `prc_reals` (2,500) when there are more; a second call on the subset.
     prc_subset = None
@@ -260,15 +290,24 @@ def fidelity_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, floa
         out = torch_fidelity.calculate_metrics(**kwargs) if (kwargs["fid"] or kwargs["kid"] or kwargs["prc"]) else {}
         if prc_subset is not None:
             sub = [reals[i] for i in prc_subset]
-            sub_kwargs = {**kwargs, "fid": False, "kid": False, "prc": True, "cache": False,
-                          "input2": CleanResizedImages(sub) if ctx.resize == "clean"
-                          else ImagesPathDataset([str(f) for f in sub])}
+            sub_kwargs = {
+                **kwargs,
+                "fid": False,
+                "kid": False,
+                "prc": True,
+                "cache": False,
+                "input2": CleanResizedImages(sub)
+                if ctx.resize == "clean"
+                else ImagesPathDataset([str(f) for f in sub]),
+            }
             sub_kwargs.pop("input2_cache_name", None)
             out.update(torch_fidelity.calculate_metrics(**sub_kwargs))
     except (OSError, RuntimeError) as e:
         if downloads:
-            raise RuntimeError(f"could not get the Inception weights {weights['weights']} ({e}); without network "
-                               f"access set evaluate.feature_weights_path to a local copy of that file") from e
+            raise RuntimeError(
+                f"could not get the Inception weights {weights['weights']} ({e}); without network "
+                f"access set evaluate.feature_weights_path to a local copy of that file"
+            ) from e
         raise
 
     values: dict[str, float] = {}
@@ -283,23 +322,35 @@ def fidelity_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, floa
         values["recall"] = float(out[torch_fidelity.KEY_METRIC_RECALL])
 
     provenance = {
-        "library": "torch-fidelity", "torch_fidelity_version": torch_fidelity.__version__,
-        "feature_extractor": ctx.feature_extractor, "feature_layer": ctx.feature_layer or "default", **weights,
-        "n_fakes": n_fakes, "n_reals": n_reals,
-        "fakes_dir": str(ctx.fakes_dir), "reals_dir": str(ctx.reals_dir), "reals_digest": reals_digest,
+        "library": "torch-fidelity",
+        "torch_fidelity_version": torch_fidelity.__version__,
+        "feature_extractor": ctx.feature_extractor,
+        "feature_layer": ctx.feature_layer or "default",
+        **weights,
+        "n_fakes": n_fakes,
+        "n_reals": n_reals,
+        "fakes_dir": str(ctx.fakes_dir),
+        "reals_dir": str(ctx.reals_dir),
+        "reals_digest": reals_digest,
         "resize": ctx.resize,
-        "resize_detail": ("clean: PIL bicubic to 299x299 per channel on float32, clipped, rounded to uint8"
-                          if ctx.resize == "clean" else
-                          "tf: torch-fidelity's TF1-compatible bilinear resize inside the extractor"),
-        "kid_subset_size": int(ctx.kid_subset_size), "kid_subsets": int(ctx.kid_subsets),
-        "prc_neighborhood": int(ctx.prc_neighborhood), "seed": int(ctx.seed),
+        "resize_detail": (
+            "clean: PIL bicubic to 299x299 per channel on float32, clipped, rounded to uint8"
+            if ctx.resize == "clean"
+            else "tf: torch-fidelity's TF1-compatible bilinear resize inside the extractor"
+        ),
+        "kid_subset_size": int(ctx.kid_subset_size),
+        "kid_subsets": int(ctx.kid_subsets),
+        "prc_neighborhood": int(ctx.prc_neighborhood),
+        "seed": int(ctx.seed),
         "prc_reals": (len(prc_subset) if prc_subset is not None else n_reals),
-        "prc_features": (f"{ctx.feature_extractor} layer {ctx.feature_layer or 'default'} (the reference uses "
-                         "VGG-16 fc2, 4096-d, under TensorFlow 1; not comparable)"),
-        "reference_cache": ({"root": str(ctx.cache_dir), "name": cache_name}
-                            if ctx.cache_dir is not None else None),
-        "comparable_to_published": comparable_to_published(ctx.feature_extractor, ctx.resize, n_fakes,
-                                                           ctx.feature_layer),
+        "prc_features": (
+            f"{ctx.feature_extractor} layer {ctx.feature_layer or 'default'} (the reference uses "
+            "VGG-16 fc2, 4096-d, under TensorFlow 1; not comparable)"
+        ),
+        "reference_cache": ({"root": str(ctx.cache_dir), "name": cache_name} if ctx.cache_dir is not None else None),
+        "comparable_to_published": comparable_to_published(
+            ctx.feature_extractor, ctx.resize, n_fakes, ctx.feature_layer
+        ),
         "demo": ctx.feature_extractor == DEMO_EXTRACTOR,
     }
     return values, provenance

@@ -3,6 +3,7 @@
 None of the reference systems (GANSketching, StyleGAN-NADA, StyleCLIP) reports such a number; it is
 this project's addition, defined in `DEFINITION` below (the report quotes it verbatim).
 """
+
 from __future__ import annotations
 
 import math
@@ -68,7 +69,7 @@ def nearest_chamfer(fake_masks: np.ndarray, sketch_masks: np.ndarray) -> tuple[n
     without strokes).
     """
     s = sketch_masks.reshape(len(sketch_masks), -1).astype(np.float64)  # [S, P] 0/1
-    s_counts = s.sum(1)                                                  # [S] stroke pixels
+    s_counts = s.sum(1)  # [S] stroke pixels
     if (s_counts == 0).any():
         raise ValueError(f"input sketch(es) {np.flatnonzero(s_counts == 0).tolist()} have no strokes")
     d_s = np.stack([distance_to_strokes(m) for m in sketch_masks]).reshape(len(s), -1)  # [S, P]
@@ -79,9 +80,9 @@ def nearest_chamfer(fake_masks: np.ndarray, sketch_masks: np.ndarray) -> tuple[n
         if not f.any():  # exactly one side empty for every sketch
             dists[i], nearest[i] = diag, -1
             continue
-        fake_to_s = d_s[:, f].mean(1)                                    # mean_{p in A} d_B(p), [S]
+        fake_to_s = d_s[:, f].mean(1)  # mean_{p in A} d_B(p), [S]
         d_f = distance_to_strokes(m).reshape(-1)
-        s_to_fake = (s @ d_f) / s_counts                                 # mean_{q in B} d_A(q), [S]
+        s_to_fake = (s @ d_f) / s_counts  # mean_{q in B} d_A(q), [S]
         c = 0.5 * (fake_to_s + s_to_fake)
         nearest[i] = int(np.argmin(c))
         dists[i] = float(c[nearest[i]])
@@ -97,14 +98,14 @@ def sketch_chamfer_metric(ctx: EvalContext, names: list[str]) -> tuple[dict[str,
     if ctx.sketches_dir is None:
         raise ValueError("sketch_chamfer needs the input sketches: EvalContext.sketches_dir is not set")
     sketch_files = list_images(ctx.sketches_dir, "input-sketch folder")
-    sketches = load_images(sketch_files, mode="L")                        # [S, 1, H, W] in [-1, 1]
+    sketches = load_images(sketch_files, mode="L")  # [S, 1, H, W] in [-1, 1]
     size = (ctx.chamfer_size,) * 2 if ctx.chamfer_size else tuple(sketches.shape[-2:])
     sketch_masks = stroke_mask(sketches, size)
 
     fakes = list_images(ctx.fakes_dir, "generated-samples folder (evaluate fakes_dir)")
     fake_masks = []
     for i in range(0, len(fakes), ctx.batch_size):
-        x = load_images(fakes[i:i + ctx.batch_size]).to(ctx.device)     # [B, 3, H, W] in [-1, 1]
+        x = load_images(fakes[i : i + ctx.batch_size]).to(ctx.device)  # [B, 3, H, W] in [-1, 1]
         fake_masks.append(stroke_mask(ctx.fake_sketch_fn(x), size))
     fake_masks = np.concatenate(fake_masks)
 
@@ -112,11 +113,15 @@ def sketch_chamfer_metric(ctx: EvalContext, names: list[str]) -> tuple[dict[str,
     n_empty = int((fake_masks.reshape(len(fake_masks), -1).sum(1) == 0).sum())
     provenance = {
         "definition": DEFINITION,
-        "resolution": list(size), "threshold": "stroke = value < 0 in [-1, 1]",
+        "resolution": list(size),
+        "threshold": "stroke = value < 0 in [-1, 1]",
         "sketch_extractor": getattr(ctx.fake_sketch_fn, "__name__", type(ctx.fake_sketch_fn).__name__),
-        "n_fakes": len(fakes), "n_sketches": len(sketch_files),
-        "n_empty_fake_sketches": n_empty, "empty_penalty": math.hypot(*size),
-        "std": float(dists.std()), "median": float(np.median(dists)),
+        "n_fakes": len(fakes),
+        "n_sketches": len(sketch_files),
+        "n_empty_fake_sketches": n_empty,
+        "empty_penalty": math.hypot(*size),
+        "std": float(dists.std()),
+        "median": float(np.median(dists)),
         # how often each input sketch was the nearest one (samples without strokes excluded)
         "nearest_sketch_counts": {sketch_files[k].name: int((nearest == k).sum()) for k in range(len(sketch_files))},
     }

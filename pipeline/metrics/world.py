@@ -19,6 +19,7 @@ torch-fidelity from the oracle's penultimate features [N, 128]; N = the number o
 "toy-oracle" is registered with torch-fidelity, so the fid / kid / precision / recall metrics use
 the oracle's features in the toy world, the role Inception plays for photographs.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,9 +40,11 @@ class ToyOracleExtractor(torch_fidelity.FeatureExtractorBase):
     def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
         super().__init__(name, features_list)
         if feature_extractor_weights_path is None:
-            raise ValueError("toy-oracle needs the oracle's weights: set eval.feature_weights "
-                             "(data/world/oracle/oracle.pth)")
+            raise ValueError(
+                "toy-oracle needs the oracle's weights: set eval.feature_weights (data/world/oracle/oracle.pth)"
+            )
         from ..world.data import load_oracle
+
         self.oracle = load_oracle(Path(feature_extractor_weights_path), 32)
 
     def forward(self, x):
@@ -77,49 +80,70 @@ def fid_from_features(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(fid_statistics_to_metric(stat_a, stat_b, False)[torch_fidelity.KEY_METRIC_FID])
 
 
-def reference_renders(kind: str, n: int, size: int, seed: int, target_pose: str, target_colour: str,
-                      prior: dict) -> torch.Tensor:
+def reference_renders(
+    kind: str, n: int, size: int, seed: int, target_pose: str, target_colour: str, prior: dict
+) -> torch.Tensor:
     """n renders [n, 3, S, S]: 'target' (the target pose and colour) or 'prior' (the training distribution)."""
     from ..world.render import render, sample_factors
+
     s = seed * 100 + REFERENCE_SEED_STREAMS[kind]
-    f = (sample_factors(n, s, pose={target_pose: 1.0}, colour={target_colour: 1.0}) if kind == "target"
-         else sample_factors(n, s, **prior))
+    f = (
+        sample_factors(n, s, pose={target_pose: 1.0}, colour={target_colour: 1.0})
+        if kind == "target"
+        else sample_factors(n, s, **prior)
+    )
     return render(f, size)[0]
 
 
 @torch.no_grad()
 def embed_all(oracle, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    return torch.cat([oracle.embed(images[i:i + batch]) for i in range(0, len(images), batch)])
+    return torch.cat([oracle.embed(images[i : i + batch]) for i in range(0, len(images), batch)])
 
 
 @register_metric("pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior", key="world")
 def world_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], dict]:
     from ..world.data import load_oracle
     from ..world.render import COLOUR_NAMES, POSES
+
     if ctx.world_oracle is None or ctx.target_pose is None or ctx.target_colour is None:
-        raise ValueError("the toy-world metrics need the oracle, the target pose and the target colour "
-                         "(experiments with assets.source: toy)")
+        raise ValueError(
+            "the toy-world metrics need the oracle, the target pose and the target colour "
+            "(experiments with assets.source: toy)"
+        )
     oracle = load_oracle(ctx.world_oracle, ctx.world_size)
     files = list_images(ctx.fakes_dir, "generated-samples folder (evaluate fakes_dir)")
-    fakes = load_images(files, "RGB", (ctx.world_size, ctx.world_size))           # [N, 3, S, S] in [-1, 1]
+    fakes = load_images(files, "RGB", (ctx.world_size, ctx.world_size))  # [N, 3, S, S] in [-1, 1]
     pred = oracle.predict(fakes)
     pose_ok = pred["pose"] == POSES.index(ctx.target_pose)
     colour_ok = pred["colour"] == COLOUR_NAMES.index(ctx.target_colour)
-    values = {"pose_acc": pose_ok.float().mean().item(), "colour_acc": colour_ok.float().mean().item(),
-              "joint_acc": (pose_ok & colour_ok).float().mean().item()}
+    values = {
+        "pose_acc": pose_ok.float().mean().item(),
+        "colour_acc": colour_ok.float().mean().item(),
+        "joint_acc": (pose_ok & colour_ok).float().mean().item(),
+    }
     n = len(files)
     feats = embed_all(oracle, fakes)
     refs = {}
     for kind in ("target", "prior"):
         if f"fid_{kind}" in names:
-            ref = reference_renders(kind, n, ctx.world_size, ctx.seed, ctx.target_pose, ctx.target_colour,
-                                    ctx.prior_distribution)
+            ref = reference_renders(
+                kind, n, ctx.world_size, ctx.seed, ctx.target_pose, ctx.target_colour, ctx.prior_distribution
+            )
             values[f"fid_{kind}"] = fid_from_features(feats, embed_all(oracle, ref))
             refs[kind] = {"n": n, "seed_stream": REFERENCE_SEED_STREAMS[kind]}
-    histogram = {factor: {name: int((pred[factor] == i).sum()) for i, name in enumerate(names_)}
-                 for factor, names_ in (("pose", POSES), ("colour", COLOUR_NAMES))}
-    provenance = {"toy_world": True, "oracle": str(ctx.world_oracle), "target_pose": ctx.target_pose,
-                  "target_colour": ctx.target_colour, "n_samples": n, "oracle_reads": histogram,
-                  "references": refs, "prior_distribution": ctx.prior_distribution,
-                  "fid_features": "oracle penultimate layer, 128-d"}
+    histogram = {
+        factor: {name: int((pred[factor] == i).sum()) for i, name in enumerate(names_)}
+        for factor, names_ in (("pose", POSES), ("colour", COLOUR_NAMES))
+    }
+    provenance = {
+        "toy_world": True,
+        "oracle": str(ctx.world_oracle),
+        "target_pose": ctx.target_pose,
+        "target_colour": ctx.target_colour,
+        "n_samples": n,
+        "oracle_reads": histogram,
+        "references": refs,
+        "prior_distribution": ctx.prior_distribution,
+        "fid_features": "oracle penultimate layer, 128-d",
+    }
     return {k: v for k, v in values.items() if k in names}, provenance

@@ -13,6 +13,7 @@ from the image embedding back to the input images, which is how a CLIP loss trai
 downloads nothing and builds in well under a second, for tests and the offline demo; its
 embeddings carry no meaning.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -106,7 +107,7 @@ class CLIP(nn.Module):
         if (h, w) != (s, s):
             # torchvision center_crop: offsets rounded half to even like int(round(...)).
             top, left = int(round((h - s) / 2.0)), int(round((w - s) / 2.0))
-            x = x[..., top:top + s, left:left + s]
+            x = x[..., top : top + s, left : left + s]
         return (x - self._mean.to(x.dtype)) / self._std.to(x.dtype)
 
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
@@ -119,7 +120,7 @@ class CLIP(nn.Module):
         """N strings -> embeddings [N, D] (unit length if normalize)."""
         if isinstance(texts, str):
             texts = [texts]
-        tokens = self.tokenizer(list(texts)).to(self.device)          # [N, context_length]
+        tokens = self.tokenizer(list(texts)).to(self.device)  # [N, context_length]
         return self.model.encode_text(tokens, normalize=normalize)
 
     def template_mean(self, prompt: str, templates=IMAGENET_TEMPLATES) -> torch.Tensor:
@@ -139,7 +140,7 @@ class CLIP(nn.Module):
         if cached is not None and cached.device == self.device:
             return cached
         with torch.no_grad():
-            e = self.encode_text([t.format(prompt) for t in templates], normalize=True).mean(0)   # [D]
+            e = self.encode_text([t.format(prompt) for t in templates], normalize=True).mean(0)  # [D]
         self._prompt_cache[key] = e
         return e
 
@@ -153,7 +154,7 @@ class CLIP(nn.Module):
         return F.normalize(self.template_mean(prompt, templates), dim=0)
 
 
-RAW = ("{}",)   # the prompt as written: no template
+RAW = ("{}",)  # the prompt as written: no template
 
 
 # ----------------------------------------------------------------------------
@@ -176,9 +177,13 @@ def resolve_model_name(name: str) -> str:
     return name
 
 
-def build_clip(name: str = "ViT-B-32-quickgelu", pretrained: str | None = "openai",
-               checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
-               cache_dir: str | None = None) -> CLIP:
+def build_clip(
+    name: str = "ViT-B-32-quickgelu",
+    pretrained: str | None = "openai",
+    checkpoint: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    cache_dir: str | None = None,
+) -> CLIP:
     """Build a frozen, eval-mode CLIP.
 
     name:       open_clip architecture ("ViT-B-32-quickgelu" is OpenAI's ViT-B/32, the StyleGAN-NADA
@@ -193,7 +198,8 @@ def build_clip(name: str = "ViT-B-32-quickgelu", pretrained: str | None = "opena
         if not checkpoint.is_file():
             raise FileNotFoundError(f"CLIP checkpoint not found: {checkpoint}")
         from .checkpoint import verify_digest
-        verify_digest(checkpoint)      # a recorded `<file>.sha256` (the toy world's files) must match
+
+        verify_digest(checkpoint)  # a recorded `<file>.sha256` (the toy world's files) must match
         pretrained = str(checkpoint)  # open_clip accepts a file path where it takes a tag
     elif name == DEMO_CLIP:
         pretrained = None  # random weights by design
@@ -207,7 +213,8 @@ def build_clip(name: str = "ViT-B-32-quickgelu", pretrained: str | None = "opena
             if pretrained and checkpoint is None:
                 raise RuntimeError(
                     f"could not get CLIP weights {pretrained!r} for {name!r} ({e}). Without network access, "
-                    "download them elsewhere and pass checkpoint=<file>, or point cache_dir at a copy.") from e
+                    "download them elsewhere and pass checkpoint=<file>, or point cache_dir at a copy."
+                ) from e
             raise
     tokenizer = open_clip.get_tokenizer(name)
     return CLIP(model, tokenizer, name=name).to(device)

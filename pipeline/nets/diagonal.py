@@ -10,6 +10,7 @@ gamma_l starts at 0 (DiagonalGAN uses 1, training from scratch), so a pretrained
 unchanged at step 0. A_l has Dc * H * W weights (33.5M per layer at 256 px with Dc = 512), which
 is why DiagonalGAN stops at 256 px and `max_res` defaults lower here.
 """
+
 from __future__ import annotations
 
 import torch
@@ -50,7 +51,7 @@ class ContentBranch(nn.Module):
         self.content_dim = content_dim
         self.mapping = ContentMapping(content_dim, n_mlp)
         self.attentions = nn.ModuleDict()
-        res = [4] + [2 ** (2 + (i + 2) // 2) for i in range(len(G.convs))]   # conv1 at 4, convs pairs at 8, 16, ...
+        res = [4] + [2 ** (2 + (i + 2) // 2) for i in range(len(G.convs))]  # conv1 at 4, convs pairs at 8, 16, ...
         for i, (_conv, r) in enumerate(zip(G.styled_convs(), res)):
             if r <= max_res:
                 self.attentions[str(i)] = DiagonalAttention(content_dim, r)

@@ -4,6 +4,7 @@ Equalized learning rate (Karras et al. 2018): weights are stored N(0, 1) / lr_mu
 run time by lr_mul / sqrt(fan_in). The published checkpoints store weights this way, so the
 runtime scale, not the stored value, must match the reference for the weights to mean the same.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ class Blur(nn.Module):
         super().__init__()
         kernel = make_kernel(taps)
         if upsample_factor > 1:  # keep DC gain after zero insertion
-            kernel = kernel * upsample_factor ** 2
+            kernel = kernel * upsample_factor**2
         self.register_buffer("kernel", kernel)
         self.pad = pad
 
@@ -39,7 +40,7 @@ class Upsample(nn.Module):
     def __init__(self, taps, factor: int = 2):
         super().__init__()
         self.factor = factor
-        self.register_buffer("kernel", make_kernel(taps) * factor ** 2)
+        self.register_buffer("kernel", make_kernel(taps) * factor**2)
         p = self.kernel.shape[0] - factor
         self.pad = ((p + 1) // 2 + factor - 1, p // 2)
 
@@ -58,8 +59,15 @@ class EqualLinear(nn.Module):
     numerically the same as adding it before; the stored tensors are `weight` [out, in], `bias` [out].
     """
 
-    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0.0,
-                 lr_mul: float = 1.0, activation: bool = False):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        bias: bool = True,
+        bias_init: float = 0.0,
+        lr_mul: float = 1.0,
+        activation: bool = False,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_dim, in_dim).div_(lr_mul))
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init))) if bias else None
@@ -78,12 +86,11 @@ class EqualLinear(nn.Module):
 
 
 class EqualConv2d(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                 bias: bool = True):
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: int = 0, bias: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
-        self.scale = 1.0 / math.sqrt(in_ch * kernel_size ** 2)
+        self.scale = 1.0 / math.sqrt(in_ch * kernel_size**2)
         self.stride, self.padding = stride, padding
 
     def forward(self, x):
@@ -114,8 +121,16 @@ class ModulatedConv2d(nn.Module):
     Upsampling is a stride-2 transposed conv followed by a [1,3,3,1] blur (pad (1, 1), kernel x 4).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, style_dim: int, demodulate: bool = True,
-                 upsample: bool = False, blur_kernel=(1, 3, 3, 1)):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int,
+        style_dim: int,
+        demodulate: bool = True,
+        upsample: bool = False,
+        blur_kernel=(1, 3, 3, 1),
+    ):
         super().__init__()
         self.in_ch, self.out_ch, self.k = in_ch, out_ch, kernel_size
         self.demodulate, self.upsample = demodulate, upsample
@@ -123,15 +138,15 @@ class ModulatedConv2d(nn.Module):
             factor = 2
             p = (len(blur_kernel) - factor) - (kernel_size - 1)
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor)
-        self.scale = 1.0 / math.sqrt(in_ch * kernel_size ** 2)
+        self.scale = 1.0 / math.sqrt(in_ch * kernel_size**2)
         self.padding = kernel_size // 2
         self.weight = nn.Parameter(torch.randn(1, out_ch, in_ch, kernel_size, kernel_size))
         self.modulation = EqualLinear(style_dim, in_ch, bias_init=1.0)
 
     def modulated_weight(self, style: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """[B, style_dim] (or style-space s [B, in]) -> per-sample weights [B, out, in, k, k]."""
-        s = (self.modulation(style) if s is None else s)[:, None, :, None, None]   # [B, 1, in, 1, 1]
-        w = self.scale * self.weight * s                               # [B, out, in, k, k]
+        s = (self.modulation(style) if s is None else s)[:, None, :, None, None]  # [B, 1, in, 1, 1]
+        w = self.scale * self.weight * s  # [B, out, in, k, k]
         if self.demodulate:
             w = w * torch.rsqrt(w.pow(2).sum([2, 3, 4], keepdim=True) + 1e-8)
         return w
@@ -140,7 +155,7 @@ class ModulatedConv2d(nn.Module):
         """s: optional style-space vector [B, in] replacing modulation(style) (StyleSpace edits)."""
         b, _, h, wd = x.shape
         w = self.modulated_weight(style, s)
-        x = x.reshape(1, b * self.in_ch, h, wd)                        # one group per sample
+        x = x.reshape(1, b * self.in_ch, h, wd)  # one group per sample
         if self.upsample:
             # conv_transpose2d wants [in, out/groups, k, k] per group
             w = w.transpose(1, 2).reshape(b * self.in_ch, self.out_ch, self.k, self.k)
@@ -186,8 +201,7 @@ class StyledConv(nn.Module):
 
     def __init__(self, in_ch, out_ch, kernel_size, style_dim, upsample=False, blur_kernel=(1, 3, 3, 1)):
         super().__init__()
-        self.conv = ModulatedConv2d(in_ch, out_ch, kernel_size, style_dim, upsample=upsample,
-                                    blur_kernel=blur_kernel)
+        self.conv = ModulatedConv2d(in_ch, out_ch, kernel_size, style_dim, upsample=upsample, blur_kernel=blur_kernel)
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_ch)
         self.attention = None
@@ -223,8 +237,9 @@ class ToRGB(nn.Module):
 class ConvLayer(nn.Sequential):
     """[Blur] -> EqualConv2d -> [FusedLeakyReLU]; index layout matches rosinality's state-dict keys."""
 
-    def __init__(self, in_ch, out_ch, kernel_size, downsample=False, blur_kernel=(1, 3, 3, 1),
-                 bias=True, activate=True):
+    def __init__(
+        self, in_ch, out_ch, kernel_size, downsample=False, blur_kernel=(1, 3, 3, 1), bias=True, activate=True
+    ):
         layers = []
         if downsample:
             p = (len(blur_kernel) - 2) + (kernel_size - 1)
@@ -232,8 +247,9 @@ class ConvLayer(nn.Sequential):
             stride, padding = 2, 0
         else:
             stride, padding = 1, kernel_size // 2
-        layers.append(EqualConv2d(in_ch, out_ch, kernel_size, stride=stride, padding=padding,
-                                  bias=bias and not activate))
+        layers.append(
+            EqualConv2d(in_ch, out_ch, kernel_size, stride=stride, padding=padding, bias=bias and not activate)
+        )
         if activate:
             layers.append(FusedLeakyReLU(out_ch))
         super().__init__(*layers)
@@ -244,8 +260,7 @@ class ResBlock(nn.Module):
         super().__init__()
         self.conv1 = ConvLayer(in_ch, in_ch, 3)
         self.conv2 = ConvLayer(in_ch, out_ch, 3, downsample=True, blur_kernel=blur_kernel)
-        self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, blur_kernel=blur_kernel, bias=False,
-                              activate=False)
+        self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, blur_kernel=blur_kernel, bias=False, activate=False)
 
     def forward(self, x):
         return (self.conv2(self.conv1(x)) + self.skip(x)) / math.sqrt(2.0)

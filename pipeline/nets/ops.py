@@ -6,6 +6,7 @@ most common complaint in those trackers (rosinality#89, GANSketching#16). The op
 ordinary autograd ops, so they run on CPU and CUDA and support double backward (R1 needs it).
 Their numerics follow rosinality's `upfirdn2d_native` and `fused_leaky_relu` CPU paths.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,9 @@ def make_kernel(k) -> torch.Tensor:
     return k / k.sum()
 
 
-def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
-              pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
+def upfirdn2d(
+    x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)
+) -> torch.Tensor:
     """Upsample by zero insertion, pad, FIR-filter, downsample: the StyleGAN2 resampling primitive.
 
     x:      [B, C, H, W]
@@ -41,14 +43,15 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
         x = x.reshape(b, c, h * up, w * up)
     x = F.pad(x, [max(pad0, 0), max(pad1, 0), max(pad0, 0), max(pad1, 0)])
     if pad0 < 0 or pad1 < 0:
-        x = x[:, :, max(-pad0, 0): x.shape[2] - max(-pad1, 0), max(-pad0, 0): x.shape[3] - max(-pad1, 0)]
+        x = x[:, :, max(-pad0, 0) : x.shape[2] - max(-pad1, 0), max(-pad0, 0) : x.shape[3] - max(-pad1, 0)]
     # Depthwise filter; a strided conv keeps rows 0, down, 2*down, ... exactly like slicing [::down].
     wgt = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
     return F.conv2d(x, wgt, stride=down, groups=c)
 
 
-def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None, negative_slope: float = 0.2,
-                     scale: float = SQRT2) -> torch.Tensor:
+def fused_leaky_relu(
+    x: torch.Tensor, bias: torch.Tensor | None, negative_slope: float = 0.2, scale: float = SQRT2
+) -> torch.Tensor:
     """leaky_relu(x + bias, 0.2) * sqrt(2); bias has one value per channel (dim 1)."""
     if bias is not None:
         x = x + bias.view(1, -1, *([1] * (x.ndim - 2)))

@@ -13,6 +13,7 @@ per-sample outputs that do not depend on the rest of the batch. Unlike the refer
 update the running statistics in train mode (momentum 0 is not used; we pass
 `training=True` to batch_norm without buffers), so a frozen PhotoSketch stays byte-identical.
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,9 +41,15 @@ class ResnetBlock(nn.Module):
         super().__init__()
         # Index 4 is a Dropout(0) placeholder in the reference; it shifts the 2nd conv to index 6.
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=False), _BatchNorm(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=False),
+            _BatchNorm(dim),
+            nn.ReLU(True),
             nn.Dropout(0.0),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=False), _BatchNorm(dim))
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=False),
+            _BatchNorm(dim),
+        )
 
     def forward(self, x):
         return x + self.conv_block(x)
@@ -51,20 +58,29 @@ class ResnetBlock(nn.Module):
 class PhotoSketch(nn.Module):
     """ResnetGenerator(input_nc=3, output_nc=1, ngf=64, n_blocks=9) with `model.N.*` keys."""
 
-    def __init__(self, input_nc: int = 3, output_nc: int = 1, ngf: int = 64, n_blocks: int = 9,
-                 bn_mode: str = "train"):
+    def __init__(self, input_nc: int = 3, output_nc: int = 1, ngf: int = 64, n_blocks: int = 9, bn_mode: str = "train"):
         super().__init__()
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=False),
-                                   _BatchNorm(ngf), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(input_nc, ngf, 7, bias=False),
+            _BatchNorm(ngf),
+            nn.ReLU(True),
+        ]
         for i in range(2):  # downsample x4
-            m = 2 ** i
-            layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, stride=2, padding=1, bias=False),
-                       _BatchNorm(ngf * m * 2), nn.ReLU(True)]
+            m = 2**i
+            layers += [
+                nn.Conv2d(ngf * m, ngf * m * 2, 3, stride=2, padding=1, bias=False),
+                _BatchNorm(ngf * m * 2),
+                nn.ReLU(True),
+            ]
         layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
         for i in range(2):  # upsample x4
             m = 2 ** (2 - i)
-            layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1,
-                                          bias=False), _BatchNorm(ngf * m // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1, bias=False),
+                _BatchNorm(ngf * m // 2),
+                nn.ReLU(True),
+            ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.set_bn_mode(bn_mode)

@@ -6,6 +6,7 @@ so their published `netG.pth` / `netD.pth` / `g_ema` weights load strictly. Widt
 channels(res) = min(channel_base // res, channel_max); rosinality's channel_multiplier 2 is
 channel_base 32768, channel_max 512. Small networks for tests and the demo come from the same code.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,12 +25,13 @@ def channels_at(res: int, channel_base: int, channel_max: int) -> int:
 @dataclass(frozen=True)
 class StyleGAN2Config:
     """Architecture hyperparameters; the defaults are the published 256 px LSUN networks."""
-    size: int = 256            # output resolution, a power of two >= 8
-    style_dim: int = 512       # z and w dimensionality
-    n_mlp: int = 8             # mapping-network depth
+
+    size: int = 256  # output resolution, a power of two >= 8
+    style_dim: int = 512  # z and w dimensionality
+    n_mlp: int = 8  # mapping-network depth
     channel_base: int = 32768  # channels(res) = min(channel_base // res, channel_max)
     channel_max: int = 512
-    lr_mlp: float = 0.01       # equalized-lr multiplier of the mapping network; the weights assume 0.01
+    lr_mlp: float = 0.01  # equalized-lr multiplier of the mapping network; the weights assume 0.01
     blur_kernel: tuple = (1, 3, 3, 1)
 
     def __post_init__(self):
@@ -45,11 +47,11 @@ class StyleGAN2Config:
         return int(math.log2(self.size))
 
     @property
-    def n_latent(self) -> int:       # W+ rows: 14 at 256 px, 18 at 1024 px
+    def n_latent(self) -> int:  # W+ rows: 14 at 256 px, 18 at 1024 px
         return 2 * self.log_size - 2
 
     @property
-    def num_layers(self) -> int:     # noise inputs: 13 at 256 px
+    def num_layers(self) -> int:  # noise inputs: 13 at 256 px
         return 2 * self.log_size - 3
 
     def channels(self, res: int) -> int:
@@ -78,8 +80,10 @@ class Generator(nn.Module):
         bk = cfg.blur_kernel
 
         # style.0 is PixelNorm (no parameters); style.1..n_mlp are the mapping layers.
-        self.style = nn.Sequential(PixelNorm(), *[EqualLinear(cfg.style_dim, cfg.style_dim, lr_mul=cfg.lr_mlp,
-                                                              activation=True) for _ in range(cfg.n_mlp)])
+        self.style = nn.Sequential(
+            PixelNorm(),
+            *[EqualLinear(cfg.style_dim, cfg.style_dim, lr_mul=cfg.lr_mlp, activation=True) for _ in range(cfg.n_mlp)],
+        )
         c4 = cfg.channels(4)
         self.input = ConstantInput(c4)
         self.conv1 = StyledConv(c4, c4, 3, cfg.style_dim, blur_kernel=bk)
@@ -92,7 +96,7 @@ class Generator(nn.Module):
             self.noises.register_buffer(f"noise_{i}", torch.randn(1, 1, r, r))
         in_ch = c4
         for lg in range(3, cfg.log_size + 1):
-            out_ch = cfg.channels(2 ** lg)
+            out_ch = cfg.channels(2**lg)
             self.convs.append(StyledConv(in_ch, out_ch, 3, cfg.style_dim, upsample=True, blur_kernel=bk))
             self.convs.append(StyledConv(out_ch, out_ch, 3, cfg.style_dim, blur_kernel=bk))
             self.to_rgbs.append(ToRGB(out_ch, cfg.style_dim, blur_kernel=bk))
@@ -110,8 +114,9 @@ class Generator(nn.Module):
         z = torch.randn(n, self.style_dim, generator=generator, device="cpu").to(self.input.input.device)
         return self.style(z).mean(0, keepdim=True)
 
-    def make_wplus(self, styles, *, input_is_latent=False, truncation=1.0, truncation_latent=None,
-                   inject_index=None) -> torch.Tensor:
+    def make_wplus(
+        self, styles, *, input_is_latent=False, truncation=1.0, truncation_latent=None, inject_index=None
+    ) -> torch.Tensor:
         """One or two style inputs -> W+ [B, n_latent, D].
 
         styles: list of z [B, D] (or w / W+ with input_is_latent=True). Two inputs mix styles with
@@ -153,13 +158,12 @@ class Generator(nn.Module):
         noise = noise if noise is not None else [None] * self.num_layers
         c = (lambda i: content[:, i]) if content is not None else (lambda i: None)
         row = (lambda i: wplus[:, i]) if wplus is not None else (lambda i: None)
-        sl = iter(s) if s is not None else iter(lambda: None, 0)     # next(sl): the next layer's s, or None
+        sl = iter(s) if s is not None else iter(lambda: None, 0)  # next(sl): the next layer's s, or None
         out = self.input((wplus if wplus is not None else s[0]).shape[0])
         out = self.conv1(out, row(0), noise=noise[0], content=c(0), s=next(sl))
         skip = self.to_rgb1(out, row(1), s=next(sl))
         i = 1
-        for up, conv, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2],
-                                            self.to_rgbs):
+        for up, conv, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs):
             out = up(out, row(i), noise=n1, content=c(i), s=next(sl))
             out = conv(out, row(i + 1), noise=n2, content=c(i + 1), s=next(sl))
             skip = to_rgb(out, row(i + 2), skip, s=next(sl))
@@ -171,19 +175,37 @@ class Generator(nn.Module):
         conv1, to_rgb1, then per resolution: upsampling conv, conv, to_rgb."""
         layers = [(0, self.conv1.conv), (1, self.to_rgb1.conv)]
         for k, to_rgb in enumerate(self.to_rgbs):
-            layers += [(2 * k + 1, self.convs[2 * k].conv), (2 * k + 2, self.convs[2 * k + 1].conv),
-                       (2 * k + 3, to_rgb.conv)]
+            layers += [
+                (2 * k + 1, self.convs[2 * k].conv),
+                (2 * k + 2, self.convs[2 * k + 1].conv),
+                (2 * k + 3, to_rgb.conv),
+            ]
         return layers
 
     def wplus_to_s(self, wplus: torch.Tensor) -> list[torch.Tensor]:
         """W+ [B, n_latent, D] -> style space S: one modulation vector [B, C_in] per style layer."""
         return [conv.modulation(wplus[:, r]) for r, conv in self.style_layers()]
 
-    def forward(self, styles, return_latents=False, inject_index=None, truncation=1.0, truncation_latent=None,
-                input_is_latent=False, noise=None, randomize_noise=True, content=None):
+    def forward(
+        self,
+        styles,
+        return_latents=False,
+        inject_index=None,
+        truncation=1.0,
+        truncation_latent=None,
+        input_is_latent=False,
+        noise=None,
+        randomize_noise=True,
+        content=None,
+    ):
         """rosinality-compatible call: returns (image, W+ or None)."""
-        wplus = self.make_wplus(styles, input_is_latent=input_is_latent, truncation=truncation,
-                                truncation_latent=truncation_latent, inject_index=inject_index)
+        wplus = self.make_wplus(
+            styles,
+            input_is_latent=input_is_latent,
+            truncation=truncation,
+            truncation_latent=truncation_latent,
+            inject_index=inject_index,
+        )
         if noise is None and not randomize_noise:
             noise = self.stored_noise()
         image = self.synthesis(wplus, noise=noise, content=content)
@@ -238,7 +260,7 @@ class Discriminator(nn.Module):
         self.final_linear = nn.Sequential(EqualLinear(ch(4) * 16, ch(4), activation=True), EqualLinear(ch(4), 1))
 
     def forward(self, x):
-        out = self.convs(x)                                            # [B, C, 4, 4]
+        out = self.convs(x)  # [B, C, 4, 4]
         b, c, h, w = out.shape
         # Minibatch stddev over groups of min(B, 4) samples. rosinality requires B % group == 0;
         # we fall back to the largest divisor of B that is <= group instead of crashing.
@@ -246,8 +268,8 @@ class Discriminator(nn.Module):
         while b % group:
             group -= 1
         y = out.reshape(group, -1, self.stddev_feat, c // self.stddev_feat, h, w)
-        y = torch.sqrt(y.var(0, unbiased=False) + 1e-8)                # [B/g, F, C/F, H, W]
-        y = y.mean([2, 3, 4], keepdim=True).squeeze(2)                 # [B/g, F, 1, 1]
-        y = y.repeat(group, 1, h, w)                                   # [B, F, H, W]
+        y = torch.sqrt(y.var(0, unbiased=False) + 1e-8)  # [B/g, F, C/F, H, W]
+        y = y.mean([2, 3, 4], keepdim=True).squeeze(2)  # [B/g, F, 1, 1]
+        y = y.repeat(group, 1, h, w)  # [B, F, H, W]
         out = self.final_conv(torch.cat([out, y], 1))
         return self.final_linear(out.reshape(b, -1))

@@ -8,6 +8,7 @@ gradients reach the generator.
 Same interface as PhotoSketch (RGB [-1, 1] -> 1 channel [-1, 1], white background = +1), so it is
 the sketch domain when `photosketch.pth` is absent (offline demo, tests) and an ablation otherwise.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,7 @@ class XDoG(nn.Module):
     eps: threshold on D; phi: steepness of the soft threshold.
     """
 
-    def __init__(self, sigma: float = 0.8, k: float = 1.6, tau: float = 0.98, eps: float = 0.0,
-                 phi: float = 100.0):
+    def __init__(self, sigma: float = 0.8, k: float = 1.6, tau: float = 0.98, eps: float = 0.0, phi: float = 100.0):
         super().__init__()
         self.tau, self.eps, self.phi = tau, eps, phi
         self.register_buffer("g1", _gaussian_1d(sigma), persistent=False)
@@ -49,7 +49,7 @@ class XDoG(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, 3, H, W] in [-1, 1] -> [B, 1, H, W] in [-1, 1], strokes dark."""
         rgb = (x.clamp(-1, 1) + 1) / 2
-        y = (0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3])  # ITU-R 601 luma
+        y = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]  # ITU-R 601 luma
         d = self._blur(y, self.g1) - self.tau * self._blur(y, self.g2)
         # 1 + tanh(phi (d - eps)) in [0, 2] -> clamp to [0, 1] (white where d >= eps) -> [-1, 1]
         s = (1 + torch.tanh(self.phi * (d - self.eps))).clamp(max=1.0)

@@ -3,6 +3,7 @@
 All draws come from the torch.Generator passed in, so a training run is reproducible from its seed.
 Tensors are [B, C, S, S] in [-1, 1]; sketches have a white (+1) background.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,26 +25,37 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Per-sample separable Gaussian blur, sigma [B] in pixels (0: unchanged)."""
     r = 2
     t = torch.arange(-r, r + 1, dtype=x.dtype)
-    k = torch.exp(-t[None] ** 2 / (2 * sigma.clamp_min(1e-3)[:, None] ** 2))
-    k = k / k.sum(1, keepdim=True)                                     # [B, 5]
+    k = torch.exp(-(t[None] ** 2) / (2 * sigma.clamp_min(1e-3)[:, None] ** 2))
+    k = k / k.sum(1, keepdim=True)  # [B, 5]
     b, c, h, w = x.shape
     y = x.reshape(1, b * c, h, w)
-    kc = k.repeat_interleave(c, 0)                                     # [B*C, 5]
+    kc = k.repeat_interleave(c, 0)  # [B*C, 5]
     y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="replicate"), kc[:, None, None, :], groups=b * c)
     y = F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), kc[:, None, :, None], groups=b * c)
     return y.reshape(b, c, h, w)
 
 
-def random_affine(x: torch.Tensor, g: torch.Generator, scale=(0.85, 1.15), shift: float = 0.15,
-                  degrees: float = 8.0, fill: float | None = 1.0) -> torch.Tensor:
+def random_affine(
+    x: torch.Tensor,
+    g: torch.Generator,
+    scale=(0.85, 1.15),
+    shift: float = 0.15,
+    degrees: float = 8.0,
+    fill: float | None = 1.0,
+) -> torch.Tensor:
     """Random scale, shift (fraction of the half-width) and rotation per sample; `fill` outside
     (None: repeat the border pixels)."""
     b = x.shape[0]
     s = _u(g, b, lo=scale[0], hi=scale[1])
     a = _u(g, b, lo=-degrees, hi=degrees) * math.pi / 180
     t = _u(g, b, 2, lo=-shift, hi=shift)
-    theta = torch.stack([torch.stack([torch.cos(a) / s, -torch.sin(a) / s, t[:, 0]], 1),
-                         torch.stack([torch.sin(a) / s, torch.cos(a) / s, t[:, 1]], 1)], 1)
+    theta = torch.stack(
+        [
+            torch.stack([torch.cos(a) / s, -torch.sin(a) / s, t[:, 0]], 1),
+            torch.stack([torch.sin(a) / s, torch.cos(a) / s, t[:, 1]], 1),
+        ],
+        1,
+    )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     if fill is None:
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -67,8 +79,12 @@ def sketch_styles(sk: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     cut = max(2, s // 5)
     yx = (torch.rand(b, 2, generator=g) * (s - cut)).long()
     rows, cols = torch.arange(s).view(1, s, 1), torch.arange(s).view(1, 1, s)
-    box = ((rows >= yx[:, :1, None]) & (rows < yx[:, :1, None] + cut)
-           & (cols >= yx[:, 1:, None]) & (cols < yx[:, 1:, None] + cut))[:, None]
+    box = (
+        (rows >= yx[:, :1, None])
+        & (rows < yx[:, :1, None] + cut)
+        & (cols >= yx[:, 1:, None])
+        & (cols < yx[:, 1:, None] + cut)
+    )[:, None]
     d = torch.where(box & (_u(g, b) < 0.3).view(-1, 1, 1, 1), torch.zeros_like(d), d)
     specks = (torch.rand(b, 1, s, s, generator=g) < 0.004).float() * (_u(g, b) < 0.3).view(-1, 1, 1, 1).float()
     d = torch.maximum(d, specks)

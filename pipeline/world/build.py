@@ -11,6 +11,7 @@ training figures and the held-out accuracy; and a `<file>.sha256` beside every w
 Any loader that finds `<file>.sha256` beside a weights file checks it (pipeline.nets.checkpoint
 .verify_digest), so a file that is not the one this stage wrote is refused, naming both digests.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,21 +27,33 @@ from .spec import WorldSpec
 log = logging.getLogger(__name__)
 
 PARTS = ("oracle", "sketcher", "clip", "gan")
-FILES = {"oracle": ("oracle.pth",), "sketcher": ("photosketch.pth",), "clip": ("clip.safetensors",),
-         "gan": ("netG.pth", "netD.pth")}
+FILES = {
+    "oracle": ("oracle.pth",),
+    "sketcher": ("photosketch.pth",),
+    "clip": ("clip.safetensors",),
+    "gan": ("netG.pth", "netD.pth"),
+}
 
 
 def gan_config(spec: WorldSpec) -> StyleGAN2Config:
     g = spec.generator
-    return StyleGAN2Config(size=spec.size, style_dim=g.style_dim, n_mlp=g.n_mlp, channel_base=g.channel_base,
-                           channel_max=g.channel_max, lr_mlp=g.lr_mlp)
+    return StyleGAN2Config(
+        size=spec.size,
+        style_dim=g.style_dim,
+        n_mlp=g.n_mlp,
+        channel_base=g.channel_base,
+        channel_max=g.channel_max,
+        lr_mlp=g.lr_mlp,
+    )
 
 
 def gan_distribution(spec: WorldSpec) -> dict:
     """The generator's training set: natural fur colours only, `standing` of the poses standing."""
     s = spec.gan.standing
-    return {"pose": {"standing": s, "sitting": (1 - s) / 2, "lying": (1 - s) / 2},
-            "colour": {c: 1.0 for c in NATURAL_COLOURS}}
+    return {
+        "pose": {"standing": s, "sitting": (1 - s) / 2, "lying": (1 - s) / 2},
+        "colour": {c: 1.0 for c in NATURAL_COLOURS},
+    }
 
 
 def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: Path | None = None) -> dict:
@@ -50,31 +63,63 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
     with atomic_dir(out, tmp_dir=tmp_dir) as tmp:
         if part == "oracle":
             from .trainers import train_oracle
+
             o = spec.oracle
-            summary = train_oracle(tmp / "oracle.pth", seed=spec.seed, size=spec.size, steps=o.steps,
-                                   batch=o.batch, lr=o.lr, width=o.width)
+            summary = train_oracle(
+                tmp / "oracle.pth", seed=spec.seed, size=spec.size, steps=o.steps, batch=o.batch, lr=o.lr, width=o.width
+            )
         elif part == "sketcher":
             from .trainers import train_sketcher
+
             s = spec.sketcher
-            summary = train_sketcher(tmp / "photosketch.pth", seed=spec.seed, size=spec.size, steps=s.steps,
-                                     batch=s.batch, lr=s.lr, ngf=s.ngf, n_blocks=s.n_blocks)
+            summary = train_sketcher(
+                tmp / "photosketch.pth",
+                seed=spec.seed,
+                size=spec.size,
+                steps=s.steps,
+                batch=s.batch,
+                lr=s.lr,
+                ngf=s.ngf,
+                n_blocks=s.n_blocks,
+            )
         elif part == "clip":
             from .clip_train import train_clip
+
             c = spec.clip
-            summary = train_clip(tmp / "clip.safetensors", seed=spec.seed, size=spec.size, steps=c.steps,
-                                 batch=c.batch, lr=c.lr, model=c.model)
+            summary = train_clip(
+                tmp / "clip.safetensors",
+                seed=spec.seed,
+                size=spec.size,
+                steps=c.steps,
+                batch=c.batch,
+                lr=c.lr,
+                model=c.model,
+            )
         else:
             from .gan import GanData, train_stylegan
+
             gs = spec.gan
-            summary = train_stylegan(gan_config(spec), GanData(**gan_distribution(spec)), tmp, ckpt_dir,
-                                     seed=spec.seed, iters=gs.iters, batch=gs.batch, lr=gs.lr,
-                                     r1_gamma=gs.r1_gamma, d_reg_every=gs.d_reg_every, mixing=gs.mixing,
-                                     ema_kimg=gs.ema_kimg, ckpt_every=gs.ckpt_every)
+            summary = train_stylegan(
+                gan_config(spec),
+                GanData(**gan_distribution(spec)),
+                tmp,
+                ckpt_dir,
+                seed=spec.seed,
+                iters=gs.iters,
+                batch=gs.batch,
+                lr=gs.lr,
+                r1_gamma=gs.r1_gamma,
+                d_reg_every=gs.d_reg_every,
+                mixing=gs.mixing,
+                ema_kimg=gs.ema_kimg,
+                ckpt_every=gs.ckpt_every,
+            )
             summary["distribution"] = gan_distribution(spec)
         files = {}
         for name in FILES[part]:
             files[name] = write_digest(tmp / name)
-        write_json({"part": part, "world": to_jsonable(spec), "files": files, "training": summary},
-                   tmp / "summary.json")
+        write_json(
+            {"part": part, "world": to_jsonable(spec), "files": files, "training": summary}, tmp / "summary.json"
+        )
     log.info("world %s: %s", part, {k: v for k, v in summary.items() if k != "history"})
     return summary

@@ -11,6 +11,7 @@ pipeline uses at run time (pipeline.nets.clip.CLIP.preprocess), with photo noise
 generator samples are in its domain. The weights are saved as float16 safetensors: with the
 49,408-token open_clip vocabulary the token table dominates the file (3.2 MB instead of 6.3 MB).
 """
+
 from __future__ import annotations
 
 import math
@@ -34,10 +35,12 @@ def zero_shot_accuracy(clip: CLIP, n: int, size: int, seed: int = HELD_OUT_SEED)
     """Held-out zero-shot accuracy: the argmax over one prompt per value of a factor."""
     f = sample_factors(n, seed)
     photos, _ = render(f, size)
-    img = torch.cat([clip.encode_image(photos[i:i + 256]) for i in range(0, n, 256)])
-    prompts = {"colour": [f"a photo of a {c} cat" for c in COLOUR_NAMES],
-               "pose": [f"a photo of a {p} cat" for p in POSES],
-               "background": [f"a photo of a cat {BACKGROUND_PHRASES[b][0]}" for b in BACKGROUND_NAMES]}
+    img = torch.cat([clip.encode_image(photos[i : i + 256]) for i in range(0, n, 256)])
+    prompts = {
+        "colour": [f"a photo of a {c} cat" for c in COLOUR_NAMES],
+        "pose": [f"a photo of a {p} cat" for p in POSES],
+        "background": [f"a photo of a cat {BACKGROUND_PHRASES[b][0]}" for b in BACKGROUND_NAMES],
+    }
     truth = {"colour": f.colour, "pose": f.pose, "background": f.background}
     out = {}
     for k, texts in prompts.items():
@@ -46,21 +49,27 @@ def zero_shot_accuracy(clip: CLIP, n: int, size: int, seed: int = HELD_OUT_SEED)
     return out
 
 
-def train_clip(out: Path, *, seed: int, size: int, steps: int, batch: int, lr: float, model: str = "toy-clip",
-               eval_n: int = 2000) -> dict:
+def train_clip(
+    out: Path, *, seed: int, size: int, steps: int, batch: int, lr: float, model: str = "toy-clip", eval_n: int = 2000
+) -> dict:
     """Train `model` from scratch; write out (float16 safetensors of the open_clip state dict)."""
     from safetensors.torch import save_file
 
     from ..io import atomic_path
+
     torch.manual_seed(seed)
     net = open_clip.create_model(model, pretrained=None)
-    clip = CLIP(net, open_clip.get_tokenizer(model), name=model)   # for its preprocessing and tokenizer
-    net.requires_grad_(True)                                        # CLIP() freezes; here we train it
+    clip = CLIP(net, open_clip.get_tokenizer(model), name=model)  # for its preprocessing and tokenizer
+    net.requires_grad_(True)  # CLIP() freezes; here we train it
     loss_fn = open_clip.ClipLoss()
     decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
-                            lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
     t0 = time.time()
     bar = tqdm(range(steps), desc="world CLIP", dynamic_ncols=True, mininterval=2.0)
     for it in bar:
@@ -76,7 +85,7 @@ def train_clip(out: Path, *, seed: int, size: int, steps: int, batch: int, lr: f
         loss.backward()
         opt.step()
         with torch.no_grad():
-            net.logit_scale.clamp_(0, math.log(100))               # as open_clip's training loop
+            net.logit_scale.clamp_(0, math.log(100))  # as open_clip's training loop
         if it % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{net.logit_scale.exp().item():.1f}", refresh=False)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()}
@@ -84,5 +93,10 @@ def train_clip(out: Path, *, seed: int, size: int, steps: int, batch: int, lr: f
         save_file(state, str(tmp))
     # Measure the saved file, loaded the way the pipeline loads it.
     acc = zero_shot_accuracy(build_clip(model, None, checkpoint=out), eval_n, size)
-    return {"steps": steps, "seconds": round(time.time() - t0, 1), "zero_shot_accuracy": acc,
-            "model": model, "dtype": "float16"}
+    return {
+        "steps": steps,
+        "seconds": round(time.time() - t0, 1),
+        "zero_shot_accuracy": acc,
+        "model": model,
+        "dtype": "float16",
+    }

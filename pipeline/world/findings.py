@@ -10,6 +10,7 @@ A finding is "reproduced" only when the difference exceeds `margin` (default 0.0
 standard errors of an accuracy over 500 samples near 0.5), "not reproduced" when it does not, and
 "not measured" when a block is missing.
 """
+
 from __future__ import annotations
 
 TEXT_METHODS = ("clip_global", "clip_direction", "clip_direction_no_image", "diagonal", "diagonal_no_syog")
@@ -30,18 +31,29 @@ def findings(metrics: dict[str, dict], margin: float = 0.05) -> list[dict]:
         out.append({"claim": claim, "status": "not measured", "evidence": "needs syog and clip_global"})
     else:
         ok = pg < ps - margin
-        out.append({"claim": claim, "status": "reproduced" if ok else "not reproduced",
-                    "evidence": f"pose_acc clip_global {pg:.3f} vs syog {ps:.3f}"})
+        out.append(
+            {
+                "claim": claim,
+                "status": "reproduced" if ok else "not reproduced",
+                "evidence": f"pose_acc clip_global {pg:.3f} vs syog {ps:.3f}",
+            }
+        )
 
     ci, cn = _get(metrics, "clip_direction", "colour_acc"), _get(metrics, "clip_direction_no_image", "colour_acc")
     claim = "Image regularization (L_image) and the directional loss conflict"
     if ci is None or cn is None:
-        out.append({"claim": claim, "status": "not measured",
-                    "evidence": "needs clip_direction and clip_direction_no_image"})
+        out.append(
+            {"claim": claim, "status": "not measured", "evidence": "needs clip_direction and clip_direction_no_image"}
+        )
     else:
         ok = cn > ci + margin
-        out.append({"claim": claim, "status": "reproduced" if ok else "not reproduced",
-                    "evidence": f"colour_acc without L_image {cn:.3f} vs with {ci:.3f}"})
+        out.append(
+            {
+                "claim": claim,
+                "status": "reproduced" if ok else "not reproduced",
+                "evidence": f"colour_acc without L_image {cn:.3f} vs with {ci:.3f}",
+            }
+        )
 
     joint = {m: _get(metrics, m, "joint_acc") for m in TEXT_METHODS}
     joint = {m: v for m, v in joint.items() if v is not None}
@@ -52,9 +64,14 @@ def findings(metrics: dict[str, dict], margin: float = 0.05) -> list[dict]:
         rest = {m: v for m, v in joint.items() if m != "diagonal"}
         best_other = max(rest, key=rest.get)
         ok = joint["diagonal"] > rest[best_other] + margin
-        out.append({"claim": claim, "status": "reproduced" if ok else "not reproduced",
-                    "evidence": f"joint_acc diagonal {joint['diagonal']:.3f} vs best other text method "
-                                f"{best_other} {rest[best_other]:.3f}"})
+        out.append(
+            {
+                "claim": claim,
+                "status": "reproduced" if ok else "not reproduced",
+                "evidence": f"joint_acc diagonal {joint['diagonal']:.3f} vs best other text method "
+                f"{best_other} {rest[best_other]:.3f}",
+            }
+        )
     return out
 
 
@@ -77,6 +94,8 @@ def summary_paragraph(metrics: dict[str, dict], margin: float = 0.05) -> str:
     base = metrics.get("syog", {})
     pre = metrics.get("pretrained", {})
     if "pose_acc" in base and "pose_acc" in pre:
-        parts.append(f"For reference, the baseline moves pose_acc from {pre['pose_acc']:.3f} (pretrained) to "
-                     f"{base['pose_acc']:.3f}.")
+        parts.append(
+            f"For reference, the baseline moves pose_acc from {pre['pose_acc']:.3f} (pretrained) to "
+            f"{base['pose_acc']:.3f}."
+        )
     return "".join(parts).strip()

@@ -17,6 +17,7 @@ Data x: renders from the *training distribution* of the world (`GanData`): natur
 only and a rare standing pose, like LSUN cat, where pink cats are absent and standing ones few.
 Every step's batch is rendered from seed (world seed, step), so a resumed run sees the same data.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class GanData:
     """The generator's training distribution: weights per pose and per colour (None: uniform)."""
+
     pose: dict
     colour: dict
 
@@ -49,7 +51,7 @@ class GanData:
 
 def step_seed(seed: int, step: int, stream: int = 0) -> int:
     """A distinct, reproducible seed per (world seed, step, stream)."""
-    return (seed * 1_000_003 + step * 7919 + stream * 104_729) % (2 ** 31 - 1)
+    return (seed * 1_000_003 + step * 7919 + stream * 104_729) % (2**31 - 1)
 
 
 def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -59,10 +61,24 @@ def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
             pe.lerp_(pm, 1 - decay)
 
 
-def train_stylegan(cfg: StyleGAN2Config, data: GanData, out: Path, ckpt_dir: Path, *, seed: int, iters: int,
-                   batch: int, lr: float = 0.002, r1_gamma: float = 0.1, d_reg_every: int = 16,
-                   mixing: float = 0.9, ema_kimg: float = 10.0, ckpt_every: int = 500,
-                   sample_every: int = 1000, stop_after: int | None = None) -> dict:
+def train_stylegan(
+    cfg: StyleGAN2Config,
+    data: GanData,
+    out: Path,
+    ckpt_dir: Path,
+    *,
+    seed: int,
+    iters: int,
+    batch: int,
+    lr: float = 0.002,
+    r1_gamma: float = 0.1,
+    d_reg_every: int = 16,
+    mixing: float = 0.9,
+    ema_kimg: float = 10.0,
+    ckpt_every: int = 500,
+    sample_every: int = 1000,
+    stop_after: int | None = None,
+) -> dict:
     """Train G and D; write out/netG.pth (G_ema) and out/netD.pth as bare state dicts.
 
     Resumable from ckpt_dir (newest `gan_*.pt`); deterministic given the arguments on one machine.
@@ -72,7 +88,7 @@ def train_stylegan(cfg: StyleGAN2Config, data: GanData, out: Path, ckpt_dir: Pat
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     ratio = d_reg_every / (d_reg_every + 1)
     g_opt = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.99))
-    d_opt = torch.optim.Adam(D.parameters(), lr=lr * ratio, betas=(0.0, 0.99 ** ratio))
+    d_opt = torch.optim.Adam(D.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio))
     decay = 0.5 ** (batch / (ema_kimg * 1000))
     start, history = 0, []
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -94,8 +110,7 @@ def train_stylegan(cfg: StyleGAN2Config, data: GanData, out: Path, ckpt_dir: Pat
         return G([z(n)])[0]
 
     t0 = time.time()
-    bar = tqdm(range(start, iters), initial=start, total=iters, desc="world GAN", dynamic_ncols=True,
-               mininterval=2.0)
+    bar = tqdm(range(start, iters), initial=start, total=iters, desc="world GAN", dynamic_ncols=True, mininterval=2.0)
     for it in bar:
         real = data.batch(batch, step_seed(seed, it), cfg.size)
         # D step
@@ -129,13 +144,24 @@ def train_stylegan(cfg: StyleGAN2Config, data: GanData, out: Path, ckpt_dir: Pat
             bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
         done = it + 1
         if done % ckpt_every == 0 or done == iters or (stop_after is not None and done - start >= stop_after):
-            save_atomic({"step": done, "G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
-                         "g_opt": g_opt.state_dict(), "d_opt": d_opt.state_dict(), "rng": torch.get_rng_state(),
-                         "history": history}, ckpt_dir / f"gan_{done:07d}.pt")
+            save_atomic(
+                {
+                    "step": done,
+                    "G": G.state_dict(),
+                    "D": D.state_dict(),
+                    "G_ema": G_ema.state_dict(),
+                    "g_opt": g_opt.state_dict(),
+                    "d_opt": d_opt.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "history": history,
+                },
+                ckpt_dir / f"gan_{done:07d}.pt",
+            )
             for old in sorted(ckpt_dir.glob("gan_*.pt"))[:-2]:
                 old.unlink()
         if sample_every and done % sample_every == 0:
             from ..sample import make_grid
+
             with torch.no_grad():
                 g = torch.Generator().manual_seed(seed)
                 img = G_ema([torch.randn(32, cfg.style_dim, generator=g)], randomize_noise=False)[0]

@@ -14,6 +14,7 @@ The sketch branch is trained on renderer outlines with heavy stroke augmentation
 thinner lines, blur, grey strokes, shifts and scaling, erased pieces), so it also reads
 sketches drawn by another hand in a paint program.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,17 +24,29 @@ from torch import nn
 from .render import BACKGROUND_NAMES, COLOUR_NAMES, FACINGS, POSES
 
 FEATURES = 128
-HEADS = {"pose": len(POSES), "facing": len(FACINGS), "colour": len(COLOUR_NAMES),
-         "background": len(BACKGROUND_NAMES)}
+HEADS = {"pose": len(POSES), "facing": len(FACINGS), "colour": len(COLOUR_NAMES), "background": len(BACKGROUND_NAMES)}
 
 
 def _trunk(cin: int, width: int) -> nn.Sequential:
     """S -> S/8 with three stride-2 stages, then global average pooling: [B, cin, S, S] -> [B, 4 width]."""
+
     def block(a, b):
-        return [nn.Conv2d(a, b, 3, padding=1), nn.GroupNorm(8, b), nn.SiLU(),
-                nn.Conv2d(b, b, 3, padding=1, stride=2), nn.GroupNorm(8, b), nn.SiLU()]
-    return nn.Sequential(*block(cin, width), *block(width, 2 * width), *block(2 * width, 4 * width),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        return [
+            nn.Conv2d(a, b, 3, padding=1),
+            nn.GroupNorm(8, b),
+            nn.SiLU(),
+            nn.Conv2d(b, b, 3, padding=1, stride=2),
+            nn.GroupNorm(8, b),
+            nn.SiLU(),
+        ]
+
+    return nn.Sequential(
+        *block(cin, width),
+        *block(width, 2 * width),
+        *block(2 * width, 4 * width),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
 
 
 class Oracle(nn.Module):
@@ -71,7 +84,7 @@ class Oracle(nn.Module):
         """{factor: predicted index [B]} for a batch of any length."""
         out: dict[str, list] = {k: [] for k in HEADS}
         for i in range(0, len(photos), batch):
-            for k, v in self(photos[i:i + batch]).items():
+            for k, v in self(photos[i : i + batch]).items():
                 out[k].append(v.argmax(1))
         return {k: torch.cat(v) for k, v in out.items()}
 

@@ -20,6 +20,7 @@ random draw comes from the torch.Generator seeded by `factors.seed`.
 Coordinates: image space [-1, 1]^2, y pointing down. Figure units: the cat faces +x, stands on
 y = 0, and extends up to y ~ -0.9; `scale` maps one figure unit to image units.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,9 +32,16 @@ POSES = ("standing", "sitting", "lying")
 FACINGS = ("right", "left")
 # name -> RGB in [0, 255]. The first six are natural cat colours, the last four are not.
 COLOURS = {
-    "black": (38, 36, 40), "white": (236, 234, 228), "gray": (128, 128, 134), "orange": (226, 124, 40),
-    "brown": (120, 72, 40), "cream": (230, 206, 160),
-    "pink": (240, 120, 180), "blue": (50, 90, 220), "green": (50, 180, 70), "purple": (130, 60, 180),
+    "black": (38, 36, 40),
+    "white": (236, 234, 228),
+    "gray": (128, 128, 134),
+    "orange": (226, 124, 40),
+    "brown": (120, 72, 40),
+    "cream": (230, 206, 160),
+    "pink": (240, 120, 180),
+    "blue": (50, 90, 220),
+    "green": (50, 180, 70),
+    "purple": (130, 60, 180),
 }
 NATURAL_COLOURS = ("black", "white", "gray", "orange", "brown", "cream")
 UNNATURAL_COLOURS = ("pink", "blue", "green", "purple")
@@ -51,18 +59,23 @@ BACKGROUND_NAMES = tuple(BACKGROUNDS)
 @dataclass(frozen=True)
 class Factors:
     """One batch of cats: integer factors [B] plus the seed of every continuous draw."""
-    pose: torch.Tensor          # [B] index into POSES
-    facing: torch.Tensor        # [B] index into FACINGS
-    colour: torch.Tensor        # [B] index into COLOUR_NAMES
-    background: torch.Tensor    # [B] index into BACKGROUND_NAMES
+
+    pose: torch.Tensor  # [B] index into POSES
+    facing: torch.Tensor  # [B] index into FACINGS
+    colour: torch.Tensor  # [B] index into COLOUR_NAMES
+    background: torch.Tensor  # [B] index into BACKGROUND_NAMES
     seed: int
 
     def __len__(self) -> int:
         return len(self.pose)
 
     def names(self, i: int) -> dict:
-        return {"pose": POSES[self.pose[i]], "facing": FACINGS[self.facing[i]],
-                "colour": COLOUR_NAMES[self.colour[i]], "background": BACKGROUND_NAMES[self.background[i]]}
+        return {
+            "pose": POSES[self.pose[i]],
+            "facing": FACINGS[self.facing[i]],
+            "colour": COLOUR_NAMES[self.colour[i]],
+            "background": BACKGROUND_NAMES[self.background[i]],
+        }
 
 
 def _pick(n: int, names: tuple[str, ...], probs: dict | None, g: torch.Generator) -> torch.Tensor:
@@ -79,13 +92,18 @@ def _pick(n: int, names: tuple[str, ...], probs: dict | None, g: torch.Generator
     return torch.multinomial(w / w.sum(), n, replacement=True, generator=g)
 
 
-def sample_factors(n: int, seed: int, pose: dict | None = None, colour: dict | None = None,
-                   background: dict | None = None) -> Factors:
+def sample_factors(
+    n: int, seed: int, pose: dict | None = None, colour: dict | None = None, background: dict | None = None
+) -> Factors:
     """n factor draws. pose / colour / background: name -> weight (None: uniform over all names)."""
     g = torch.Generator().manual_seed(seed)
-    return Factors(pose=_pick(n, POSES, pose, g), facing=torch.randint(0, 2, (n,), generator=g),
-                   colour=_pick(n, COLOUR_NAMES, colour, g), background=_pick(n, BACKGROUND_NAMES, background, g),
-                   seed=int(torch.randint(0, 2 ** 31 - 1, (), generator=g)))
+    return Factors(
+        pose=_pick(n, POSES, pose, g),
+        facing=torch.randint(0, 2, (n,), generator=g),
+        colour=_pick(n, COLOUR_NAMES, colour, g),
+        background=_pick(n, BACKGROUND_NAMES, background, g),
+        seed=int(torch.randint(0, 2**31 - 1, (), generator=g)),
+    )
 
 
 def factors_of(pose, facing, colour, background, seed: int = 0) -> Factors:
@@ -93,8 +111,10 @@ def factors_of(pose, facing, colour, background, seed: int = 0) -> Factors:
     cols = [[v] if isinstance(v, str) else list(v) for v in (pose, facing, colour, background)]
     n = max(len(c) for c in cols)
     cols = [c * n if len(c) == 1 else c for c in cols]
-    idx = [torch.tensor([names.index(v) for v in c]) for c, names in
-           zip(cols, (POSES, FACINGS, COLOUR_NAMES, BACKGROUND_NAMES))]
+    idx = [
+        torch.tensor([names.index(v) for v in c])
+        for c, names in zip(cols, (POSES, FACINGS, COLOUR_NAMES, BACKGROUND_NAMES))
+    ]
     return Factors(*idx, seed=seed)
 
 
@@ -150,24 +170,36 @@ _POSE_GEOMETRY = {
     "standing": {
         "ellipses": [(0.00, -0.46, 0.36, 0.16, 0.0)],
         "head": (0.40, -0.66, 0.15),
-        "capsules": [(-0.26, -0.42, -0.28, 0.0, 0.055), (-0.15, -0.42, -0.15, 0.0, 0.055),
-                     (0.17, -0.42, 0.17, 0.0, 0.055), (0.27, -0.42, 0.29, 0.0, 0.055),
-                     (-0.33, -0.52, -0.47, -0.68, 0.042), (-0.47, -0.68, -0.49, -0.86, 0.042)],
+        "capsules": [
+            (-0.26, -0.42, -0.28, 0.0, 0.055),
+            (-0.15, -0.42, -0.15, 0.0, 0.055),
+            (0.17, -0.42, 0.17, 0.0, 0.055),
+            (0.27, -0.42, 0.29, 0.0, 0.055),
+            (-0.33, -0.52, -0.47, -0.68, 0.042),
+            (-0.47, -0.68, -0.49, -0.86, 0.042),
+        ],
     },
     "sitting": {
         "ellipses": [(0.02, -0.37, 0.17, 0.31, -0.30), (-0.08, -0.14, 0.22, 0.14, 0.0)],
         "head": (0.12, -0.76, 0.15),
-        "capsules": [(0.10, -0.35, 0.12, 0.0, 0.05), (0.18, -0.35, 0.21, 0.0, 0.05),
-                     (-0.26, -0.05, -0.44, -0.04, 0.042), (-0.44, -0.04, -0.53, -0.15, 0.042)],
+        "capsules": [
+            (0.10, -0.35, 0.12, 0.0, 0.05),
+            (0.18, -0.35, 0.21, 0.0, 0.05),
+            (-0.26, -0.05, -0.44, -0.04, 0.042),
+            (-0.44, -0.04, -0.53, -0.15, 0.042),
+        ],
     },
     "lying": {
         "ellipses": [(-0.05, -0.15, 0.38, 0.145, 0.0)],
         "head": (0.33, -0.32, 0.15),
-        "capsules": [(0.18, -0.05, 0.50, -0.05, 0.048), (0.15, -0.11, 0.45, -0.11, 0.048),
-                     (-0.40, -0.08, -0.66, -0.05, 0.042)],
+        "capsules": [
+            (0.18, -0.05, 0.50, -0.05, 0.048),
+            (0.15, -0.11, 0.45, -0.11, 0.048),
+            (-0.40, -0.08, -0.66, -0.05, 0.042),
+        ],
     },
 }
-_N_ELL, _N_CAP = 2, 6   # padded counts (unused slots are placed far away)
+_N_ELL, _N_CAP = 2, 6  # padded counts (unused slots are placed far away)
 
 
 def _pose_tables() -> dict[str, torch.Tensor]:
@@ -195,11 +227,11 @@ def _smooth_field(g: torch.Generator, b: int, channels: int, size: int, cells: i
 def _figure(f: Factors, g: torch.Generator):
     """Jittered primitives in image coordinates, drawn from g in a fixed order."""
     b = len(f)
-    u = lambda *shape: torch.rand(*shape, generator=g)                       # noqa: E731
-    scale = 1.12 + 0.14 * (u(b) - 0.5)                                      # figure unit -> image units
+    u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    scale = 1.12 + 0.14 * (u(b) - 0.5)  # figure unit -> image units
     cx = 0.16 * (u(b) - 0.5)
     ground = 0.62 + 0.10 * (u(b) - 0.5)
-    stretch = 1 + 0.16 * (u(b, 2) - 0.5)                                    # body length, leg/height
+    stretch = 1 + 0.16 * (u(b, 2) - 0.5)  # body length, leg/height
     head_k = 1 + 0.2 * (u(b) - 0.5)
     ell, cap, head = (_TABLES[k][f.pose].clone() for k in ("ellipses", "capsules", "head"))
     ell[..., 0] *= stretch[:, None, 0]
@@ -207,31 +239,45 @@ def _figure(f: Factors, g: torch.Generator):
     ell[..., 1] *= stretch[:, None, 1]
     cap[..., [0, 2]] *= stretch[:, None, 0, None]
     cap[..., [1, 3]] *= stretch[:, None, 1, None]
-    cap[..., :4] += 0.025 * (u(b, _N_CAP, 4) - 0.5)                        # limbs and tail wander a little
+    cap[..., :4] += 0.025 * (u(b, _N_CAP, 4) - 0.5)  # limbs and tail wander a little
     head[:, :2] *= stretch
     head[:, 2] *= head_k
-    sign = torch.where(f.facing == 0, 1.0, -1.0)                           # left-facing: mirror x
+    sign = torch.where(f.facing == 0, 1.0, -1.0)  # left-facing: mirror x
 
-    def to_img(x, y):                                                      # figure units -> image, [B, ..., 2]
+    def to_img(x, y):  # figure units -> image, [B, ..., 2]
         shape = (-1,) + (1,) * (x.ndim - 1)
-        return torch.stack([cx.view(shape) + sign.view(shape) * x * scale.view(shape),
-                            ground.view(shape) + y * scale.view(shape)], -1)
+        return torch.stack(
+            [cx.view(shape) + sign.view(shape) * x * scale.view(shape), ground.view(shape) + y * scale.view(shape)], -1
+        )
 
     s = scale
-    ellipses = [(to_img(ell[:, i, 0], ell[:, i, 1]), ell[:, i, 2:4] * s[:, None], ell[:, i, 4] * sign)
-                for i in range(_N_ELL)]
-    capsules = [(to_img(cap[:, i, 0], cap[:, i, 1]), to_img(cap[:, i, 2], cap[:, i, 3]), cap[:, i, 4] * s)
-                for i in range(_N_CAP)]
+    ellipses = [
+        (to_img(ell[:, i, 0], ell[:, i, 1]), ell[:, i, 2:4] * s[:, None], ell[:, i, 4] * sign) for i in range(_N_ELL)
+    ]
+    capsules = [
+        (to_img(cap[:, i, 0], cap[:, i, 1]), to_img(cap[:, i, 2], cap[:, i, 3]), cap[:, i, 4] * s)
+        for i in range(_N_CAP)
+    ]
     hc, hr = to_img(head[:, 0], head[:, 1]), head[:, 2] * s
     # Ears: two triangles on top of the head, the front one a little forward.
     ears = []
-    for base0, tip, base1 in (((-0.80, -0.45), (-0.55, -1.45), (-0.05, -0.95)),
-                              ((0.05, -0.95), (0.60, -1.40), (0.85, -0.40))):
-        ears.append(tuple(to_img(head[:, 0] + head[:, 2] * x, head[:, 1] + head[:, 2] * y)
-                          for x, y in (base0, tip, base1)))
+    for base0, tip, base1 in (
+        ((-0.80, -0.45), (-0.55, -1.45), (-0.05, -0.95)),
+        ((0.05, -0.95), (0.60, -1.40), (0.85, -0.40)),
+    ):
+        ears.append(
+            tuple(to_img(head[:, 0] + head[:, 2] * x, head[:, 1] + head[:, 2] * y) for x, y in (base0, tip, base1))
+        )
     eye = to_img(head[:, 0] + head[:, 2] * 0.45, head[:, 1] - head[:, 2] * 0.15)
-    return {"ellipses": ellipses, "capsules": capsules, "head": (hc, hr), "ears": ears, "eye": eye,
-            "ground": ground, "scale": scale}
+    return {
+        "ellipses": ellipses,
+        "capsules": capsules,
+        "head": (hc, hr),
+        "ears": ears,
+        "eye": eye,
+        "ground": ground,
+        "scale": scale,
+    }
 
 
 def _sdf(fig, x, y):
@@ -270,17 +316,17 @@ def render(f: Factors, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     # -- photo: background, then fur with a darker rim, then the eye.
     bgs = torch.tensor([BACKGROUNDS[k][0] + BACKGROUNDS[k][1] for k in BACKGROUND_NAMES], dtype=torch.float32)
     tex = torch.tensor([BACKGROUNDS[k][2] for k in BACKGROUND_NAMES])
-    upper, lower = bgs[f.background, :3] / 255, bgs[f.background, 3:] / 255          # [B, 3]
+    upper, lower = bgs[f.background, :3] / 255, bgs[f.background, 3:] / 255  # [B, 3]
     horizon = fig["ground"] - fig["scale"] * (0.55 + 0.25 * torch.rand(b, generator=g))
-    below = _coverage(horizon[:, None, None] - y, px)[:, None]                       # [B, 1, S, S]
+    below = _coverage(horizon[:, None, None] - y, px)[:, None]  # [B, 1, S, S]
     texture = 1 + tex[f.background, None, None, None] * _smooth_field(g, b, 1, size, 9)
-    img = (upper[..., None, None] * (1 - below) + lower[..., None, None] * below * texture)
-    img = img * (1 + 0.04 * (torch.rand(b, 1, 1, 1, generator=g) - 0.5))            # lighting
+    img = upper[..., None, None] * (1 - below) + lower[..., None, None] * below * texture
+    img = img * (1 + 0.04 * (torch.rand(b, 1, 1, 1, generator=g) - 0.5))  # lighting
     fur = torch.tensor([COLOURS[k] for k in COLOUR_NAMES], dtype=torch.float32)[f.colour] / 255
     fur = (fur * (1 + 0.12 * (torch.rand(b, 1, generator=g) - 0.5))).clamp(0, 1)
     sd, _ = _sdf(fig, x, y)
     body = _coverage(sd, px)[:, None]
-    rim = (1 - _coverage(sd + 0.5 * px, px))[:, None] * body          # the outer half pixel: a darker edge
+    rim = (1 - _coverage(sd + 0.5 * px, px))[:, None] * body  # the outer half pixel: a darker edge
     colour = fur[..., None, None] * (1 - 0.4 * rim)
     img = img * (1 - body) + colour * body
     eye = _coverage(sd_circle(x, y, fig["eye"], torch.full((b,), 0.55 * px)), px)[:, None]
@@ -288,7 +334,7 @@ def render(f: Factors, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     photo = (img.clamp(0, 1) * 2 - 1).contiguous()
 
     # -- sketch: wobbly strokes of varying width on the outline and the head's contour.
-    wobble = _smooth_field(g, b, 2, size, 5) * 0.6 * px                               # [B, 2, S, S]
+    wobble = _smooth_field(g, b, 2, size, 5) * 0.6 * px  # [B, 2, S, S]
     width = px * (0.45 + 0.35 * torch.sigmoid(1.5 * _smooth_field(g, b, 1, size, 4)[:, 0]))
     sd_w, head_w = _sdf(fig, x + wobble[:, 0], y + wobble[:, 1])
     stroke = torch.maximum(_coverage(sd_w.abs() - width, px), _coverage(head_w.abs() - 0.8 * width, px))

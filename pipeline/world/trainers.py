@@ -3,6 +3,7 @@
 Both learn from renders drawn fresh every step (seeded by (seed, step)), with AdamW and a cosine
 learning-rate decay, and report held-out accuracy / error on renders from a seed never trained on.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ from .gan import step_seed
 from .oracle import HEADS, Oracle
 from .render import render, sample_factors
 
-HELD_OUT_SEED = 999_983   # held-out renders: a seed no training step draws (step seeds are < 2^31 - 1)
+HELD_OUT_SEED = 999_983  # held-out renders: a seed no training step draws (step seeds are < 2^31 - 1)
 
 
 def cosine_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int, warmup: int = 100) -> None:
@@ -55,8 +56,9 @@ def oracle_accuracy(oracle: Oracle, n: int, size: int, seed: int = HELD_OUT_SEED
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def train_oracle(out: Path, *, seed: int, size: int, steps: int, batch: int, lr: float, width: int = 32,
-                 eval_n: int = 2000) -> dict:
+def train_oracle(
+    out: Path, *, seed: int, size: int, steps: int, batch: int, lr: float, width: int = 32, eval_n: int = 2000
+) -> dict:
     """Train the oracle on uniformly drawn factors; write out (a bare state dict)."""
     torch.manual_seed(seed)
     oracle = Oracle(size, width)
@@ -94,14 +96,24 @@ def sketcher_error(net: PhotoSketch, n: int, size: int, seed: int = HELD_OUT_SEE
     out = {}
     for mode in ("train", "eval"):
         net.set_bn_mode(mode)
-        pred = torch.cat([net(photos[i:i + 64]) for i in range(0, n, 64)])
+        pred = torch.cat([net(photos[i : i + 64]) for i in range(0, n, 64)])
         out[f"l1_bn_{mode}"] = round((pred - sketches).abs().mean().item(), 4)
     net.set_bn_mode("train")
     return out
 
 
-def train_sketcher(out: Path, *, seed: int, size: int, steps: int, batch: int, lr: float, ngf: int,
-                   n_blocks: int = 9, eval_n: int = 512) -> dict:
+def train_sketcher(
+    out: Path,
+    *,
+    seed: int,
+    size: int,
+    steps: int,
+    batch: int,
+    lr: float,
+    ngf: int,
+    n_blocks: int = 9,
+    eval_n: int = 512,
+) -> dict:
     """PhotoSketch's ResnetGenerator (narrow: `ngf`) trained on render -> outline pairs with L1.
 
     PhotoSketch itself was trained pix2pix-style (adversarial + L1) on human outlines; here the
@@ -125,14 +137,13 @@ def train_sketcher(out: Path, *, seed: int, size: int, steps: int, batch: int, l
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        with torch.no_grad():   # running statistics for bn_mode "eval" (the pipeline default is "train")
+        with torch.no_grad():  # running statistics for bn_mode "eval" (the pipeline default is "train")
             update_running_stats(net, running, photos)
         if it % 20 == 0:
             bar.set_postfix(l1=f"{loss.item():.4f}", refresh=False)
     err = sketcher_error(net, eval_n, size)
     save_atomic(net.state_dict(), out)
-    return {"steps": steps, "seconds": round(time.time() - t0, 1), "held_out": err, "ngf": ngf,
-            "n_blocks": n_blocks}
+    return {"steps": steps, "seconds": round(time.time() - t0, 1), "held_out": err, "ngf": ngf, "n_blocks": n_blocks}
 
 
 def update_running_stats(net: PhotoSketch, bns: list, x: torch.Tensor, momentum: float = 0.1) -> None:

@@ -19,6 +19,7 @@ The three failing fetches spend most of their time in the download's and Prefect
 asleep; they are started together as soon as the first test of tests/faults runs (when
 test_download.py is among the selected tests) and are checked by test_download.py.
 """
+
 import io
 import json
 import socket
@@ -42,8 +43,13 @@ from project import Run, make_project, syog_methods  # noqa: E402
 MiB = 1 << 20
 TASK = "standing_cat"
 # failing fetch -> the server site its project downloads from
-CASES = {"wrong_checksum": "fast", "truncated": "trunc", "path_traversal": "evil", "server_error": "error",
-         "no_network": None}
+CASES = {
+    "wrong_checksum": "fast",
+    "truncated": "trunc",
+    "path_traversal": "evil",
+    "server_error": "error",
+    "no_network": None,
+}
 
 
 # ----------------------------------------------------------------------------
@@ -88,7 +94,7 @@ class Handler(BaseHTTPRequestHandler):
             data = payload if cut is None else payload[:cut]
             step = 64 << 10
             for i in range(0, len(data), step):
-                self.wfile.write(data[i:i + step])
+                self.wfile.write(data[i : i + step])
                 if slow:
                     time.sleep(step / MiB)  # ~1 MiB/s
             self.wfile.flush()
@@ -106,6 +112,7 @@ def archives(tmp_path_factory):
     from pipeline.config import load_params
     from pipeline.nets.photosketch import PhotoSketch
     from pipeline.prepare import write_demo_networks
+
     tmp = tmp_path_factory.mktemp("archives")
     exp = load_params(write_tiny_params(tmp / "params.yaml")).experiment  # the tiny generator's shape
     write_demo_networks(exp, tmp / "nets")
@@ -127,17 +134,24 @@ def archives(tmp_path_factory):
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w") as zf:
             for name, data in members.items():
-                zf.writestr(zipfile.ZipInfo(name, (2021, 1, 1, 0, 0, 0)), data,
-                            zipfile.ZIP_STORED if name.endswith(".bin") else zipfile.ZIP_DEFLATED)
+                zf.writestr(
+                    zipfile.ZipInfo(name, (2021, 1, 1, 0, 0, 0)),
+                    data,
+                    zipfile.ZIP_STORED if name.endswith(".bin") else zipfile.ZIP_DEFLATED,
+                )
         return out.getvalue()
 
     sketches = {f"sketch/photosketch/{TASK}/{i:03d}.png": png("L", 48) for i in range(5)}
     good = {
         "sketch_data.zip": zipped({**sketches, "sketch/padding.bin": rng.bytes(4 * MiB)}),
         "eval_data.zip": zipped({f"eval/{TASK}/image/{i:03d}.png": png("RGB", 40) for i in range(12)}),
-        "pretrained_models.zip": zipped({"stylegan2-cat/netG.pth": (tmp / "nets/netG.pth").read_bytes(),
-                                         "stylegan2-cat/netD.pth": (tmp / "nets/netD.pth").read_bytes(),
-                                         "photosketch.pth": buf.getvalue()}),
+        "pretrained_models.zip": zipped(
+            {
+                "stylegan2-cat/netG.pth": (tmp / "nets/netG.pth").read_bytes(),
+                "stylegan2-cat/netD.pth": (tmp / "nets/netD.pth").read_bytes(),
+                "photosketch.pth": buf.getvalue(),
+            }
+        ),
     }
     evil = {**good, "sketch_data.zip": zipped({**sketches, "../../../../evil.txt": b"pwned"})}
     photos = {f"{i:03d}.png": png("RGB", 36) for i in range(8)}
@@ -149,8 +163,12 @@ def server(archives):
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.log, srv.truncate = [], True
-    srv.sites = {"slow": archives["good"], "fast": archives["good"], "trunc": archives["good"],
-                 "evil": archives["evil"]}
+    srv.sites = {
+        "slow": archives["good"],
+        "fast": archives["good"],
+        "trunc": archives["good"],
+        "evil": archives["evil"],
+    }
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -161,10 +179,20 @@ def server(archives):
 
 def official_project(path: Path, server, site: str, archives, base_url: str | None = None) -> Path:
     """A tiny project whose experiment downloads from <server>/<site>/ (assets.base_url)."""
-    proj = make_project(path, {"experiments.demo.assets": {
-        "source": "official", "base_url": base_url or f"{server.url}/{site}", "task": TASK,
-        "sketch_set": "photosketch",
-        "stylegan": "stylegan2-cat", "photo_dir": "photos"}}, syog_methods())
+    proj = make_project(
+        path,
+        {
+            "experiments.demo.assets": {
+                "source": "official",
+                "base_url": base_url or f"{server.url}/{site}",
+                "task": TASK,
+                "sketch_set": "photosketch",
+                "stylegan": "stylegan2-cat",
+                "photo_dir": "photos",
+            }
+        },
+        syog_methods(),
+    )
     (proj / "photos").mkdir()
     for name, data in archives["photos"].items():
         (proj / "photos" / name).write_bytes(data)
@@ -196,9 +224,18 @@ def failing(tmp_path_factory, server, archives):
         # no network: the mirror URL points at a port where nobody listens
         proj = official_project(base / case, server, site, archives, None if site else closed_port_url())
         if case == "wrong_checksum":  # a digest recorded by an earlier fetch that the file no longer has
-            (proj / "assets.lock.json").write_text(json.dumps(
-                {"sketch_data": {"filename": "sketch_data.zip", "sha256": "0" * 64,
-                                 "url": "https://www.cs.cmu.edu/~gansketching/files/sketch_data.zip"}}, indent=2))
+            (proj / "assets.lock.json").write_text(
+                json.dumps(
+                    {
+                        "sketch_data": {
+                            "filename": "sketch_data.zip",
+                            "sha256": "0" * 64,
+                            "url": "https://www.cs.cmu.edu/~gansketching/files/sketch_data.zip",
+                        }
+                    },
+                    indent=2,
+                )
+            )
         runs[case] = Run(proj, ["repro", "fetch"], base / f"{case}.log")
     yield runs
     for run in runs.values():

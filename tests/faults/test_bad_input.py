@@ -6,6 +6,7 @@ Most checks run before Prefect starts, so each case takes seconds. Two cases nee
 run: the RGBA + odd-sized sketches that are normalized (prepare), and CUDA requested on a machine
 without it (finetune: checked inside its flow; sample and evaluate check it before).
 """
+
 import shutil
 
 import numpy as np
@@ -31,6 +32,7 @@ def params(proj, tmp_path):
 
     def write(overrides=None, methods=None):
         return write_tiny_params(tmp_path / f"params{next(n)}.yaml", overrides, methods or syog_methods())
+
     return write
 
 
@@ -104,8 +106,8 @@ def test_rgba_and_odd_sized_sketches_are_normalized(proj, params):
     """Transparent background -> white; 45x71 and 100x60 -> 32x32; mode L. The whole prepare runs."""
     d = proj / "mine"
     d.mkdir(exist_ok=True)
-    a = np.zeros((71, 45, 4), np.uint8)    # RGBA, fully transparent...
-    a[30:40, 5:40] = (0, 0, 0, 255)        # ...with one opaque black stroke
+    a = np.zeros((71, 45, 4), np.uint8)  # RGBA, fully transparent...
+    a[30:40, 5:40] = (0, 0, 0, 255)  # ...with one opaque black stroke
     Image.fromarray(a, "RGBA").save(d / "rgba.png")
     b = np.full((60, 100), 255, np.uint8)  # L, odd size, black on white
     b[:, 48:52] = 0
@@ -186,12 +188,10 @@ def test_unknown_clip_model(proj, params):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_requested_but_absent(proj, params):
-    p = params({"experiments.demo.train": {"iters": 8, "batch": 2, "ckpt_every": 2, "log_every": 1,
-                                           "device": "cuda"}})
+    p = params({"experiments.demo.train": {"iters": 8, "batch": 2, "ckpt_every": 2, "log_every": 1, "device": "cuda"}})
     fake_evaluation_inputs(proj)
     r = stage(proj, "evaluate", "--method", "syog", params=p)  # checked before Prefect starts
-    fails(r, "experiments.demo.train.device: 'cuda' requested but no CUDA device is available",
-          "use 'auto' or 'cpu'")
+    fails(r, "experiments.demo.train.device: 'cuda' requested but no CUDA device is available", "use 'auto' or 'cpu'")
     r = stage(proj, "sample", "--method", "syog", params=p)
     fails(r, "experiments.demo.train.device: 'cuda' requested but no CUDA device is available")
     nothing_written(proj, out="data/metrics/syog")
@@ -205,8 +205,11 @@ def test_fewer_samples_than_kid_subset(proj, params):
     fails(r, "experiments.demo.eval.kid_subset_size: 32 exceeds n_samples 16")  # in params.yaml
     fake_evaluation_inputs(proj, n_samples=5)  # or in the samples folder (made with other settings)
     r = stage(proj, "evaluate", "--method", "syog", params=params())
-    fails(r, f"{proj / 'data/samples/syog/images'}: 5 generated samples, fewer than "
-             "experiments.demo.eval.kid_subset_size = 8")
+    fails(
+        r,
+        f"{proj / 'data/samples/syog/images'}: 5 generated samples, fewer than "
+        "experiments.demo.eval.kid_subset_size = 8",
+    )
     nothing_written(proj, out="data/metrics/syog")
 
 

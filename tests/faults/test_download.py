@@ -4,6 +4,7 @@ The experiment is the tiny demo switched to `assets.source: official` with `asse
 local server (a lab mirror, as a user would set it), `assets.photo_dir` at a local folder (so no
 LSUN), the demo's untrained CLIP and feature extractor (so no CLIP / Inception downloads).
 """
+
 import json
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def reference(tmp_path_factory, server, official):
     """An uninterrupted fetch of the same files (in-process, full speed): data/ and the lock file."""
     from pipeline.config import load_params
     from pipeline.fetch_plan import fetch_all
+
     ref = tmp_path_factory.mktemp("reference")
     proj = official(ref / "proj", "fast")
     fetch_all(load_params(proj / "params.yaml").experiment, ref / "data", ref / "assets.lock.json")
@@ -64,6 +66,7 @@ def test_kill_during_download_then_resume(tmp_path, server, archives, official, 
     the same files as an uninterrupted fetch."""
     from pipeline.config import load_params
     from pipeline.fetch_plan import assets_for
+
     proj = official(tmp_path / "proj", "slow")
     exp = load_params(proj / "params.yaml").experiment
     assert assets_for(exp) == ["sketch_data", "eval_data", "pretrained_models"]  # photo_dir: no LSUN, no weights
@@ -96,8 +99,12 @@ def test_kill_during_download_then_resume(tmp_path, server, archives, official, 
 
     # The fetched layout is what prepare reads (checked without running it).
     from pipeline.prepare import check_inputs, with_project_paths
+
     assert check_inputs(with_project_paths(exp, proj), proj / "data" / "raw") == {
-        "sketches": 5, "photos": 8, "eval": 12}
+        "sketches": 5,
+        "photos": 8,
+        "eval": 12,
+    }
     assert "Running stage" not in dvc(proj, "repro", "fetch")  # and now it is up to date
 
 
@@ -168,8 +175,10 @@ def test_fixing_the_cause_then_repro_equals_a_clean_fetch(failing, server, refer
     part = failing["truncated"].proj / "data" / "downloads" / "sketch_data.zip.part"
     kept = part.stat().st_size
     n_before = len(server.log)
-    runs = {case: Run(failing[case].proj, ["repro", "fetch"], failing[case].log.with_suffix(".rerun.log"))
-            for case in ("wrong_checksum", "truncated")}
+    runs = {
+        case: Run(failing[case].proj, ["repro", "fetch"], failing[case].log.with_suffix(".rerun.log"))
+        for case in ("wrong_checksum", "truncated")
+    }
     for run in runs.values():
         rc, out, _ = run.wait()
         assert rc == 0, out[-3000:]

@@ -11,6 +11,7 @@ flow has begun (the work is under way), and runs `dvc repro` again. The stage re
 (its dvc.lock entry is stale; `-f` instead would let DVC restore the old outputs from its cache),
 so equal outputs show that the recomputation is deterministic and nothing of the killed run is used.
 """
+
 import json
 
 import pytest
@@ -26,9 +27,12 @@ def clean(clean_pipeline):
     assert rc == 0, out[-4000:]
     print(f"\nclean tiny pipeline: {seconds:.0f} s")
     proj = clean_pipeline.proj
-    ref = {"metrics": digests(proj / "data" / "metrics" / "syog"), "reports": digests(proj / "reports"),
-           "metrics.json": (proj / "data" / "metrics" / "syog" / "metrics.json").read_text(),
-           "reports/metrics.json": (proj / "reports" / "metrics.json").read_text()}
+    ref = {
+        "metrics": digests(proj / "data" / "metrics" / "syog"),
+        "reports": digests(proj / "reports"),
+        "metrics.json": (proj / "data" / "metrics" / "syog" / "metrics.json").read_text(),
+        "reports/metrics.json": (proj / "reports" / "metrics.json").read_text(),
+    }
     assert stray_temp_files(proj) == []
     return proj, ref
 
