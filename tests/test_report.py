@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -91,10 +92,18 @@ def test_html_self_contained(tmp_path, methods, is_demo):
     assert "baseline" in page and "nada &amp; &lt;co&gt;" in page
     assert "<co>" not in page and "<b>only</b>" not in page  # escaped
     srcs = re.findall(r"<img\b[^>]*\bsrc=\"([^\"]*)\"", page)
-    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    pngs = [s for s in srcs if s.startswith("data:image/png;base64,")]
+    charts = [s for s in srcs if s.startswith("data:image/svg+xml;base64,")]
+    assert len(pngs) == 4 and len(charts) == 2 and len(srcs) == 6
     assert "http://" not in page and "https://" not in page
     assert "<script" not in page
-    assert page.count("<svg") == 2 and "loss_g" in page and "loss_clip" in page
+    # the charts: matplotlib SVG with labelled axes and a legend naming each logged loss and its last value
+    baseline_svg, nada_svg = (base64.b64decode(c.split(",", 1)[1]).decode() for c in charts)
+    for svg in (baseline_svg, nada_svg):
+        assert "training step" in svg and ">loss<" in svg and "<script" not in svg
+        assert "xlink:href=\"http" not in svg and "href=\"http" not in svg  # nothing external referenced
+    assert "loss_g (last 0.7)" in baseline_svg and "loss_clip" not in baseline_svg  # an empty column: no line
+    assert "loss_g (last 0.5)" in nada_svg and "loss_clip (last 0.4)" in nada_svg
     assert (DEMO_BANNER in page) == is_demo
     assert "Sketch fidelity: definition" in page and "chamfer" in page
     # best per column: fid 10 (lower), clip_score_target 25 (higher), chamfer 3.5 (lower)
