@@ -101,7 +101,7 @@ def test_html_self_contained(tmp_path, methods, is_demo):
     baseline_svg, nada_svg = (base64.b64decode(c.split(",", 1)[1]).decode() for c in charts)
     for svg in (baseline_svg, nada_svg):
         assert "training step" in svg and ">loss<" in svg and "<script" not in svg
-        assert "xlink:href=\"http" not in svg and "href=\"http" not in svg  # nothing external referenced
+        assert 'xlink:href="http' not in svg and 'href="http' not in svg  # nothing external referenced
     assert "loss_g (last 0.7)" in baseline_svg and "loss_clip" not in baseline_svg  # an empty column: no line
     assert "loss_g (last 0.5)" in nada_svg and "loss_clip (last 0.4)" in nada_svg
     assert (DEMO_BANNER in page) == is_demo
