@@ -13,11 +13,14 @@ import math
 import os
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
+import pydantic
+import pydantic.dataclasses
 import yaml
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 from .io import write_bytes
 
@@ -27,146 +30,151 @@ class ConfigError(ValueError):
 
 
 # ----------------------------------------------------------------------------
-# Generic dataclass <- dict conversion with type checks
+# Config dataclasses: pydantic does the type checks, unknown keys, missing keys and declared ranges;
+# `validate(path)` methods hold the rules that relate several keys (run after construction).
+
+_SPEC = ConfigDict(extra="forbid")
 
 
-def _type_name(tp) -> str:
-    if typing.get_origin(tp) is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+def spec(cls):
+    """A frozen config dataclass validated by pydantic (still a dataclass: `dataclasses.replace`
+    re-validates). Types are strict as YAML is typed: no "4" for 4, no True for 1; ints become floats."""
+    return pydantic.dataclasses.dataclass(frozen=True, config=_SPEC)(cls)
 
 
-def _convert(value, tp, path: str):
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
+def _as_tuple(v):
+    return tuple(v) if isinstance(v, list) else v  # YAML lists -> the frozen configs' tuples
+
+
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+PosInt = Annotated[int, Strict(), Field(gt=0)]
+PosFloat = Annotated[float, Strict(), Field(gt=0)]
+NonNegInt = Annotated[int, Strict(), Field(ge=0)]
+NonNegFloat = Annotated[float, Strict(), Field(ge=0)]
+Unit = Annotated[float, Strict(), Field(ge=0, le=1)]
+def _non_empty_prompt(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must be a non-empty prompt")
+    return v
+
+
+Prompt = Annotated[str, Strict(), AfterValidator(_non_empty_prompt)]
+StrTuple = Annotated[tuple[Str, ...], BeforeValidator(_as_tuple)]
+IntTuple = Annotated[tuple[Int, ...], BeforeValidator(_as_tuple)]
+OptStrTuple = Annotated[tuple[Optional[Str], ...], BeforeValidator(_as_tuple)]
+
+
+def _unwrap(tp):
+    """The config class inside Optional[...] / Annotated[...], or None."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            inner = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(inner) != 1:
+                return None
+            tp = inner[0]
+        else:
+            return tp if dataclasses.is_dataclass(tp) else None
+
+
+def _class_at(cls, loc: tuple):
+    for part in loc:
+        if cls is None or not isinstance(part, str):
             return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _convert(value, a, path)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: expected {_type_name(tp)}, got {value!r}")
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{path}: must be one of {', '.join(map(repr, args))}; got {value!r}")
-        return value
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, path)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list, got {type(value).__name__} {value!r}")
-        item = args[0] if args else Any
-        out = [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
-        return tuple(out) if origin is tuple else out
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
-        return {k: _convert(v, args[1], f"{path}.{k}") for k, v in value.items()} if args else dict(value)
-    if tp is Any:
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path}: expected a number, got {type(value).__name__} {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: expected an integer, got {type(value).__name__} {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true or false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {type(value).__name__} {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {tp} at {path}")
+        hints = typing.get_type_hints(cls, include_extras=True)
+        cls = _unwrap(hints[part]) if part in hints else None
+    return cls
 
 
-def from_dict(cls, data, path: str):
-    """Build dataclass `cls` from a mapping; unknown keys, missing keys and wrong types are errors."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of {cls.__name__} fields, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; allowed: {', '.join(fields)}"
+def _key_path(path: str, loc: tuple) -> str:
+    out = path
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _describe(cls, path: str, err: dict) -> str:
+    """One pydantic error -> `<file>: <key path>: <what is wrong>, got <value>`."""
+    loc, kind = tuple(err["loc"]), err["type"]
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        parent = _class_at(cls, loc[:-1])
+        allowed = [f.name for f in dataclasses.fields(parent) if f.init] if parent else []
+        if parent is Experiment:
+            allowed.remove("name")  # the block's own name under experiments:, not a key
+        return f"{_key_path(path, loc[:-1])}: unknown key {loc[-1]}" + (
+            f"; allowed: {', '.join(allowed)}" if allowed else ""
         )
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _convert(data[name], hints[name], f"{path}.{name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{path}: missing required key {name!r} ({_type_name(hints[name])})")
-    obj = cls(**kwargs)
+    if kind in ("missing_argument", "missing"):
+        return f"{_key_path(path, loc[:-1])}: missing required key {loc[-1]!r}"
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    got = repr(value) if not isinstance(value, dict) else "a mapping"
+    if len(got) > 80:
+        got = got[:77] + "..."
+    return f"{_key_path(path, loc)}: {msg}, got {type(value).__name__} {got}"
+
+
+def _check(obj, path: str) -> None:
+    """Run the cross-key rules (`validate(path)`) of obj and of every config inside it, innermost first."""
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            _check(v, f"{path}.{f.name}")
     check = getattr(obj, "validate", None)
     if check:
         check(path)
+
+
+def from_dict(cls, data, path: str):
+    """Build config dataclass `cls` from a mapping, or raise ConfigError naming every bad key path."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of {cls.__name__} fields, got {type(data).__name__}")
+    try:
+        obj = TypeAdapter(cls).validate_python(data)
+    except ValidationError as e:
+        raise ConfigError("\n".join(_describe(cls, path, err) for err in e.errors())) from None
+    _check(obj, path)
     return obj
-
-
-def positive(path: str, **values):
-    for k, v in values.items():
-        if v is not None and not v > 0:
-            raise ConfigError(f"{path}.{k}: must be > 0, got {v}")
-
-
-def in_unit(path: str, **values):
-    for k, v in values.items():
-        if not 0 <= v <= 1:
-            raise ConfigError(f"{path}.{k}: must be in [0, 1], got {v}")
 
 
 # ----------------------------------------------------------------------------
 # Experiment
 
 
-@dataclass(frozen=True)
+@spec
 class GeneratorSpec:
     """Architecture of the pretrained networks (must match the checkpoint)."""
 
-    style_dim: int = 512
-    n_mlp: int = 8
-    channel_base: int = 32768
-    channel_max: int = 512
-    lr_mlp: float = 0.01
-
-    def validate(self, path):
-        positive(
-            path,
-            style_dim=self.style_dim,
-            n_mlp=self.n_mlp,
-            channel_base=self.channel_base,
-            channel_max=self.channel_max,
-            lr_mlp=self.lr_mlp,
-        )
+    style_dim: PosInt = 512
+    n_mlp: PosInt = 8
+    channel_base: PosInt = 32768
+    channel_max: PosInt = 512
+    lr_mlp: PosFloat = 0.01
 
 
-@dataclass(frozen=True)
+@spec
 class AssetsSpec:
     source: Literal["synthetic", "official", "mirror", "toy"] = "synthetic"
-    mirror_dir: Optional[str] = None  # folder with the same files as the official URLs
-    base_url: Optional[str] = None  # source official: fetch <base_url>/<file name> (a lab HTTP mirror)
-    task: str = "standing_cat"  # sketch/eval task folder name (official data)
-    photos: str = "cat"  # LSUN category for image regularization
-    photo_cap: Optional[int] = 10000  # how many LSUN photos to export (null: all, as the reference)
-    sketch_set: str = "photosketch"  # data/sketch/<sketch_set>/<task>
-    stylegan: str = "stylegan2-cat"  # pretrained/<stylegan>/netG.pth
+    mirror_dir: Optional[Str] = None  # folder with the same files as the official URLs
+    base_url: Optional[Str] = None  # source official: fetch <base_url>/<file name> (a lab HTTP mirror)
+    task: Str = "standing_cat"  # sketch/eval task folder name (official data)
+    photos: Str = "cat"  # LSUN category for image regularization
+    photo_cap: Optional[PosInt] = 10000  # how many LSUN photos to export (null: all, as the reference)
+    sketch_set: Str = "photosketch"  # data/sketch/<sketch_set>/<task>
+    stylegan: Str = "stylegan2-cat"  # pretrained/<stylegan>/netG.pth
     # Your own images instead of the fetched or synthetic ones (relative to the project root, or
     # absolute); a set given here is not downloaded.
-    sketch_dir: Optional[str] = None  # the sketches to customize the generator with
-    photo_dir: Optional[str] = None  # photos for image regularization (instead of LSUN)
-    eval_dir: Optional[str] = None  # evaluation photos for FID/KID/precision/recall
-    world_dir: str = "data/world"  # source toy: the world's trained networks (stage world@<part>)
+    sketch_dir: Optional[Str] = None  # the sketches to customize the generator with
+    photo_dir: Optional[Str] = None  # photos for image regularization (instead of LSUN)
+    eval_dir: Optional[Str] = None  # evaluation photos for FID/KID/precision/recall
+    world_dir: Str = "data/world"  # source toy: the world's trained networks (stage world@<part>)
 
     def validate(self, path):
-        positive(path, photo_cap=self.photo_cap)
         if self.source == "mirror" and not self.mirror_dir:
             raise ConfigError(
                 f"{path}.mirror_dir: required when source is 'mirror' (a folder holding the official archives)"
@@ -188,19 +196,16 @@ class AssetsSpec:
                 raise ConfigError(f"{path}.{k}: must be a folder path or null, got an empty string")
 
 
-@dataclass(frozen=True)
+@spec
 class DemoDataSpec:
     """How the offline demo makes its data from scikit-image's CC0 `chelsea` photo."""
 
-    n_sketches: int = 8
-    n_photos: int = 64
-    n_eval: int = 64
-
-    def validate(self, path):
-        positive(path, n_sketches=self.n_sketches, n_photos=self.n_photos, n_eval=self.n_eval)
+    n_sketches: PosInt = 8
+    n_photos: PosInt = 64
+    n_eval: PosInt = 64
 
 
-@dataclass(frozen=True)
+@spec
 class ToyDataSpec:
     """What the toy world renders for an experiment (assets.source: toy; README "The toy world")."""
 
@@ -209,53 +214,47 @@ class ToyDataSpec:
     # that pose, as the study's standing-cat set is PhotoSketch run on photos; "outline" takes the
     # renderer's own hand-like outlines (another stroke style than the extractor's: README).
     sketch_style: Literal["photosketch", "outline"] = "photosketch"
-    n_sketches: int = 30  # the study's standing-cat set has 30 sketches
-    n_photos: int = 2000  # image-regularization photos: the generator's training distribution
-    n_eval: int = 500  # evaluation set: natural-coloured cats of the sketched pose
-
-    def validate(self, path):
-        positive(path, n_sketches=self.n_sketches, n_photos=self.n_photos, n_eval=self.n_eval)
+    n_sketches: PosInt = 30  # the study's standing-cat set has 30 sketches
+    n_photos: PosInt = 2000  # image-regularization photos: the generator's training distribution
+    n_eval: PosInt = 500  # evaluation set: natural-coloured cats of the sketched pose
 
 
-@dataclass(frozen=True)
+@spec
 class PerfSpec:
     """CUDA speed settings (pipeline/perf.py). On CPU they are ignored: CPU runs stay float32 and
     bit-reproducible (the resume and parity tests rely on that)."""
 
-    tf32: bool = True  # TF32 tensor-core matmuls and convolutions
-    channels_last: bool = True  # NHWC D and sketch extractor (cuDNN's fastest convolutions)
+    tf32: Bool = True  # TF32 tensor-core matmuls and convolutions
+    channels_last: Bool = True  # NHWC D and sketch extractor (cuDNN's fastest convolutions)
     autocast: Literal["off", "bf16"] = "bf16"  # forwards in bf16; R1 and loss reductions stay float32
-    compile: bool = False  # torch.compile G's layers + the sketch extractor (not D: R1)
-    cudnn_benchmark: bool = True  # let cuDNN pick convolution algorithms for the fixed shapes
+    compile: Bool = False  # torch.compile G's layers + the sketch extractor (not D: R1)
+    cudnn_benchmark: Bool = True  # let cuDNN pick convolution algorithms for the fixed shapes
 
 
-@dataclass(frozen=True)
+@spec
 class TrainSpec:
-    iters: int = 40000
-    batch: int = 4
-    ckpt_every: int = 2500  # resumable checkpoint cadence (steps)
-    log_every: int = 100  # loss-history cadence (steps)
+    iters: PosInt = 40000
+    batch: PosInt = 4
+    ckpt_every: PosInt = 2500  # resumable checkpoint cadence (steps)
+    log_every: PosInt = 100  # loss-history cadence (steps)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     perf: PerfSpec = PerfSpec()
 
-    def validate(self, path):
-        positive(path, iters=self.iters, batch=self.batch, ckpt_every=self.ckpt_every, log_every=self.log_every)
 
-
-@dataclass(frozen=True)
+@spec
 class ClipSpec:
-    model: str = "ViT-B-32-quickgelu"
-    pretrained: Optional[str] = "openai"
-    checkpoint: Optional[str] = None  # local open_clip state-dict file (offline)
-    cache_dir: Optional[str] = None  # where open_clip looks for / stores tagged weights (fetch stage)
+    model: Str = "ViT-B-32-quickgelu"
+    pretrained: Optional[Str] = "openai"
+    checkpoint: Optional[Str] = None  # local open_clip state-dict file (offline)
+    cache_dir: Optional[Str] = None  # where open_clip looks for / stores tagged weights (fetch stage)
 
 
-@dataclass(frozen=True)
+@spec
 class EvalSpec:
-    n_samples: int = 2500  # samples for FID/KID/PR (paper protocol: 2,500)
-    grid_size: int = 32  # fixed-noise grid (8 x 4)
-    truncation: float = 1.0  # paper protocol: none
-    metrics: tuple[str, ...] = (
+    n_samples: PosInt = 2500  # samples for FID/KID/PR (paper protocol: 2,500)
+    grid_size: PosInt = 32  # fixed-noise grid (8 x 4)
+    truncation: Unit = 1.0  # paper protocol: none
+    metrics: StrTuple = (
         "fid",
         "kid",
         "precision",
@@ -264,26 +263,17 @@ class EvalSpec:
         "clip_score_source",
         "sketch_chamfer",
     )
-    feature_extractor: str = "inception-v3-compat"
-    feature_weights: Optional[str] = None
-    kid_subset_size: int = 1000
+    feature_extractor: Str = "inception-v3-compat"
+    feature_weights: Optional[Str] = None
+    kid_subset_size: PosInt = 1000
     resize: Literal["tf", "clean"] = "clean"
-    batch: int = 50
+    batch: PosInt = 50
     clip_templates: Literal["none", "imagenet"] = "none"  # CLIP score text: as written, or the 79-template average
-    ppl_samples: int = 50000  # perceptual path length pairs (GANSketching: 50,000)
+    ppl_samples: PosInt = 50000  # perceptual path length pairs (GANSketching: 50,000)
     ppl_distance: Literal["lpips-vgg", "toy-oracle"] = "lpips-vgg"  # toy-oracle: the toy world's stand-in
-    torch_hub_dir: Optional[str] = None  # LPIPS's VGG-16 (vgg16-397923af.pth) under <dir>/checkpoints (fetch stage)
+    torch_hub_dir: Optional[Str] = None  # LPIPS's VGG-16 (vgg16-397923af.pth) under <dir>/checkpoints (fetch stage)
 
     def validate(self, path):
-        positive(
-            path,
-            n_samples=self.n_samples,
-            grid_size=self.grid_size,
-            kid_subset_size=self.kid_subset_size,
-            batch=self.batch,
-            ppl_samples=self.ppl_samples,
-        )
-        in_unit(path, truncation=self.truncation)
         if self.kid_subset_size > self.n_samples:
             raise ConfigError(
                 f"{path}.kid_subset_size: {self.kid_subset_size} exceeds n_samples "
@@ -291,28 +281,28 @@ class EvalSpec:
             )
 
 
-from .editing.spec import EditingSpec  # noqa: E402  (after ConfigError/positive, which it imports)
+from .editing.spec import EditingSpec  # noqa: E402  (after ConfigError and the types, which it imports)
 
 
-@dataclass(frozen=True)
+@spec
 class Experiment:
-    name: str
-    description: str
-    seed: int
-    size: int
-    demo: bool
+    name: Str
+    description: Str
+    seed: Int
+    size: Int
+    demo: Bool
     generator: GeneratorSpec
     assets: AssetsSpec
     sketch_extractor: Literal["photosketch", "xdog"]
     train: TrainSpec
     clip: ClipSpec
     eval: EvalSpec
-    target_prompt: str = "a photo of a cat"
-    source_prompt: str = "a photo of a cat"
+    target_prompt: Prompt = "a photo of a cat"
+    source_prompt: Prompt = "a photo of a cat"
     demo_data: DemoDataSpec = field(default_factory=DemoDataSpec)
     toy_data: ToyDataSpec = field(default_factory=ToyDataSpec)
     photosketch_bn_mode: Literal["train", "eval"] = "train"
-    photosketch_ngf: int = 64  # PhotoSketch width (published: 64; the toy world's is narrower)
+    photosketch_ngf: PosInt = 64  # PhotoSketch width (published: 64; the toy world's is narrower)
     editing: EditingSpec = field(default_factory=EditingSpec)
     # Values that replace the method blocks' own in this experiment, for every block that has the key
     # (the toy world's short schedule, e.g. {direction_every: 10}); see README "The toy world".
@@ -326,32 +316,24 @@ class Experiment:
     def validate(self, path):
         if self.size < 8 or self.size & (self.size - 1):
             raise ConfigError(f"{path}.size: must be a power of two >= 8, got {self.size}")
-        positive(path, photosketch_ngf=self.photosketch_ngf)
-        for k in ("target_prompt", "source_prompt"):
-            if not getattr(self, k).strip():
-                raise ConfigError(f"{path}.{k}: must be a non-empty prompt")
 
 
 # ----------------------------------------------------------------------------
 # Sweep: methods x prompts x seeds (pipeline/sweep.py, stage `sweep`)
 
 
-@dataclass(frozen=True)
+@spec
 class SweepRunnerSpec:
     """Where the chains run. local: one after another in the stage's process. dask: on a Dask
     cluster through Prefect, either an existing scheduler (`address`, which wins when both are set)
     or a local cluster of `n_workers` worker processes started for the sweep."""
 
     kind: Literal["local", "dask"] = "local"
-    address: Optional[str] = None  # e.g. tcp://10.0.0.5:8786 (a running `dask scheduler`)
-    n_workers: Optional[int] = None  # without address: a local cluster of this many worker processes
-    gpus_per_worker: int = 0  # > 0: each chain asks for 1 GPU (Dask worker resource "GPU")
+    address: Optional[Str] = None  # e.g. tcp://10.0.0.5:8786 (a running `dask scheduler`)
+    n_workers: Optional[PosInt] = None  # without address: a local cluster of this many worker processes
+    gpus_per_worker: NonNegInt = 0  # > 0: each chain asks for 1 GPU (Dask worker resource "GPU")
 
     def validate(self, path):
-        if self.n_workers is not None and self.n_workers < 1:
-            raise ConfigError(f"{path}.n_workers: must be >= 1, got {self.n_workers}")
-        if self.gpus_per_worker < 0:
-            raise ConfigError(f"{path}.gpus_per_worker: must be >= 0, got {self.gpus_per_worker}")
         if self.address is not None and not self.address.strip():
             raise ConfigError(f"{path}.address: must be a scheduler address (e.g. tcp://host:8786) or null")
         if self.kind == "dask" and not self.address and self.n_workers is None:
@@ -361,18 +343,18 @@ class SweepRunnerSpec:
             )
 
 
-@dataclass(frozen=True)
+@spec
 class SweepSpec:
     """The grid: every method block x prompt x seed is one fine-tune -> sample -> evaluate chain."""
 
-    methods: tuple[str, ...] = ()  # blocks under `methods:`; empty: no sweep
-    prompts: tuple[Optional[str], ...] = (None,)  # target prompts; null: the block's (or experiment's) own
-    seeds: tuple[int, ...] = (0, 1, 2)  # replace the experiment's seed (training, samples, metrics)
+    methods: StrTuple = ()  # blocks under `methods:`; empty: no sweep
+    prompts: OptStrTuple = (None,)  # target prompts; null: the block's (or experiment's) own
+    seeds: IntTuple = (0, 1, 2)  # replace the experiment's seed (training, samples, metrics)
     runner: SweepRunnerSpec = SweepRunnerSpec()
-    retries: int = 1  # Prefect retries of a failed chain (resumes from its checkpoint)
-    retry_delay_s: float = 10.0
-    threads_per_chain: int = 1  # torch CPU threads inside a chain, the same on every route
-    keep_samples: bool = False  # keep each chain's metric sample PNGs (grid.png is always kept)
+    retries: NonNegInt = 1  # Prefect retries of a failed chain (resumes from its checkpoint)
+    retry_delay_s: NonNegFloat = 10.0
+    threads_per_chain: PosInt = 1  # torch CPU threads inside a chain, the same on every route
+    keep_samples: Bool = False  # keep each chain's metric sample PNGs (grid.png is always kept)
 
     def validate(self, path):
         for i, s in enumerate(self.seeds):
@@ -390,12 +372,6 @@ class SweepSpec:
             raise ConfigError(f"{path}.seeds: at least one seed is needed to sweep {', '.join(self.methods)}")
         if self.methods and not self.prompts:
             raise ConfigError(f"{path}.prompts: at least one prompt is needed (null: the method's own)")
-        if self.retries < 0:
-            raise ConfigError(f"{path}.retries: must be >= 0, got {self.retries}")
-        if self.retry_delay_s < 0:
-            raise ConfigError(f"{path}.retry_delay_s: must be >= 0, got {self.retry_delay_s}")
-        if self.threads_per_chain < 1:
-            raise ConfigError(f"{path}.threads_per_chain: must be >= 1, got {self.threads_per_chain}")
 
     def check_methods(self, where: str, methods: dict) -> None:
         for i, m in enumerate(self.methods):
@@ -409,7 +385,7 @@ class SweepSpec:
 # Methods: each registered method declares its own dataclass (see pipeline.methods)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Params:
     experiment: Experiment
     methods: dict[str, Any]  # name -> method config dataclass

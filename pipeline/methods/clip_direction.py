@@ -27,12 +27,11 @@ Switches (each a deviation from NADA, off by default; README deviation table):
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Literal, Optional
 
 import torch
 
-from ..config import ConfigError
+from ..config import Bool, ConfigError, NonNegFloat, PosFloat, PosInt, spec
 from ..losses.clip import directional_loss, global_loss, text_direction
 from ..nets.layers import StyledConv, ToRGB
 from . import register_method
@@ -40,26 +39,19 @@ from .guidance import ClipConfig, ClipGuidance
 from .syog import SketchYourOwnGAN, requires_grad
 
 
-@dataclass(frozen=True)
+@spec
 class ClipDirectionConfig(ClipConfig):
-    lambda_direction: float = 1.0
-    direction_every: int = 100  # one direction step per this many SYOG iterations
-    direction_batch: Optional[int] = None  # None: train.batch
-    direction_lr: float = 0.0016  # NADA: 0.002 * 4/5 (its g_reg_ratio), betas (0, 0.99 ** 0.8)
-    layer_k: Optional[int] = None  # None: int(2 * n_latent / 3), NADA's Colab "improve shape" (9 at 256 px)
-    layer_iters: int = 1
-    layer_batch: int = 8
-    layer_lr: float = 0.01
+    lambda_direction: NonNegFloat = 1.0
+    direction_every: PosInt = 100  # one direction step per this many SYOG iterations
+    direction_batch: Optional[PosInt] = None  # None: train.batch
+    direction_lr: PosFloat = 0.0016  # NADA: 0.002 * 4/5 (its g_reg_ratio), betas (0, 0.99 ** 0.8)
+    layer_k: Optional[PosInt] = None  # None: int(2 * n_latent / 3), NADA's Colab "improve shape" (9 at 256 px)
+    layer_iters: PosInt = 1
+    layer_batch: PosInt = 8
+    layer_lr: PosFloat = 0.01
     layer_map: Literal["reference", "actual"] = "reference"
-    train_torgb: bool = False  # layer_map actual: also train the ToRGBs of the selected rows
+    train_torgb: Bool = False  # layer_map actual: also train the ToRGBs of the selected rows
     direction_inputs: Literal["reference", "shared"] = "reference"
-
-    def validate(self, path):
-        super().validate(path)
-        if self.lambda_direction < 0 or self.direction_every < 1 or self.layer_iters < 1 or self.layer_batch < 1:
-            raise ConfigError(f"{path}: lambda_direction >= 0, direction_every, layer_iters, layer_batch >= 1 required")
-        if self.direction_lr <= 0 or self.layer_lr <= 0:
-            raise ConfigError(f"{path}: direction_lr and layer_lr must be > 0")
 
 
 @register_method("clip_direction")

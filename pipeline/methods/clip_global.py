@@ -8,24 +8,17 @@ L_global, so the text steers the top of the mapping while the sketch loss shapes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..config import ConfigError
+from ..config import ConfigError, NonNegFloat, PosInt, spec
 from ..losses.clip import global_loss
 from . import register_method
 from .guidance import ClipConfig, ClipGuidance, set_grads
 from .syog import SketchYourOwnGAN, requires_grad
 
 
-@dataclass(frozen=True)
+@spec
 class ClipGlobalConfig(ClipConfig):
-    lambda_global: float = 1.0
-    clip_layers: int = 4  # last mapping layers that receive L_global
-
-    def validate(self, path):
-        super().validate(path)
-        if self.lambda_global < 0 or self.clip_layers < 1:
-            raise ConfigError(f"{path}: lambda_global must be >= 0 and clip_layers >= 1")
+    lambda_global: NonNegFloat = 1.0
+    clip_layers: PosInt = 4  # last mapping layers that receive L_global
 
 
 @register_method("clip_global")

@@ -16,12 +16,11 @@ Differences from DiagonalGAN (cyclomon/DiagonalGAN, reference spec §3), documen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
-from ..config import ConfigError, positive
+from ..config import Bool, NonNegFloat, PosFloat, PosInt, spec
 from ..losses.clip import global_loss
 from ..nets.diagonal import ContentBranch
 from . import register_method
@@ -29,29 +28,15 @@ from .guidance import ClipConfig, ClipGuidance, set_grads
 from .syog import SketchYourOwnGAN, requires_grad
 
 
-@dataclass(frozen=True)
+@spec
 class DiagonalConfig(ClipConfig):
-    lambda_global: float = 1.0
-    content_dim: Optional[int] = None  # None: the generator's style_dim
-    content_mlp: int = 8
-    attention_max_res: int = 64  # DAT on convs at resolutions <= this (DiagonalGAN: 256)
-    content_lr: float = 0.002
-    syog: bool = True  # False: CLIP only (ablation diagonal_no_syog)
-    ds_lambda: float = 0.0  # DiagonalGAN's diversity-sensitive loss margin (0.3 there); 0: off
-
-    def validate(self, path):
-        super().validate(path)
-        positive(
-            path,
-            content_mlp=self.content_mlp,
-            attention_max_res=self.attention_max_res,
-            content_lr=self.content_lr,
-            content_dim=self.content_dim,
-        )
-        if self.lambda_global < 0:
-            raise ConfigError(f"{path}.lambda_global: must be >= 0")
-        if self.ds_lambda < 0:
-            raise ConfigError(f"{path}.ds_lambda: must be >= 0 (0 turns the diversity-sensitive loss off)")
+    lambda_global: NonNegFloat = 1.0
+    content_dim: Optional[PosInt] = None  # None: the generator's style_dim
+    content_mlp: PosInt = 8
+    attention_max_res: PosInt = 64  # DAT on convs at resolutions <= this (DiagonalGAN: 256)
+    content_lr: PosFloat = 0.002
+    syog: Bool = True  # False: CLIP only (ablation diagonal_no_syog)
+    ds_lambda: NonNegFloat = 0.0  # DiagonalGAN's diversity-sensitive loss margin (0.3 there); 0: off (>= 0)
 
 
 @register_method("diagonal")

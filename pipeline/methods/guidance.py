@@ -3,31 +3,25 @@ per-parameter-group gradients (so each loss reaches exactly the parameters it is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, Optional
 
 import torch
 
-from ..config import ClipSpec, ConfigError
+from ..config import ClipSpec, Prompt, spec
 from . import prompts
 from .syog import SyogConfig
 
 
-@dataclass(frozen=True)
+@spec
 class ClipConfig(SyogConfig):
     """SYOG settings (target_prompt included) plus what every CLIP method needs."""
 
-    source_prompt: Optional[str] = None  # None: the experiment's source_prompt
+    source_prompt: Optional[Prompt] = None  # None: the experiment's source_prompt
     clip: Optional[ClipSpec] = None  # None: the experiment's CLIP model
     # reference: the global loss encodes the raw prompt and NADA's direction averages the 79 ImageNet
     # templates, as the references do; imagenet: every text embedding is the re-normalized
     # 79-template average (this project's earlier behaviour; README deviations).
     prompt_templates: Literal["reference", "imagenet"] = "reference"
-
-    def validate(self, path):
-        super().validate(path)
-        if self.source_prompt is not None and not self.source_prompt.strip():
-            raise ConfigError(f"{path}.source_prompt: must be a non-empty prompt (or omit it to use the experiment's)")
 
 
 class ClipGuidance:

@@ -14,43 +14,34 @@ only); y = user sketches, x = photos for image regularization; sp = softplus.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
+from pydantic import Field, Strict
 
-from ..config import ConfigError, positive
+from ..config import Bool, ConfigError, NonNegFloat, NonNegInt, PosFloat, Prompt, Str, Unit, spec
 from ..losses.diffaug import diff_augment, parse_policy
 from ..losses.gan import d_logistic, g_nonsaturating, r1_penalty
 from . import register_method
 
 
-@dataclass(frozen=True)
+@spec
 class SyogConfig:
-    method: str
-    description: str = ""
-    lr: float = 0.002  # Adam lr for G (stored mapping weights; effective x lr_mlp) and D
-    g_lr: Optional[float] = None  # G's own lr; None = `lr`, as GANSketching (a toy-schedule switch)
-    beta1: float = 0.0
-    beta2: float = 0.99
-    l_image: float = 0.7  # image-regularization weight (LSUN scripts: 0.7)
-    r1_gamma: float = 10.0
-    d_reg_every: int = 16  # lazy R1 interval; 0 disables R1
-    mixing: float = 0.9  # style-mixing probability
-    diffaug: str = "translation"  # comma-separated DiffAugment policies, "" for none
-    dsketch_pretrained: bool = True  # D_sketch starts from netD.pth (reference default)
-    target_prompt: Optional[str] = None  # used by CLIP metrics; defaults to the experiment's
+    method: Str
+    description: Str = ""
+    lr: PosFloat = 0.002  # Adam lr for G (stored mapping weights; effective x lr_mlp) and D
+    g_lr: Optional[PosFloat] = None  # G's own lr; None = `lr`, as GANSketching (a toy-schedule switch)
+    beta1: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.0
+    beta2: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.99
+    l_image: NonNegFloat = 0.7  # image-regularization weight (LSUN scripts: 0.7)
+    r1_gamma: NonNegFloat = 10.0
+    d_reg_every: NonNegInt = 16  # lazy R1 interval; 0 disables R1
+    mixing: Unit = 0.9  # style-mixing probability
+    diffaug: Str = "translation"  # comma-separated DiffAugment policies, "" for none
+    dsketch_pretrained: Bool = True  # D_sketch starts from netD.pth (reference default)
+    target_prompt: Optional[Prompt] = None  # used by CLIP metrics; defaults to the experiment's
 
     def validate(self, path):
-        positive(path, lr=self.lr)
-        if self.g_lr is not None:
-            positive(path, g_lr=self.g_lr)
-        if self.target_prompt is not None and not self.target_prompt.strip():
-            raise ConfigError(f"{path}.target_prompt: must be a non-empty prompt (or omit it to use the experiment's)")
-        if self.l_image < 0 or self.r1_gamma < 0 or self.d_reg_every < 0:
-            raise ConfigError(f"{path}: l_image, r1_gamma and d_reg_every must be >= 0")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and 0 <= self.mixing <= 1):
-            raise ConfigError(f"{path}: beta1, beta2 must be in [0, 1) and mixing in [0, 1]")
         try:
             parse_policy(self.diffaug)
         except ValueError as e:

@@ -2,73 +2,56 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from ..config import ConfigError, GeneratorSpec, in_unit, positive
+from ..config import ConfigError, GeneratorSpec, Int, NonNegFloat, NonNegInt, PosFloat, PosInt, Str, Unit, spec
 
 
-@dataclass(frozen=True)
+@spec
 class WorldGanSpec:
     """StyleGAN2 training (pipeline/world/gan.py) on the generator's training distribution."""
 
-    iters: int = 15000
-    batch: int = 32
-    lr: float = 0.002
-    r1_gamma: float = 0.1
-    d_reg_every: int = 16
-    mixing: float = 0.9
-    ema_kimg: float = 10.0
-    standing: float = 0.07  # share of standing cats (LSUN cat: few); the rest sit or lie, half each
-    ckpt_every: int = 250
-
-    def validate(self, path):
-        positive(
-            path, iters=self.iters, batch=self.batch, lr=self.lr, ema_kimg=self.ema_kimg, ckpt_every=self.ckpt_every
-        )
-        in_unit(path, mixing=self.mixing, standing=self.standing)
-        if self.r1_gamma < 0 or self.d_reg_every < 0:
-            raise ConfigError(f"{path}: r1_gamma and d_reg_every must be >= 0")
+    iters: PosInt = 15000
+    batch: PosInt = 32
+    lr: PosFloat = 0.002
+    r1_gamma: NonNegFloat = 0.1
+    d_reg_every: NonNegInt = 16
+    mixing: Unit = 0.9
+    ema_kimg: PosFloat = 10.0
+    standing: Unit = 0.07  # share of standing cats (LSUN cat: few); the rest sit or lie, half each
+    ckpt_every: PosInt = 250
 
 
-@dataclass(frozen=True)
+@spec
 class WorldClipSpec:
-    model: str = "toy-clip"  # an open_clip config (pipeline/nets/clip_configs/toy-clip.json)
-    steps: int = 2500
-    batch: int = 256
-    lr: float = 0.001
-
-    def validate(self, path):
-        positive(path, steps=self.steps, batch=self.batch, lr=self.lr)
+    model: Str = "toy-clip"  # an open_clip config (pipeline/nets/clip_configs/toy-clip.json)
+    steps: PosInt = 2500
+    batch: PosInt = 256
+    lr: PosFloat = 0.001
 
 
-@dataclass(frozen=True)
+@spec
 class WorldSketcherSpec:
-    ngf: int = 16  # PhotoSketch's width (published: 64); 9 residual blocks as published
-    n_blocks: int = 9
-    steps: int = 1500
-    batch: int = 32
-    lr: float = 0.002
-
-    def validate(self, path):
-        positive(path, ngf=self.ngf, n_blocks=self.n_blocks, steps=self.steps, batch=self.batch, lr=self.lr)
+    ngf: PosInt = 16  # PhotoSketch's width (published: 64); 9 residual blocks as published
+    n_blocks: PosInt = 9
+    steps: PosInt = 1500
+    batch: PosInt = 32
+    lr: PosFloat = 0.002
 
 
-@dataclass(frozen=True)
+@spec
 class WorldOracleSpec:
-    width: int = 32
-    steps: int = 1500
-    batch: int = 64
-    lr: float = 0.002
-
-    def validate(self, path):
-        positive(path, width=self.width, steps=self.steps, batch=self.batch, lr=self.lr)
+    width: PosInt = 32
+    steps: PosInt = 1500
+    batch: PosInt = 64
+    lr: PosFloat = 0.002
 
 
-@dataclass(frozen=True)
+@spec
 class WorldSpec:
-    seed: int = 0
-    size: int = 32
-    out: str = "data/world"  # relative to the project root; one folder per part
+    seed: Int = 0
+    size: Int = 32
+    out: Str = "data/world"  # relative to the project root; one folder per part
     generator: GeneratorSpec = GeneratorSpec(style_dim=128, n_mlp=4, channel_base=1024, channel_max=64, lr_mlp=0.1)
     gan: WorldGanSpec = field(default_factory=WorldGanSpec)
     clip: WorldClipSpec = field(default_factory=WorldClipSpec)

@@ -102,7 +102,7 @@ def test_user_folders_are_relative_to_the_project(tmp_path):
             "base_url: expected an http:// or https:// URL",
         ),
         ({"experiments.demo.assets.sketch_dir": " "}, "sketch_dir: must be a folder path or null"),
-        ({"experiments.demo.assets.photo_dir": 3}, "photo_dir: expected a string, got int 3"),
+        ({"experiments.demo.assets.photo_dir": 3}, "photo_dir: Input should be a valid string, got int 3"),
     ],
 )
 def test_new_assets_keys_are_validated(overrides, message):
