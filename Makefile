@@ -3,6 +3,7 @@
 #             for the browser test when missing and possible (root + apt-get), else that test skips
 # make bench  GPU benchmarks (benchmarks/), printed, never asserted; make bench-cpu: the CPU ones
 # make mutation  mutation testing score (mutmut) of losses, methods, metrics, editing, assets
+# make schema    regenerate params.schema.json from the config classes (a test fails when it is stale)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +13,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test bench bench-cpu mutation venv chromium clean
+.PHONY: demo test bench bench-cpu mutation schema venv chromium clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +54,9 @@ bench-cpu: venv
 
 # Mutation testing of losses, methods, metrics, editing and assets (pyproject.toml [tool.mutmut]);
 # hours on a 2-core CPU, not part of CI. Prints the score: killed / all mutants.
+schema: venv
+	$(BIN)/python -m pipeline.schema
+
 mutation: venv
 	$(BIN)/pip install --quiet mutmut==3.8.1
 	$(BIN)/mutmut run --max-children 2 || true

@@ -55,6 +55,8 @@ PosFloat = Annotated[float, Strict(), Field(gt=0)]
 NonNegInt = Annotated[int, Strict(), Field(ge=0)]
 NonNegFloat = Annotated[float, Strict(), Field(ge=0)]
 Unit = Annotated[float, Strict(), Field(ge=0, le=1)]
+
+
 def _non_empty_prompt(v: str) -> str:
     if not v.strip():
         raise ValueError("must be a non-empty prompt")
@@ -510,6 +512,11 @@ def to_jsonable(obj):
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
     return obj
+
+
+def to_yaml(**sections) -> str:
+    """Resolved configs as indented YAML, keyed as params.yaml reads (stages' --dry-run)."""
+    return yaml.safe_dump(to_jsonable(sections), sort_keys=False, indent=2, width=110, allow_unicode=True)
 
 
 def write_json(obj, path: str | os.PathLike) -> None:

@@ -8,6 +8,8 @@ from pipeline.io import atomic_dir
 
 
 def run(params, args):
+    from pipeline.config import to_yaml
+
     exp = params.experiment
     spec = exp.editing
     for g in spec.generators:
@@ -16,7 +18,7 @@ def run(params, args):
     if spec.interpolation.weights_with:
         params.method(spec.interpolation.weights_with)
     if args.dry_run:
-        print(spec)
+        print(to_yaml(editing=spec))
         return
     check_device(exp)
     from flows import edit_flow

@@ -80,12 +80,14 @@ def preflight(exp, method: str, samples, prepared) -> None:
 
 
 def run(params, args):
+    from pipeline.config import to_yaml
+
     exp = params.experiment
     cfg = None if args.method == PRETRAINED else params.method(args.method)
     out = ROOT / "data" / "metrics" / args.method
     samples, prepared = ROOT / "data" / "samples" / args.method, ROOT / "data" / "prepared"
     if args.dry_run:
-        print(exp.eval, exp.clip, sep="\n")
+        print(to_yaml(eval=exp.eval, clip=exp.clip))
         return
     preflight(exp, args.method, samples, prepared)
     from flows import evaluate_flow

@@ -12,9 +12,11 @@ from pipeline.fetch_plan import assets_for
 
 
 def run(params, args):
+    from pipeline.config import to_yaml
+
     exp = params.experiment
     if args.dry_run:
-        print(exp.assets, assets_for(exp), sep="\n")
+        print(to_yaml(assets=exp.assets, downloads=assets_for(exp)))
         return
     for d in ("raw", "weights"):  # declared outputs exist even when nothing is downloaded
         (ROOT / "data" / d).mkdir(parents=True, exist_ok=True)

@@ -18,10 +18,12 @@ def fingerprint(exp, method_cfg) -> str:
 
 
 def run(params, args):
+    from pipeline.config import to_yaml
+
     exp, cfg = params.experiment, params.method(args.method)
     out = ROOT / "data" / "finetune" / args.method
     if args.dry_run:
-        print(exp, cfg, sep="\n")
+        print(to_yaml(experiment=exp, methods={args.method: cfg}))
         return
     check_device(exp)
     from flows import finetune_flow

@@ -12,12 +12,13 @@ from pipeline.io import atomic_dir
 
 
 def run(params, args):
+    from pipeline.config import to_yaml
     from pipeline.prepare import check_inputs, with_project_paths
 
     exp = params.experiment
     out, raw = ROOT / "data" / "prepared", ROOT / "data" / "raw"
     if args.dry_run:
-        print(exp)
+        print(to_yaml(experiment=exp))
         return
     resolved = with_project_paths(exp, ROOT)  # assets.*_dir relative to the project root
     check_inputs(resolved, raw)  # a bad folder stops here, before Prefect starts

@@ -46,11 +46,12 @@ def publish(tmp: Path, dest: Path) -> None:
 
 
 def run(params, args):
+    from pipeline.config import to_yaml
     from pipeline.report import MethodResult
 
     exp = params.experiment
     if args.dry_run:
-        print(list(params.methods))
+        print(to_yaml(methods=list(params.methods)))
         return
     d = ROOT / "data"
     results = []

@@ -12,11 +12,13 @@ from pipeline.io import atomic_dir
 
 
 def run(params, args):
+    from pipeline.config import to_yaml
+
     exp = params.experiment
     cfg = None if args.method == PRETRAINED else params.method(args.method)
     out = ROOT / "data" / "samples" / args.method
     if args.dry_run:
-        print(exp.eval)
+        print(to_yaml(eval=exp.eval))
         return
     check_device(exp)
     from flows import sample_flow

@@ -12,14 +12,14 @@ from _common import ROOT, main
 def run(params, args):
     import sys
 
-    from pipeline.config import ConfigError
+    from pipeline.config import ConfigError, to_yaml
     from pipeline.world.build import PARTS
 
     spec = params.world
     if args.part not in PARTS:
         raise ConfigError(f"--part: must be one of {', '.join(PARTS)}, got {args.part!r}")
     if args.dry_run:
-        print(spec)
+        print(to_yaml(world=spec))
         return
     from flows import world_flow
 

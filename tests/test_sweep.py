@@ -122,7 +122,10 @@ def runner(kind="local", **kw):
         ({"sweep.runner.kind": "slurm"}, "sweep.runner.kind: Input should be 'local' or 'dask', got str 'slurm'"),
         ({"sweep.runner": {"kind": "dask"}}, "sweep.runner: kind 'dask' needs address"),
         ({"sweep.runner.n_workers": 0}, "sweep.runner.n_workers: Input should be greater than 0, got int 0"),
-        ({"sweep.runner.gpus_per_worker": -1}, "sweep.runner.gpus_per_worker: Input should be greater than or equal to 0, got int -1"),
+        (
+            {"sweep.runner.gpus_per_worker": -1},
+            "sweep.runner.gpus_per_worker: Input should be greater than or equal to 0, got int -1",
+        ),
         ({"sweep.retries": -1}, "sweep.retries: Input should be greater than or equal to 0, got int -1"),
         ({"sweep.retry_delay_s": -5}, "sweep.retry_delay_s: Input should be greater than or equal to 0, got int -5"),
         ({"sweep.threads_per_chain": 0}, "sweep.threads_per_chain: Input should be greater than 0, got int 0"),
