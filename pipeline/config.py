@@ -2,7 +2,7 @@
 
 `load_params(path)` -> `Params` (the whole file, validated before any work); `Params.stage(...)`
 gives the frozen config object a stage needs. Errors name the offending key path and what is
-allowed, e.g. `params.yaml: methods.syog.lr: must be > 0, got -0.1`.
+allowed, e.g. `params.yaml: methods.syog.lr: Input should be greater than 0, got float -0.1`.
 """
 
 from __future__ import annotations

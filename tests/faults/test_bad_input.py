@@ -135,7 +135,7 @@ def test_rgba_and_odd_sized_sketches_are_normalized(proj, params):
 
 def test_params_type_error(proj, params):
     r = stage(proj, "prepare", params=params({"experiments.demo.train": {"iters": "many", "batch": 2}}))
-    fails(r, "experiments.demo.train.iters: expected an integer, got str 'many'")
+    fails(r, "experiments.demo.train.iters: Input should be a valid integer, got str 'many'")
     nothing_written(proj)
 
 
