@@ -86,6 +86,22 @@ def test_lazy_regularization_ratio_in_the_d_optimizer(pretrained):  # noqa: F811
     assert plain.d_optim.param_groups[0]["lr"] == pytest.approx(0.002)
 
 
+@pytest.mark.parametrize("block", ["syog", "clip_direction"])
+def test_g_lr_sets_the_generator_step_only(pretrained, block):  # noqa: F811
+    """`g_lr: null` is GANSketching's one lr for G and D; a number changes G's Adam lr alone."""
+    same, _ = build(pretrained, block, lr=0.002, d_reg_every=16)
+    assert same.g_optim.param_groups[0]["lr"] == pytest.approx(0.002)
+    own, _ = build(pretrained, block, lr=0.002, g_lr=0.05, d_reg_every=16)
+    assert own.g_optim.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert own.d_optim.param_groups[0]["lr"] == pytest.approx(0.002 * 16 / 17)
+    # G's step on a fixed gradient scales with g_lr: Adam's first step is lr * sign(grad)
+    p = own.g_optim.param_groups[0]["params"][0]
+    before = p.detach().clone()
+    p.grad = torch.ones_like(p)
+    own.g_optim.step()
+    torch.testing.assert_close(before - p.detach(), torch.full_like(p, 0.05), rtol=0, atol=1e-3)  # float32 weights ~10
+
+
 def test_l_image_weights_the_image_terms_in_both_d_and_g_losses(pretrained):  # noqa: F811
     """Same seeds, l_image a and 2a: D_image's gradient in the D step doubles (its only loss is
     l_image * L_D_image) and the mapping's G gradient is linear in l_image."""
