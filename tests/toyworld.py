@@ -8,6 +8,7 @@ metrics = finetune_and_measure(tmp, exp, params, "clip_direction", {"lambda_dire
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import torch
@@ -41,7 +42,8 @@ def prepare_toy(tmp: Path, exp) -> Path:
 def finetune_and_measure(
     tmp: Path, exp, params, block: str, changes: dict | None = None, iters: int = 100, name: str | None = None
 ) -> dict:
-    """Fine-tune block (fields replaced by `changes`) for `iters` steps, sample, and read the oracle's metrics."""
+    """Fine-tune block (fields replaced by `changes`) for `iters` steps, sample, and read the oracle's metrics.
+    iters=0 measures the pretrained generator itself (the fine-tune is skipped; train.iters must be > 0)."""
     from pipeline.evaluate import evaluate
     from pipeline.prepare import with_project_paths
     from pipeline.sample import sample_method
@@ -50,7 +52,7 @@ def finetune_and_measure(
     exp = with_project_paths(exp, ROOT)
     exp = dataclasses.replace(
         exp,
-        train=dataclasses.replace(exp.train, iters=iters, ckpt_every=10**6),
+        train=dataclasses.replace(exp.train, iters=max(iters, 1), ckpt_every=10**6),
         clip=dataclasses.replace(exp.clip, checkpoint=str(ROOT / exp.clip.checkpoint)),
         eval=dataclasses.replace(exp.eval, feature_weights=str(ROOT / exp.eval.feature_weights)),
     )
@@ -60,7 +62,11 @@ def finetune_and_measure(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        finetune(exp, cfg, prepared, d / "model", d / "history.csv", d / "ckpt", str(d))
+        if iters == 0:
+            (d / "model").mkdir(parents=True, exist_ok=True)
+            shutil.copy(prepared / "pretrained" / "netG.pth", d / "model" / "netG.pth")
+        else:
+            finetune(exp, cfg, prepared, d / "model", d / "history.csv", d / "ckpt", str(d))
         sample_method(exp, cfg, d / "model", prepared / "fixed_inputs.pt", d / "samples")
         values, prov = evaluate(exp, cfg, d / "samples", prepared, tmp / "cache")
     finally:
