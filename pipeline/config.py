@@ -8,6 +8,7 @@ allowed, e.g. `params.yaml: methods.syog.lr: Input should be greater than 0, got
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -115,7 +116,9 @@ def _describe(cls, path: str, err: dict) -> str:
         return f"{_key_path(path, loc[:-1])}: missing required key {loc[-1]!r}"
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
-    got = repr(value) if not isinstance(value, dict) else "a mapping"
+    if isinstance(value, dict):
+        return f"{_key_path(path, loc)}: {msg}, got a mapping"
+    got = repr(value)
     if len(got) > 80:
         got = got[:77] + "..."
     return f"{_key_path(path, loc)}: {msg}, got {type(value).__name__} {got}"
@@ -132,12 +135,17 @@ def _check(obj, path: str) -> None:
         check(path)
 
 
+@functools.cache
+def _adapter(cls) -> TypeAdapter:
+    return TypeAdapter(cls)  # built once per config class (its validator is compiled on construction)
+
+
 def from_dict(cls, data, path: str):
     """Build config dataclass `cls` from a mapping, or raise ConfigError naming every bad key path."""
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of {cls.__name__} fields, got {type(data).__name__}")
     try:
-        obj = TypeAdapter(cls).validate_python(data)
+        obj = _adapter(cls).validate_python(data)
     except ValidationError as e:
         raise ConfigError("\n".join(_describe(cls, path, err) for err in e.errors())) from None
     _check(obj, path)

@@ -219,17 +219,11 @@ def _md_escape(s: str) -> str:
 def _table(methods: list[MethodResult]) -> dict:
     cols = _columns(methods)
     best = {c: _best(methods, c) for c in cols}
-    rows = [
-        {
-            "name": m.name,
-            "cells": [
-                {"text": _fmt(v), "best": best[c] is not None and _is_number(v) and v == best[c]}
-                for c in cols
-                for v in [m.metrics.get(c)]
-            ],
-        }
-        for m in methods
-    ]
+
+    def cell(v, col) -> dict:
+        return {"text": _fmt(v), "best": best[col] is not None and _is_number(v) and v == best[col]}
+
+    rows = [{"name": m.name, "cells": [cell(m.metrics.get(c), c) for c in cols]} for m in methods]
     return {"columns": [{"name": c, "header": _header(c)} for c in cols], "rows": rows}
 
 
@@ -287,7 +281,7 @@ _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,  # a missing value is an error, not an empty cell
     keep_trailing_newline=True,
 )
-_ENV.filters["md"] = lambda s: _md_escape(s)
+_ENV.filters["md"] = _md_escape
 _ENV.filters["md_cell"] = _md_cell
 
 

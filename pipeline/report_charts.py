@@ -50,12 +50,10 @@ def subsample(pts: list, n: int = MAX_POINTS) -> list:
     return [pts[i] for i in idx]
 
 
-def loss_chart(csv_path: Path, title: str = "") -> dict | None:
+def loss_chart(csv_path: Path) -> dict | None:
     """{"uri": data:image/svg+xml;base64,..., "series": [names]} for the losses in a history CSV, or
     None when it holds no values. Axes: training step (x) and loss value (y), with a legend."""
     import matplotlib
-
-    matplotlib.rcParams.update({"svg.hashsalt": "report", "svg.fonttype": "none"})
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
@@ -63,21 +61,21 @@ def loss_chart(csv_path: Path, title: str = "") -> dict | None:
     if not series:
         return None
     names = list(series)[:MAX_SERIES]
-    fig = Figure(figsize=(5.2, 2.9), dpi=100)
-    FigureCanvasSVG(fig)
-    ax = fig.add_subplot()
-    for name in names:
-        xs, ys = zip(*subsample(series[name]))
-        ax.plot(xs, ys, linewidth=1.2, label=f"{name} (last {ys[-1]:.3g})")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("loss")
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.grid(True, color="#e5e5e5", linewidth=0.6)
-    ax.tick_params(labelsize=8)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    # rc_context: the SVG settings apply to this chart only, matplotlib's global rcParams stay as they are
+    with matplotlib.rc_context({"svg.hashsalt": "report", "svg.fonttype": "none"}):
+        fig = Figure(figsize=(5.2, 2.9), dpi=100)
+        FigureCanvasSVG(fig)
+        ax = fig.add_subplot()
+        for name in names:
+            xs, ys = zip(*subsample(series[name]))
+            ax.plot(xs, ys, linewidth=1.2, label=f"{name} (last {ys[-1]:.3g})")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("loss")
+        ax.grid(True, color="#e5e5e5", linewidth=0.6)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = buf.getvalue().encode("utf-8")
     return {"uri": "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii"), "series": names}

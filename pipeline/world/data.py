@@ -89,6 +89,8 @@ def make_toy_data(out: Path, toy_data, size: int, seed: int, distribution: dict,
         sample_factors(d.n_sketches, seed * 10 + SEED_STREAMS["sketches"], pose={d.sketch_pose: 1.0}), size
     )
     if d.sketch_style == "photosketch":
+        if sketcher is None:
+            raise ValueError("toy_data.sketch_style 'photosketch' needs the world's sketch extractor (sketcher=)")
         with torch.no_grad():  # [N, 1, S, S] in [-1, 1], batch statistics as in training
             sketches = sketcher(shown).clamp(-1, 1)
     _write(sketches, out / "sketches")
