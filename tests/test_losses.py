@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -242,6 +243,28 @@ def test_color_on_grey_image_is_brightness_shift():
     out = color(x)
     assert out.shape == x.shape
     assert torch.allclose(out, x + (r - 0.5), atol=1e-6)
+
+
+def test_color_matches_diffaugment_formulas_per_sample():
+    # DiffAugment (Zhao et al. 2020) `rand_brightness`, `rand_saturation`, `rand_contrast`, in that
+    # order, each with one uniform draw per sample; recomputed here in numpy, one sample at a time,
+    # on a colourful image so that every term acts (a grey image hides saturation and contrast).
+    b = 5
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(b, 3, 6, 7, generator=g) * 2 - 1
+    torch.manual_seed(21)
+    r1, r2, r3 = (torch.rand(b, 1, 1, 1).numpy() for _ in range(3))
+    torch.manual_seed(21)
+    out = color(x).numpy()
+    for i in range(b):
+        xi = x[i].numpy().astype(np.float64) + (r1[i, 0, 0, 0] - 0.5)
+        mi = xi.mean(axis=0, keepdims=True)  # per pixel, over channels
+        xi = (xi - mi) * (2 * r2[i, 0, 0, 0]) + mi
+        mi = xi.mean()  # over the whole sample
+        xi = (xi - mi) * (r3[i, 0, 0, 0] + 0.5) + mi
+        np.testing.assert_allclose(out[i], xi, atol=1e-5)
+    # each term moves the result well beyond rounding, so a dropped or reordered term fails
+    assert np.abs(out - x.numpy()).max() > 0.1
 
 
 def test_color_keeps_shape_and_is_differentiable():
