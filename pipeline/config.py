@@ -247,6 +247,7 @@ class TrainSpec:
     batch: PosInt = 4
     ckpt_every: PosInt = 2500  # resumable checkpoint cadence (steps)
     log_every: PosInt = 100  # loss-history cadence (steps)
+    preview_every: NonNegInt = 0  # a fixed-noise preview grid every N steps (0: none; the studio asks for them)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     perf: PerfSpec = PerfSpec()
 

@@ -51,7 +51,7 @@ class MethodResult:
     grid_png: Path | None = None  # fixed-noise sample grid after fine-tuning
     metrics: dict = field(default_factory=dict)  # flat {metric: value}
     provenance: dict = field(default_factory=dict)  # as returned by pipeline.metrics.compute_metrics
-    history_csv: Path | None = None  # columns: step + one column per logged loss
+    history: Path | None = None  # the loss history: a CSV or a DVCLive folder (report_charts.read_history)
 
 
 # ----------------------------------------------------------------------------
@@ -259,8 +259,8 @@ def _image(png) -> str | None:
 def _method_context(m: MethodResult) -> dict:
     from .report_charts import loss_chart
 
-    has_history = m.history_csv is not None and Path(m.history_csv).is_file()
-    chart = loss_chart(Path(m.history_csv)) if has_history else None
+    has_history = m.history is not None and Path(m.history).exists()
+    chart = loss_chart(Path(m.history)) if has_history else None
     return {
         "name": m.name,
         "description": m.description,

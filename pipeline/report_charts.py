@@ -19,14 +19,26 @@ MAX_SERIES = 8  # losses per chart; more would be unreadable
 MAX_POINTS = 400  # per series; longer histories are subsampled evenly
 
 
-def read_history(csv_path: Path) -> dict[str, list[tuple[float, float]]]:
-    """History CSV -> {column: [(step, value), ...]}, skipping empty and non-numeric cells."""
-    series: dict[str, list[tuple[float, float]]] = {}
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
+def read_history(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """A loss history -> {loss: [(step, value), ...]}, skipping empty and non-numeric cells.
+
+    path: a CSV (step + one column per loss; sweep chains and the library's default) or a DVCLive
+    folder (the fine-tune stage: plots/metrics/train/<loss>.tsv with columns step and <loss>).
+    """
+    if Path(path).is_dir():
+        series = {}
+        for tsv in sorted((Path(path) / "plots" / "metrics").rglob("*.tsv")):
+            series.update(_read_columns(tsv, "\t", names={tsv.stem}))
+        return series
+    return _read_columns(Path(path), ",")
+
+
+def _read_columns(path: Path, delimiter: str, names: set | None = None) -> dict[str, list[tuple[float, float]]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
         if not reader.fieldnames or "step" not in reader.fieldnames:
-            raise ValueError(f"{csv_path}: history CSV needs a 'step' column, has {reader.fieldnames}")
-        cols = [c for c in reader.fieldnames if c != "step"]
+            raise ValueError(f"{path}: a loss history needs a 'step' column, has {reader.fieldnames}")
+        cols = [c for c in reader.fieldnames if c != "step" and (names is None or c in names)]
         series = {c: [] for c in cols}
         for row in reader:
             try:
@@ -50,14 +62,15 @@ def subsample(pts: list, n: int = MAX_POINTS) -> list:
     return [pts[i] for i in idx]
 
 
-def loss_chart(csv_path: Path) -> dict | None:
-    """{"uri": data:image/svg+xml;base64,..., "series": [names]} for the losses in a history CSV, or
+def loss_chart(history: Path) -> dict | None:
+    """{"uri": data:image/svg+xml;base64,..., "series": [names]} for the losses in a history (CSV or
+    DVCLive folder, see read_history), or
     None when it holds no values. Axes: training step (x) and loss value (y), with a legend."""
     import matplotlib
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
-    series = read_history(csv_path)
+    series = read_history(history)
     if not series:
         return None
     names = list(series)[:MAX_SERIES]

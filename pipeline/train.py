@@ -111,19 +111,49 @@ def restore(method, ckpt: dict) -> None:
 class History:
     """Loss rows; saved inside each checkpoint (so they always match its step) and as a CSV."""
 
-    def __init__(self, path: Path, rows: list | None = None):
+    def __init__(self, path: Path | None, rows: list | None = None):
         self.path, self.rows = path, list(rows or [])
 
     def add(self, step: int, logs: dict):
         self.rows.append({"step": str(step), **{k: f"{v:.6g}" for k, v in logs.items()}})
 
     def write(self):
+        if self.path is None:
+            return
         cols = ["step"] + sorted({k for r in self.rows for k in r} - {"step"})
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=cols)
         w.writeheader()
         w.writerows(self.rows)
         write_bytes(self.path, buf.getvalue())
+
+
+class Progress:
+    """Where a fine-tune reports as it runs. This base class reports nothing; the loss rows still
+    go into every checkpoint (and the history CSV when one is given). The DVC stage passes a
+    DVCLive-backed one (stages/live.py), so `dvc plots`, `dvc exp show` and the studio see the run
+    live; the library itself knows nothing of DVC.
+    """
+
+    def start(self, step: int, rows: list[dict]) -> None:
+        """Called once: the run starts at `step`; `rows` are the loss rows of the steps before it."""
+
+    def log(self, step: int, logs: dict[str, float]) -> None:
+        """One loss row (every `train.log_every` steps and at the last step)."""
+
+    def preview(self, step: int, image) -> None:
+        """A fixed-noise grid (PIL image) of the generator being trained (`train.preview_every`)."""
+
+    def end(self, step: int) -> None:
+        """The run stopped at `step` (finished or interrupted)."""
+
+
+def preview_grid(method, fixed: dict, n: int, device):
+    """The first n stored fixed inputs through the generator being trained: a grid, 8 per row."""
+    from .sample import make_grid, render_fixed
+
+    small = {k: (v[:n] if k != "seed" else v) for k, v in fixed.items()}
+    return make_grid(render_fixed(method.sampler(), small, device=device))
 
 
 # ----------------------------------------------------------------------------
@@ -134,15 +164,17 @@ def finetune(
     method_cfg,
     prepared: Path,
     model_dir: Path,
-    history_csv: Path,
+    history_csv: Path | None,
     ckpt_dir: Path,
     fingerprint: str,
     stop_after: int | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Fine-tune the pretrained generator with one method.
 
     Writes model_dir/netG.pth (published format) plus the method's extra files, and the loss
-    history as CSV (rewritten at every checkpoint).
+    history as CSV (rewritten at every checkpoint) unless history_csv is None. `progress` gets the
+    loss rows and, every `train.preview_every` steps, a fixed-noise preview grid as they happen.
 
     fingerprint: digest of the resolved config; checkpoints from a different config are not
     resumed (they are set aside instead), so editing params never silently mixes two runs.
@@ -176,6 +208,11 @@ def finetune(
     else:
         log.info("starting %s from the pretrained generator (step 0)", method_cfg.method)
 
+    progress = progress or Progress()
+    progress.start(start, history.rows)
+    every = exp.train.preview_every
+    fixed = load_file(prepared / "fixed_inputs.pt") if every else None
+
     total = exp.train.iters
     t0, steps_run = time.time(), 0
     bar = tqdm(
@@ -191,16 +228,21 @@ def finetune(
         steps_run += 1
         if it % exp.train.log_every == 0 or it == total - 1:
             history.add(it, logs)
+            progress.log(it, logs)
             bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
         done = it + 1
+        if every and (done % every == 0 or done == total):
+            progress.preview(done, preview_grid(method, fixed, 16, device))
         if done % exp.train.ckpt_every == 0 and done < total:
             save_checkpoint(ckpt_dir, done, method, fingerprint, history.rows)
             history.write()
         if stop_after is not None and steps_run >= stop_after:
             history.write()
+            progress.end(done)
             return {"stopped_at": done}
     bar.close()
     history.write()
+    progress.end(total)
     elapsed = time.time() - t0
     # The published format: a bare Generator state dict (GANSketching `weights/*.pth`).
     save_atomic(method.generator().state_dict(), model_dir / "netG.pth")

@@ -26,8 +26,18 @@ def prepare_flow(exp, raw: str, out: str) -> dict:
 
 @task(name="finetune-generator")
 def finetune_task(exp, method_cfg, prepared: str, out: str, ckpt_dir: str, fingerprint: str) -> dict:
+    from live import LiveProgress
+
+    # The loss history and preview grids go to DVCLive's folder (no CSV): stages/live.py.
     return train_lib.finetune(
-        exp, method_cfg, Path(prepared), Path(out) / "model", Path(out) / "history.csv", Path(ckpt_dir), fingerprint
+        exp,
+        method_cfg,
+        Path(prepared),
+        Path(out) / "model",
+        None,
+        Path(ckpt_dir),
+        fingerprint,
+        progress=LiveProgress(Path(out) / "live"),
     )
 
 

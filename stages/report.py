@@ -73,7 +73,7 @@ def run(params, args):
                 grid_png=d / "samples" / name / "grid.png",
                 metrics=_read_json(d / "metrics" / name / "metrics.json", f"evaluate@{name}"),
                 provenance=_read_json(d / "metrics" / name / "provenance.json", f"evaluate@{name}"),
-                history_csv=d / "finetune" / name / "history.csv",
+                history=d / "finetune" / name / "live",  # DVCLive (stages/live.py)
             )
         )
     edits = {}

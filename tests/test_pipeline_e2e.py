@@ -23,7 +23,16 @@ def proj(tmp_path_factory):
     # Enough steps that the kill lands mid-run; still seconds at 32 px.
     return make_project(
         tmp_path_factory.mktemp("e2e") / "proj",
-        {"experiments.demo.train": {"iters": 150, "batch": 2, "ckpt_every": 10, "log_every": 5, "device": "cpu"}},
+        {
+            "experiments.demo.train": {
+                "iters": 150,
+                "batch": 2,
+                "ckpt_every": 10,
+                "log_every": 5,
+                "preview_every": 50,
+                "device": "cpu",
+            }
+        },
         methods,
     )
 
@@ -89,10 +98,19 @@ def test_every_declared_output(proj, killed_then_completed):
     pre = load_file(proj / "data/prepared/pretrained/netG.pth")
     assert not torch.equal(G.state_dict()["style.1.weight"], pre["style.1.weight"])
     assert torch.equal(G.state_dict()["conv1.conv.weight"], pre["conv1.conv.weight"])
-    hist = (proj / "data/finetune/syog/history.csv").read_text().splitlines()
-    steps = [int(row.split(",")[0]) for row in hist[1:]]
-    assert hist[0].startswith("step,d_image,d_sketch,g_image,g_sketch")
-    assert steps == list(range(0, 150, 5)) + [149], "rows from before the kill must survive the resume"
+    # The loss history is DVCLive's (stages/live.py): one TSV per loss, rebuilt from the checkpoint on
+    # resume, so the rows from before the kill survive and none is doubled.
+    live = proj / "data/finetune/syog/live"
+    for loss in ("d_image", "d_sketch", "g_image", "g_sketch"):
+        rows = (live / "plots/metrics/train" / f"{loss}.tsv").read_text().splitlines()
+        assert rows[0].split("\t") == ["step", loss]
+        steps = [int(r.split("\t")[0]) for r in rows[1:]]
+        assert steps == list(range(0, 150, 5)) + [149], "rows from before the kill must survive the resume"
+    summary = json.loads((live / "metrics.json").read_text())
+    assert summary["step"] == 149 and {"d_image", "d_sketch", "g_image", "g_sketch"} <= set(summary["train"])
+    previews = sorted(p.name for p in (live / "plots/images/preview").glob("*.png"))
+    assert previews == ["0000050.png", "0000100.png", "0000150.png"]
+    assert Image.open(live / "plots/images/preview/0000150.png").size == (8 * 34 + 2, 2 * 34 + 2)  # 16 tiles
     for m in ("syog", "syog_noaug"):
         grid = Image.open(proj / f"data/samples/{m}/grid.png")
         assert grid.size == (8 * 34 + 2, 4 * 34 + 2)  # 32 tiles of 32 px, 8 x 4, 2 px padding

@@ -49,7 +49,7 @@ def methods(tmp_path):
                     "resize": "clean",
                 }
             },
-            history_csv=history(tmp_path / "baseline.csv", [(0, 1.2, ""), (10, 0.9, ""), (20, 0.7, "")]),
+            history=history(tmp_path / "baseline.csv", [(0, 1.2, ""), (10, 0.9, ""), (20, 0.7, "")]),
         ),
         MethodResult(
             name="nada & <co>",
@@ -64,7 +64,7 @@ def methods(tmp_path):
                 "clip_score_target": 25.0,
             },
             provenance={"seed": 0, "note": "x < y"},
-            history_csv=history(tmp_path / "nada.csv", [(0, 1.0, 0.8), (10, 0.8, 0.6), (20, 0.5, 0.4)]),
+            history=history(tmp_path / "nada.csv", [(0, 1.0, 0.8), (10, 0.8, 0.6), (20, 0.5, 0.4)]),
         ),
     ]
 

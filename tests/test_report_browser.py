@@ -70,7 +70,7 @@ def report(tmp_path_factory) -> Path:
             grid_png=_grid(tmp / "in" / "baseline.png", 1),
             metrics={"fid": 20.0, "kid_mean": 0.01, "precision": 0.6, "sketch_chamfer": 3.5},
             provenance={"seed": 0},
-            history_csv=_history(tmp / "baseline.csv", False),
+            history=_history(tmp / "baseline.csv", False),
         ),
         MethodResult(
             name="nada",
@@ -78,7 +78,7 @@ def report(tmp_path_factory) -> Path:
             grid_png=_grid(tmp / "in" / "nada.png", 2),
             metrics={"fid": 10.0, "kid_mean": 0.02, "precision": 0.7, "sketch_chamfer": 4.0, "clip_score_target": 25.0},
             provenance={"seed": 0},
-            history_csv=_history(tmp / "nada.csv", True),
+            history=_history(tmp / "nada.csv", True),
         ),
     ]
     out = tmp / "reports"

@@ -81,3 +81,56 @@ def test_checkpoint_of_other_config_is_not_resumed(setup):
     finetune(exp, cfg, tmp / "prepared", tmp / "other", tmp / "o.csv", ck, "fingerprint-A", stop_after=3)
     summary = finetune(exp, cfg, tmp / "prepared", tmp / "other", tmp / "o.csv", ck, "fingerprint-B")
     assert summary["resumed_from"] == 0
+
+
+class Recorder:
+    """A Progress that keeps what the fine-tune reports."""
+
+    def __init__(self):
+        self.started, self.rows, self.previews, self.ended = None, [], {}, None
+
+    def start(self, step, rows):
+        self.started = (step, list(rows))
+
+    def log(self, step, logs):
+        self.rows.append((step, dict(logs)))
+
+    def preview(self, step, image):
+        self.previews[step] = image
+
+    def end(self, step):
+        self.ended = step
+
+
+@pytest.mark.parametrize("method", ["syog", "diagonal"])
+def test_previews_show_the_generator_being_trained_and_change_nothing(setup, method):
+    import dataclasses
+
+    import numpy as np
+
+    from pipeline.methods import get_method
+    from pipeline.sample import make_grid, render_fixed
+
+    tmp, params = setup
+    _, ref_weights, ref_hist = run(setup, f"straight_{method}", method=method)
+    exp = params.experiment
+    exp = dataclasses.replace(exp, train=dataclasses.replace(exp.train, preview_every=4))
+    cfg = dataclasses.replace(params.method(method), **METHODS[method])
+    rec = Recorder()
+    name = f"preview_{method}"
+    finetune(exp, cfg, tmp / "prepared", tmp / name, tmp / name / "h.csv", tmp / f"ck_{name}", "fp", progress=rec)
+    weights = {f"{f.name}:{k}": v for f in sorted((tmp / name).glob("*.pth")) for k, v in load_file(f).items()}
+    # rendering previews draws no random numbers: the weights and losses are those of a run without them
+    assert all(torch.equal(weights[k], ref_weights[k]) for k in ref_weights)
+    assert (tmp / name / "h.csv").read_text() == ref_hist
+    total = exp.train.iters
+    assert sorted(rec.previews) == sorted({*range(4, total + 1, 4), total})
+    assert rec.started == (0, []) and rec.ended == total
+    assert [s for s, _ in rec.rows] == [int(line.split(",")[0]) for line in ref_hist.splitlines()[1:]]
+    # the last preview is the exported generator (content branch included) on the first 16 fixed inputs
+    sampler = get_method(cfg.method).load_sampler(exp, cfg, tmp / name, "cpu")
+    fixed = {k: (v[:16] if k != "seed" else v) for k, v in load_file(tmp / "prepared" / "fixed_inputs.pt").items()}
+    expect = np.asarray(make_grid(render_fixed(sampler, fixed)))
+    got = np.asarray(rec.previews[total])
+    assert got.shape == expect.shape and np.array_equal(got, expect)
+    assert not np.array_equal(np.asarray(rec.previews[4]), got)  # and earlier ones show earlier weights

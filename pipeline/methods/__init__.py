@@ -8,6 +8,7 @@ logging; a method owns its losses and optimizers:
     logs = m.step(it, data)             # one training iteration -> {loss name: float}
     m.modules(), m.optimizers()         # what a checkpoint saves and restores
     m.generator()                       # the module sampled from afterwards
+    m.sampler()                         # it, as the sample stage renders it (previews in training)
 """
 
 from __future__ import annotations

@@ -66,6 +66,11 @@ class Diagonal(SketchYourOwnGAN):
     def extra_exports(self) -> dict:
         return {"content.pth": self.branch.state_dict()}
 
+    def sampler(self):
+        from ..sample import Sampler
+
+        return Sampler(self.nets.G, self.branch)
+
     def fake(self, batch: int) -> torch.Tensor:
         z, inject = self.mixed_z(batch)
         z_c = torch.randn(batch, self.branch.content_dim).to(self.nets.device)

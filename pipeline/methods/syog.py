@@ -95,6 +95,12 @@ class SketchYourOwnGAN:
     def generator(self):
         return self.nets.G
 
+    def sampler(self):
+        """The generator being trained, as the sample stage renders it (previews during training)."""
+        from ..sample import Sampler
+
+        return Sampler(self.generator())
+
     def extra_exports(self) -> dict:
         """Files written next to netG.pth besides the generator (name -> state dict)."""
         return {}
