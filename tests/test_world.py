@@ -1,6 +1,7 @@
 """The toy world: renderer, captions, the committed trained networks and their loaders, the oracle."""
 
 import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -241,11 +242,59 @@ def test_world_parts_train_deterministically(tmp_path):
     assert '"standing": 0.07' in summary and '"pink"' not in summary  # the training distribution
 
 
+def test_the_pose_curriculum_changes_the_renders_at_its_steps(monkeypatch, tmp_path):
+    """gan.standing_changes: from each step on, the real batch is drawn with that standing share."""
+    from pipeline.config import ConfigError, from_dict
+    from pipeline.world import gan as gan_mod
+    from pipeline.world.build import train_part
+    from pipeline.world.spec import WorldGanSpec, WorldSpec
+
+    g = from_dict(
+        WorldGanSpec,
+        {
+            "iters": 6,
+            "batch": 4,
+            "ckpt_every": 6,
+            "standing": 0.0,
+            "standing_changes": [{"at": 2, "standing": 1.0}, {"at": 4, "standing": 0.5}],
+        },
+        "world.gan",
+    )
+    assert [g.standing_at(i) for i in range(6)] == [0.0, 0.0, 1.0, 1.0, 0.5, 0.5]
+    assert g.standing_overall() == pytest.approx((2 * 0 + 2 * 1 + 2 * 0.5) / 6)
+    seen = []
+    real_batch = gan_mod.GanData.batch
+    monkeypatch.setattr(
+        gan_mod.GanData, "batch", lambda self, n, seed, size: seen.append(self.pose) or real_batch(self, n, seed, size)
+    )
+    spec = WorldSpec(
+        size=16,
+        gan=g,
+        generator=dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64, channel_max=16),
+    )
+    train_part("gan", spec, tmp_path / "gan", tmp_path / "ckpt")
+    # one batch per step plus one for R1 at step 0 (d_reg_every 16)
+    standing = [p["standing"] for p in seen]
+    assert standing == [0.0, 0.0, 0.0, 1.0, 1.0, 0.5, 0.5]
+    summary = json.loads((tmp_path / "gan" / "summary.json").read_text())["training"]
+    assert summary["distribution"]["pose"]["standing"] == 0.5  # the last phase's: photos and fid_prior use it
+    assert summary["standing_overall"] == pytest.approx(0.5)
+    for bad, msg in (
+        ([{"at": 3, "standing": 1}, {"at": 2, "standing": 0}], "steps must increase"),
+        ([{"at": 6, "standing": 1}], "step 6 is not before iters 6"),
+    ):
+        with pytest.raises(ConfigError, match=msg):
+            from_dict(WorldGanSpec, {"iters": 6, "standing_changes": bad}, "world.gan")
+
+
 def test_standing_cats_are_rare_and_pink_ones_absent_in_the_gan_training_set():
     import json
 
-    dist = json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"]
+    training = json.loads((WORLD / "gan" / "summary.json").read_text())["training"]
+    dist = training["distribution"]
     assert 0.05 <= dist["pose"]["standing"] <= 0.10
+    # over the whole training run too (a pose curriculum may change the share for a while)
+    assert 0.05 <= training.get("standing_overall", dist["pose"]["standing"]) <= 0.10
     assert set(dist["colour"]) == {"black", "white", "gray", "orange", "brown", "cream"}
     f = sample_factors(2000, 7, **dist)
     assert not np.isin(f.colour.numpy(), [COLOUR_NAMES.index(c) for c in ("pink", "blue", "green", "purple")]).any()

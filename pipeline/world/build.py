@@ -47,9 +47,9 @@ def gan_config(spec: WorldSpec) -> StyleGAN2Config:
     )
 
 
-def gan_distribution(spec: WorldSpec) -> dict:
-    """The generator's training set: natural fur colours only, `standing` of the poses standing."""
-    s = spec.gan.standing
+def gan_distribution(spec: WorldSpec, step: int = 0) -> dict:
+    """The generator's training set at a step: natural fur colours only, `standing` of the poses standing."""
+    s = spec.gan.standing_at(step)
     return {
         "pose": {"standing": s, "sitting": (1 - s) / 2, "lying": (1 - s) / 2},
         "colour": {c: 1.0 for c in NATURAL_COLOURS},
@@ -96,12 +96,15 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
                 model=c.model,
             )
         else:
-            from .gan import GanData, train_stylegan
+            from .gan import GanData, GanSchedule, train_stylegan
 
             gs = spec.gan
             summary = train_stylegan(
                 gan_config(spec),
-                GanData(**gan_distribution(spec)),
+                GanSchedule(
+                    GanData(**gan_distribution(spec)),
+                    tuple((c.at, GanData(**gan_distribution(spec, c.at))) for c in gs.standing_changes),
+                ),
                 tmp,
                 ckpt_dir,
                 seed=spec.seed,
@@ -114,7 +117,11 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
                 ema_kimg=gs.ema_kimg,
                 ckpt_every=gs.ckpt_every,
             )
-            summary["distribution"] = gan_distribution(spec)
+            # what it was trained on last: the image-regularization photos and fid_prior use it
+            summary["distribution"] = gan_distribution(spec, gs.iters - 1)
+            if gs.standing_changes:
+                summary["distribution_changes"] = {c.at: gan_distribution(spec, c.at) for c in gs.standing_changes}
+            summary["standing_overall"] = round(gs.standing_overall(), 4)
         files = {}
         for name in FILES[part]:
             files[name] = write_digest(tmp / name)

@@ -8,6 +8,14 @@ from ..config import ConfigError, GeneratorSpec, Int, NonNegFloat, NonNegInt, Po
 
 
 @spec
+class StandingChange:
+    """From training step `at` on, `standing` of the renders are standing cats."""
+
+    at: PosInt
+    standing: Unit
+
+
+@spec
 class WorldGanSpec:
     """StyleGAN2 training (pipeline/world/gan.py) on the generator's training distribution."""
 
@@ -19,7 +27,29 @@ class WorldGanSpec:
     mixing: Unit = 0.9
     ema_kimg: PosFloat = 10.0
     standing: Unit = 0.07  # share of standing cats (LSUN cat: few); the rest sit or lie, half each
+    # Changes of that share during training (a pose curriculum), in step order; README "The toy world".
+    standing_changes: tuple[StandingChange, ...] = ()
     ckpt_every: PosInt = 250
+
+    def validate(self, path):
+        ats = [c.at for c in self.standing_changes]
+        if ats != sorted(set(ats)):
+            raise ConfigError(f"{path}.standing_changes: steps must increase, got {ats}")
+        if ats and ats[-1] >= self.iters:
+            raise ConfigError(f"{path}.standing_changes: step {ats[-1]} is not before iters {self.iters}")
+
+    def standing_at(self, step: int) -> float:
+        share = self.standing
+        for c in self.standing_changes:
+            if step >= c.at:
+                share = c.standing
+        return share
+
+    def standing_overall(self) -> float:
+        """The share of standing cats among all the renders the generator is trained on."""
+        bounds = [0] + [c.at for c in self.standing_changes] + [self.iters]
+        shares = [self.standing] + [c.standing for c in self.standing_changes]
+        return sum(s * (b - a) for s, a, b in zip(shares, bounds, bounds[1:])) / self.iters
 
 
 @spec
