@@ -7,6 +7,7 @@ allowed, e.g. `params.yaml: methods.syog.lr: Input should be greater than 0, got
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import json
@@ -58,9 +59,14 @@ NonNegFloat = Annotated[float, Strict(), Field(ge=0)]
 Unit = Annotated[float, Strict(), Field(ge=0, le=1)]
 
 
+MAX_PROMPT_CHARS = 200  # CLIP reads 77 tokens; a longer prompt is cut off without a word
+
+
 def _non_empty_prompt(v: str) -> str:
     if not v.strip():
         raise ValueError("must be a non-empty prompt")
+    if len(v) > MAX_PROMPT_CHARS:
+        raise ValueError(f"must be at most {MAX_PROMPT_CHARS} characters (CLIP reads 77 tokens), has {len(v)}")
     return v
 
 
@@ -412,21 +418,37 @@ class Params:
 
 def load_params(path: str | os.PathLike = "params.yaml", overrides: dict | None = None) -> Params:
     """Read and validate params.yaml. `overrides` maps dotted keys to values (tests, CLIs)."""
-    from .methods import method_config_class  # registry; imported here to avoid a cycle
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
     raw = yaml.safe_load(path.read_text()) or {}
-    for key, value in (overrides or {}).items():
+    return params_from_dict(with_overrides(raw, overrides or {}), str(path))
+
+
+def with_overrides(raw: dict, overrides: dict) -> dict:
+    """raw (params.yaml as read) with dotted keys set; a value of DELETE removes the key."""
+    raw = copy.deepcopy(raw)
+    for key, value in overrides.items():
         node = raw
         *parents, leaf = key.split(".")
         for i, p in enumerate(parents):
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {key}: {'.'.join(parents[: i + 1])} is a value, not a block")
-        node[leaf] = value
-    where = str(path)
+        if value is DELETE:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return raw
+
+
+DELETE = object()  # with_overrides: remove the key (as `dvc exp run -S '~key'` does)
+
+
+def params_from_dict(raw: dict, where: str) -> Params:
+    """Validate params as read from YAML; `where` prefixes every message (a file name)."""
+    from .methods import method_config_class  # registry; imported here to avoid a cycle
+
     allowed = {"experiment", "experiments", "methods", "sweep", "world"}
     unknown = sorted(set(raw) - allowed)
     if unknown:

@@ -1,0 +1,112 @@
+"""The studio's job runner: one job at a time, detached from the studio, cancellable, its end state
+and error recorded; and the form validated by the pipeline's own params validation."""
+
+import sys
+import time
+
+import pytest
+from tiny import ROOT
+
+from studio.experiment import Form, FormError, dvc_set_args, hydra_value, overrides, read_params, validate
+from studio.jobs import JobBusy, JobRunner
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_a_job_runs_detached_and_records_success(tmp_path):
+    runner = JobRunner(ROOT, tmp_path / "state")
+    job = runner.launch_command(py("print('hello from the job')"), "ok")
+    done = runner.wait(30)
+    assert done["id"] == job["id"] and done["status"] == "succeeded" and done["returncode"] == 0
+    assert "hello from the job" in runner.log_tail(done)
+    # another runner object (a restarted studio, a second tab) reads the same state
+    assert JobRunner(ROOT, tmp_path / "state").current()["id"] == job["id"]
+
+
+def test_a_failed_job_keeps_its_error_message(tmp_path):
+    runner = JobRunner(ROOT, tmp_path / "state")
+    runner.launch_command(py("import sys; print('ERROR: failed to reproduce finetune@syog: boom'); sys.exit(3)"), "bad")
+    done = runner.wait(30)
+    assert done["status"] == "failed" and done["returncode"] == 3
+    assert done["error"] == "ERROR: failed to reproduce finetune@syog: boom"
+
+
+def test_one_job_at_a_time_and_cancel(tmp_path):
+    runner = JobRunner(ROOT, tmp_path / "state")
+    job = runner.launch_command(py("import time; time.sleep(60)"), "long")
+    runner.wait(1.0)  # let it start
+    with pytest.raises(JobBusy, match="a customization is already running \\(long"):
+        JobRunner(ROOT, tmp_path / "state").launch_command(py("pass"), "second")
+    assert runner.current()["id"] == job["id"]  # the refused launch changed nothing
+    t = time.time()
+    cancelled = runner.cancel()
+    assert cancelled["status"] == "cancelled" and time.time() - t < 10
+    assert runner.wait(5)["status"] == "cancelled"  # the worker's own end state does not overwrite it
+    nxt = runner.launch_command(py("pass"), "after")  # the slot is free again
+    assert runner.wait(30)["id"] == nxt["id"]
+
+
+def test_a_dead_worker_is_reported_as_failed(tmp_path):
+    runner = JobRunner(ROOT, tmp_path / "state")
+    runner.write(
+        {
+            "id": "x",
+            "name": "ghost",
+            "status": "running",
+            "worker_pid": 2**22 + 12345,
+            "started": 0,
+            "log": str(tmp_path / "none.txt"),
+        }
+    )
+    job = runner.current()
+    assert job["status"] == "failed" and "ended without a result" in job["error"]
+
+
+def form(**kw):
+    base = dict(
+        target_prompt="a photo of a pink cat",
+        source_prompt="",
+        methods=("syog", "clip_direction"),
+        iters=50,
+        sketch_dir="data/studio/sketches/0123456789abcdef",
+    )
+    return Form(**{**base, **kw})
+
+
+def test_the_form_becomes_params_overrides_that_the_pipeline_accepts():
+    params = validate(form(), ROOT)
+    assert set(params.methods) == {"syog", "clip_direction"}
+    exp = params.experiment
+    assert exp.target_prompt == "a photo of a pink cat" and exp.train.iters == 50
+    assert exp.assets.sketch_dir == "data/studio/sketches/0123456789abcdef"
+    assert set(exp.editing.generators) <= {"syog", "clip_direction"}
+    args = dvc_set_args(overrides(form(), read_params(ROOT)))
+    assert "~methods.diagonal" in args and f"experiments.{exp.name}.target_prompt='a photo of a pink cat'" in args
+
+
+@pytest.mark.parametrize(
+    "changes,field,text",
+    [
+        ({"target_prompt": ""}, "target_prompt", "non-empty prompt"),
+        ({"target_prompt": "x" * 201}, "target_prompt", "at most 200 characters"),
+        ({"target_prompt": "a photo of a cat"}, "target_prompt", "names no colour the toy world knows"),
+        ({"methods": ()}, "methods", "choose at least one"),
+        ({"methods": ("syog", "nope")}, "methods", "unknown method block(s) nope"),
+        ({"iters": 0}, "iters", "from 1 to 5000"),
+        ({"sketch_dir": None}, "sketches", "the sketch set is empty"),
+    ],
+)
+def test_bad_forms_name_the_field(changes, field, text):
+    with pytest.raises(FormError) as e:
+        validate(form(**changes), ROOT)
+    assert field in e.value.errors and text in e.value.errors[field], e.value.errors
+
+
+def test_hydra_values_are_quoted():
+    assert hydra_value("a photo of a pink cat") == "'a photo of a pink cat'"
+    assert hydra_value("it's") == "'it\\'s'"
+    assert hydra_value("data/studio/sketches/ab12") == "data/studio/sketches/ab12"
+    assert hydra_value(["syog", "clip_global"]) == "[syog,clip_global]"
+    assert hydra_value(25) == "25" and hydra_value("true") == "'true'"
