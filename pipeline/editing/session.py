@@ -1,0 +1,130 @@
+"""Interactive edits on one generator: what a slider calls, with the slow parts computed once.
+
+    session = EditSession(G, clip, cache_dir=...)      # a produced generator, held in memory
+    w = session.sample_w(seed)                          # [1, D] start code (or session.invert(image))
+    img = session.global_direction(w, "a photo of a cat", "a photo of a pink cat", alpha, beta)
+    img = session.ganspace(w, {0: 2.0, 3: -1.5})        # component index -> scalar (x its stdev)
+    img = session.interpolate_w(w_a, w_b, t)
+    img = session.interpolate_weights(other_state, w, t)
+
+Per generator, once: the style statistics and StyleCLIP channel relevance (cached on disk by
+generator and CLIP digest, global_directions.channel_relevance), the GANSpace components. Per prompt
+pair, once: the text direction. Per slider move: one synthesis from style space or W+, which is
+milliseconds at the toy world's 32 px. Images come back as [3, H, W] in [-1, 1], CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from . import ganspace as gs
+from . import global_directions as gd
+from .interpolation import interpolate_weights
+
+
+class EditSession:
+    def __init__(
+        self,
+        G,
+        clip=None,
+        cache_dir=None,
+        seed: int = 0,
+        relevance_images: int = 16,
+        stats_n: int = 2000,
+        ganspace_samples: int = 5000,
+        ganspace_components: int = 16,
+    ):
+        self.G = G.eval().requires_grad_(False)
+        self.clip, self.cache_dir, self.seed = clip, cache_dir, seed
+        self.relevance_images, self.stats_n = relevance_images, stats_n
+        self.ganspace_samples, self.ganspace_components = ganspace_samples, ganspace_components
+        self.noise = G.stored_noise()  # fixed: the same code always renders the same image
+        self.device = next(G.parameters()).device
+        self._directions: dict[tuple[str, str], torch.Tensor] = {}  # prompt pair -> text direction
+
+    # -- codes and rendering ----------------------------------------------------------
+
+    @torch.no_grad()
+    def sample_w(self, seed: int) -> torch.Tensor:
+        z = torch.randn(1, self.G.style_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
+        return self.G.mapping(z)
+
+    def wplus(self, w: torch.Tensor) -> torch.Tensor:
+        return w if w.ndim == 3 else self.G.make_wplus(w, input_is_latent=True)
+
+    @torch.no_grad()
+    def render(self, w: torch.Tensor) -> torch.Tensor:
+        return self.G.synthesis(self.wplus(w), noise=self.noise)[0].clamp(-1, 1).cpu()
+
+    # -- StyleCLIP global directions ----------------------------------------------------
+
+    @functools.cached_property
+    def stats(self):
+        return gd.style_stats(self.G, n=self.stats_n, seed=self.seed)
+
+    @functools.cached_property
+    def relevance(self):
+        if self.clip is None:
+            raise ValueError("global directions need a CLIP model; this session has none")
+        return gd.channel_relevance(
+            self.G,
+            self.clip,
+            n_images=self.relevance_images,
+            seed=self.seed,
+            cache_path=self.cache_dir,
+            stats=self.stats,
+            noise=self.noise,
+        )
+
+    def text_direction(self, neutral: str, target: str) -> torch.Tensor:
+        key = (neutral, target)
+        if key not in self._directions:
+            self._directions[key] = gd.text_direction(self.clip, neutral, target)
+        return self._directions[key]
+
+    @torch.no_grad()
+    def global_direction(self, w, neutral: str, target: str, alpha: float, beta: float) -> tuple[torch.Tensor, int]:
+        """(image, channels moved): s' = s + alpha * ds(beta) for the prompt pair (StyleCLIP MapTS)."""
+        delta = gd.global_direction(self.relevance, self.text_direction(neutral, target), beta=beta, std=self.stats[1])
+        s = gd.apply_direction(self.G.wplus_to_s(self.wplus(w)), delta, alpha)
+        img = self.G.synthesis(None, noise=self.noise, s=s)[0].clamp(-1, 1).cpu()
+        return img, gd.active_channels(delta)
+
+    # -- GANSpace -----------------------------------------------------------------------
+
+    @functools.cached_property
+    def components(self) -> dict:
+        return gs.compute_ganspace(
+            self.G, n_samples=self.ganspace_samples, n_components=self.ganspace_components, seed=self.seed
+        )
+
+    @torch.no_grad()
+    def ganspace(self, w, scalars: dict[int, float], layers: tuple[int, int] = (0, 10_000)) -> torch.Tensor:
+        """w + sum_k scalars[k] * stdev_k * comp_k on the rows in `layers` (inclusive), no truncation."""
+        wp = self.wplus(w)
+        for k, v in scalars.items():
+            if v:
+                wp = gs.apply_ganspace(wp, self.components, int(k), float(v), layers)
+        return self.render(wp)
+
+    # -- interpolation ------------------------------------------------------------------
+
+    def interpolate_w(self, w_a, w_b, t: float) -> torch.Tensor:
+        """(1 - t) w_a + t w_b in W+ (linear, as StyleGAN's W is): t = 0 renders w_a exactly."""
+        return self.render(torch.lerp(self.wplus(w_a), self.wplus(w_b), float(t)))
+
+    @functools.cached_property
+    def _own_state(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.G.state_dict().items()}
+
+    @torch.no_grad()
+    def interpolate_weights(self, other_state: dict, w, t: float) -> torch.Tensor:
+        """The same code through (1 - t) G + t G_other: t = 0 is this generator, t = 1 the other."""
+        own = self._own_state
+        self.G.load_state_dict(interpolate_weights(own, other_state, float(t)))
+        try:
+            return self.render(w)
+        finally:
+            self.G.load_state_dict(own)

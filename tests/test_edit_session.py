@@ -1,0 +1,84 @@
+"""The studio's live-edit session (pipeline/editing/session.py): each slider computes what the batch
+editing tools compute, with the expensive parts computed once."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.editing import ganspace as gs
+from pipeline.editing import global_directions as gd
+from pipeline.editing.session import EditSession
+from pipeline.nets.clip import DEMO_CLIP, build_clip
+from pipeline.nets.stylegan2 import Generator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def gen(seed):
+    torch.manual_seed(seed)
+    return Generator(size=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16).eval()
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    return EditSession(
+        gen(0),
+        build_clip(DEMO_CLIP, None),
+        cache_dir=tmp_path_factory.mktemp("rel"),
+        relevance_images=4,
+        stats_n=256,
+        ganspace_samples=512,
+        ganspace_components=4,
+    )
+
+
+def test_sample_codes_are_seeded_and_render_deterministically(session):
+    a, b = session.sample_w(3), session.sample_w(3)
+    assert torch.equal(a, b) and not torch.equal(a, session.sample_w(4))
+    assert torch.equal(session.render(a), session.render(a))
+
+
+def test_global_direction_is_the_batch_tools_edit(session):
+    G, w = session.G, session.sample_w(1)
+    img, moved = session.global_direction(w, "a photo of a cat", "a photo of a black cat", alpha=3.0, beta=0.05)
+    # independently: the batch tool's functions, with the session's cached statistics
+    stats = gd.style_stats(G, n=256, seed=0)
+    rel = gd.channel_relevance(G, session.clip, n_images=4, seed=0, stats=stats, noise=session.noise)
+    delta = gd.global_direction(
+        rel, gd.text_direction(session.clip, "a photo of a cat", "a photo of a black cat"), 0.05, stats[1]
+    )
+    s = gd.apply_direction(G.wplus_to_s(G.make_wplus(w, input_is_latent=True)), delta, 3.0)
+    torch.testing.assert_close(img, G.synthesis(None, noise=session.noise, s=s)[0].clamp(-1, 1), rtol=0, atol=1e-5)
+    assert moved == gd.active_channels(delta) > 0
+    base, _ = session.global_direction(w, "a photo of a cat", "a photo of a black cat", alpha=0.0, beta=0.05)
+    torch.testing.assert_close(base, session.render(w), rtol=0, atol=1e-5)  # alpha 0: the start image
+    assert (img - base).abs().max() > 0.05
+    assert list(session.cache_dir.glob("relevance-*.pt"))  # computed once, cached on disk
+
+
+def test_ganspace_sliders_add_their_components(session):
+    w = session.sample_w(2)
+    c = session.components
+    expect = w + 2.0 * c["lat_stdev"][1] * c["lat_comp"][1] - 1.0 * c["lat_stdev"][3] * c["lat_comp"][3]
+    torch.testing.assert_close(session.ganspace(w, {1: 2.0, 3: -1.0}), session.render(expect), rtol=0, atol=1e-5)
+    torch.testing.assert_close(session.ganspace(w, {1: 0.0}), session.render(w), rtol=0, atol=0)
+    one_row = gs.apply_ganspace(session.wplus(w), c, 0, 3.0, (0, 0))
+    torch.testing.assert_close(session.ganspace(w, {0: 3.0}, layers=(0, 0)), session.render(one_row), rtol=0, atol=0)
+
+
+def test_interpolation_sliders_start_and_end_at_their_endpoints(session):
+    wa, wb = session.sample_w(5), session.sample_w(6)
+    torch.testing.assert_close(session.interpolate_w(wa, wb, 0.0), session.render(wa), rtol=0, atol=0)
+    torch.testing.assert_close(session.interpolate_w(wa, wb, 1.0), session.render(wb), rtol=0, atol=1e-6)
+    mid = session.interpolate_w(wa, wb, 0.5)
+    torch.testing.assert_close(mid, session.render((wa + wb) / 2), rtol=0, atol=1e-5)
+    other = gen(1)
+    other_state = other.state_dict()
+    own_before = {k: v.clone() for k, v in session.G.state_dict().items()}
+    torch.testing.assert_close(session.interpolate_weights(other_state, wa, 0.0), session.render(wa), rtol=0, atol=0)
+    with torch.no_grad():
+        expect = other.synthesis(session.wplus(wa), noise=session.noise)[0].clamp(-1, 1)
+    torch.testing.assert_close(session.interpolate_weights(other_state, wa, 1.0), expect, rtol=0, atol=1e-5)
+    # the session's own weights are back afterwards
+    assert all(torch.equal(v, own_before[k]) for k, v in session.G.state_dict().items())
