@@ -1,0 +1,368 @@
+"""The studio's Gradio interface (README "Studio"). `python -m studio` (make studio) starts it.
+
+Panels: Sketch (canvas, uploads, the set), Customize (prompt, methods, iterations; launches a DVC
+experiment and shows its live progress), Results (every studio experiment), Edit (live edits on any
+produced generator). All state that matters is on disk: sketch sets (pipeline.sketchset), the job
+(studio.jobs) and the experiments (DVC); the page only holds the set being drawn.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from pipeline.config import load_params
+from pipeline.data import DataError
+from pipeline.sketchset import MAX_SKETCHES, as_sketch, decode_upload, save_set
+
+from . import experiment as form_lib
+from . import results as results_lib
+from .jobs import FINAL, JobBusy, JobRunner
+from .progress import read_progress
+
+log = logging.getLogger("studio")
+SKETCH_ROOT = Path("data") / "studio" / "sketches"  # project-relative: what assets.sketch_dir names
+
+
+def _error(text: str) -> str:
+    return f"<span class='studio-error'>⚠ {text}</span>" if text else ""
+
+
+def _thumb(img: Image.Image, size: int = 128) -> np.ndarray:
+    return np.asarray(img.convert("RGB").resize((size, size), Image.LANCZOS))
+
+
+class Studio:
+    """Callbacks, independent of Gradio so that tests can call them directly."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.runner = JobRunner(self.root)
+        self.params = load_params(self.root / "params.yaml")
+        self.sessions: dict[str, object] = {}  # generator key -> EditSession
+
+    # -- sketch set ---------------------------------------------------------------
+
+    def add_drawing(self, editor_value, sketches: list):
+        img = None if editor_value is None else editor_value.get("composite")
+        if img is None:
+            return sketches, "draw on the canvas first"
+        if len(sketches) >= MAX_SKETCHES:
+            return sketches, f"the set is full ({MAX_SKETCHES} sketches)"
+        try:
+            return sketches + [as_sketch(Image.fromarray(np.asarray(img)), "the drawing")], ""
+        except DataError as e:
+            return sketches, str(e)
+
+    def add_uploads(self, files, sketches: list):
+        added, errors = [], []
+        for f in files or []:
+            path = Path(f if isinstance(f, str) else f.name)
+            label = path.name  # shown to the user; never used as a path of ours
+            if len(sketches) + len(added) >= MAX_SKETCHES:
+                errors.append(f"{label}: the set is full ({MAX_SKETCHES} sketches)")
+                continue
+            try:
+                added.append(as_sketch(decode_upload(path.read_bytes(), label), label))
+            except DataError as e:
+                errors.append(str(e))
+        return sketches + added, "; ".join(errors)
+
+    @staticmethod
+    def remove(sketches: list, index):
+        if index is None or not 0 <= int(index) < len(sketches):
+            return sketches, "select a sketch in the gallery first"
+        return sketches[: int(index)] + sketches[int(index) + 1 :], ""
+
+    # -- customize ----------------------------------------------------------------
+
+    def customize(self, target: str, source: str, methods: list, iters, sketches: list) -> dict:
+        """Validate, store the sketch set, launch the experiment. Returns {field: error} or {"job": ...}."""
+        errors = {}
+        sketch_dir = None
+        if sketches:
+            try:
+                sketch_dir = str(save_set(sketches, self.root / SKETCH_ROOT).relative_to(self.root))
+            except DataError as e:
+                errors["sketches"] = str(e)
+        try:
+            iters = int(iters)
+        except (TypeError, ValueError):
+            errors["iters"] = f"must be a whole number, got {iters!r}"
+            iters = 0
+        form = form_lib.Form(target or "", source or "", tuple(methods or ()), iters, sketch_dir)
+        try:
+            form_lib.validate(form, self.root)
+        except form_lib.FormError as e:
+            errors = {**e.errors, **errors}
+        if errors:
+            return {"errors": errors}
+        over = form_lib.overrides(form, form_lib.read_params(self.root))
+        name = f"{results_lib.PREFIX}{time.strftime('%Y%m%d-%H%M%S')}"
+        meta = {"form": form.__dict__, "iters": iters}
+        try:
+            job = self.runner.launch(name, form_lib.dvc_set_args(over), [sketch_dir], meta=meta)
+        except JobBusy as e:
+            return {"errors": {"form": str(e)}}
+        return {"job": job}
+
+    def edit_session(self, key: str):
+        """The live-edit session of a generator: 'pretrained' or '<experiment>/<method>' (cached)."""
+        from pipeline.editing.session import EditSession
+        from pipeline.models import load_generator
+        from pipeline.nets.clip import build_clip
+
+        if key not in self.sessions:
+            exp = self.params.experiment
+            if key == "pretrained":
+                path = (
+                    self.root / (exp.assets.world_dir or "data/world") / "gan" / "netG.pth"
+                    if exp.is_toy
+                    else self.root / "data/prepared/pretrained/netG.pth"
+                )
+            else:
+                name, method = key.split("/", 1)
+                res = {r.name: r for r in results_lib.experiments(self.root)}[name]
+                path = self.runner.dir / "results" / name / f"{method}.netG.pth"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(results_lib.read_bytes(self.root, res.rev, f"data/finetune/{method}/model/netG.pth"))
+            c = exp.clip
+            checkpoint = str(self.root / c.checkpoint) if c.checkpoint else None
+            clip = build_clip(c.model, c.pretrained, checkpoint, cache_dir=c.cache_dir)
+            self.sessions[key] = EditSession(
+                load_generator(exp, path), clip, cache_dir=self.runner.dir / "relevance", seed=exp.seed
+            )
+        return self.sessions[key]
+
+    def status(self) -> dict:
+        job = self.runner.current()
+        if job is None:
+            return {"status": "no customization has run yet", "progress": None, "log": ""}
+        text = self.runner.log_tail(job, 400)
+        iters = (job.get("meta") or {}).get("iters", 0)
+        p = read_progress(self.root, job, iters, text) if job["status"] not in FINAL else None
+        line = f"**{job['name']}**: {job['status']}"
+        if job["status"] == "failed":
+            line += f" — {job.get('error')}"
+        return {"status": line, "progress": p, "log": "\n".join(text.splitlines()[-30:]), "job": job}
+
+
+# ----------------------------------------------------------------------------
+# The Gradio interface
+
+
+def build(studio: Studio):
+    import pandas as pd
+
+    methods = list(studio.params.methods)
+    exp = studio.params.experiment
+    with gr.Blocks(title="Sketch + text GAN studio", analytics_enabled=False) as app:
+        gr.Markdown(
+            "# Studio\nDraw or upload sketches, write a prompt, customize the generator, edit the result. "
+            "Every run is a DVC experiment (`dvc exp show`). "
+            + ("**TOY WORLD**: trained tiny networks on drawn cats; toy-world numbers." if exp.is_toy else "")
+        )
+        sketches = gr.State([])
+        with gr.Tab("Sketch"):
+            with gr.Row():
+                editor = gr.ImageEditor(
+                    label="canvas",
+                    type="numpy",
+                    image_mode="RGBA",
+                    sources=(),
+                    canvas_size=(256, 256),
+                    fixed_canvas=True,
+                    brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"),
+                    eraser=gr.Eraser(default_size=12),
+                    layers=False,
+                    transforms=(),
+                    elem_id="canvas",
+                )
+                with gr.Column():
+                    add_btn = gr.Button("Add drawing to the set", elem_id="add-drawing")
+                    uploads = gr.File(
+                        label="upload sketches", file_count="multiple", file_types=["image"], elem_id="uploads"
+                    )
+                    sketch_msg = gr.Markdown(elem_id="sketch-msg")
+            gallery = gr.Gallery(label="the sketch set", columns=8, height=180, elem_id="gallery")
+            selected = gr.State(None)
+            with gr.Row():
+                remove_btn = gr.Button("Remove selected", elem_id="remove")
+                clear_btn = gr.Button("Clear the set", elem_id="clear")
+
+        def show(sk, msg):
+            return sk, [_thumb(s) for s in sk], _error(msg)
+
+        add_btn.click(
+            lambda v, sk: show(*studio.add_drawing(v, sk)), [editor, sketches], [sketches, gallery, sketch_msg]
+        )
+        uploads.upload(
+            lambda f, sk: show(*studio.add_uploads(f, sk)), [uploads, sketches], [sketches, gallery, sketch_msg]
+        )
+
+        def on_select(evt: gr.SelectData):
+            return evt.index
+
+        gallery.select(on_select, None, selected)
+        remove_btn.click(
+            lambda sk, i: show(*Studio.remove(sk, i)), [sketches, selected], [sketches, gallery, sketch_msg]
+        )
+        clear_btn.click(lambda: show([], ""), None, [sketches, gallery, sketch_msg])
+
+        with gr.Tab("Customize"):
+            with gr.Row():
+                with gr.Column():
+                    target = gr.Textbox(
+                        label="target prompt", value=exp.target_prompt, max_length=200, elem_id="target"
+                    )
+                    target_err = gr.Markdown(elem_id="target-error")
+                    source = gr.Textbox(label="source prompt (optional)", placeholder=exp.source_prompt, max_length=200)
+                    source_err = gr.Markdown()
+                    chosen = gr.CheckboxGroup(methods, value=methods[:2], label="method blocks", elem_id="methods")
+                    methods_err = gr.Markdown()
+                    iters = gr.Number(value=exp.train.iters, precision=0, label="iterations", elem_id="iters")
+                    iters_err = gr.Markdown()
+                    sketches_err = gr.Markdown(elem_id="sketches-error")
+                    with gr.Row():
+                        go = gr.Button("Customize", variant="primary", elem_id="customize")
+                        cancel = gr.Button("Cancel", elem_id="cancel")
+                    form_err = gr.Markdown(elem_id="form-error")
+                with gr.Column():
+                    status = gr.Markdown(elem_id="job-status")
+                    step = gr.Markdown(elem_id="job-step")
+                    preview = gr.Image(label="preview (fixed noise)", type="filepath", elem_id="preview", height=160)
+                    losses = gr.LinePlot(x="step", y="value", color="loss", label="losses", height=220)
+            logs = gr.Textbox(label="log", lines=10, max_lines=10, elem_id="log")
+
+        err_boxes = {
+            "target_prompt": target_err,
+            "source_prompt": source_err,
+            "methods": methods_err,
+            "iters": iters_err,
+            "sketches": sketches_err,
+            "form": form_err,
+        }
+
+        def launch(t, s, m, n, sk):
+            out = studio.customize(t, s, m, n, sk)
+            errs = out.get("errors", {})
+            return [_error(errs.get(k, "")) for k in err_boxes]
+
+        go.click(launch, [target, source, chosen, iters, sketches], list(err_boxes.values()))
+        cancel.click(lambda: studio.runner.cancel() and None, None, None)
+
+        def poll():
+            st = studio.status()
+            p = st["progress"]
+            if p is None:
+                return st["status"], "", None, pd.DataFrame({"step": [], "value": [], "loss": []}), st["log"]
+            eta = f", ETA {p.eta_s:.0f} s" if p.eta_s is not None else ""
+            where = f"stage `{p.stage}`" if p.stage else "starting"
+            stepline = f"{where}; {p.method or ''} step {p.step} / {p.total}{eta}"
+            rows = [(s_, v, k) for k, pts in p.losses.items() for s_, v in pts]
+            df = pd.DataFrame(rows, columns=["step", "value", "loss"])
+            return st["status"], stepline, str(p.preview) if p.preview else None, df, st["log"]
+
+        timer = gr.Timer(2.0)
+        timer.tick(poll, None, [status, step, preview, losses, logs])
+
+        with gr.Tab("Results"):
+            refresh = gr.Button("Refresh", elem_id="refresh-results")
+            table = gr.Dataframe(headers=["experiment", "row", "metric", "value"], elem_id="results-table")
+            pick = gr.Dropdown(label="experiment", choices=[], elem_id="pick-result")
+            with gr.Row():
+                before = gr.Image(label="before: pretrained", elem_id="before")
+                after = gr.Gallery(label="after: each method", columns=2, elem_id="after")
+            files = gr.File(label="downloads: report and netG.pth", file_count="multiple", elem_id="downloads")
+
+        def list_results():
+            res = results_lib.experiments(studio.root)
+            rows = [(r.name, row, k, v) for r in res for row, k, v in results_lib.toy_columns(r)]
+            return pd.DataFrame(rows, columns=["experiment", "row", "metric", "value"]), gr.update(
+                choices=[r.name for r in res]
+            )
+
+        refresh.click(list_results, None, [table, pick])
+
+        def open_result(name):
+            res = {r.name: r for r in results_lib.experiments(studio.root)}.get(name)
+            if res is None:
+                return None, [], []
+            grids = {
+                row: results_lib.read_image(studio.root, res.rev, f"reports/grids/{row}.png") for row in res.metrics
+            }
+            out_dir = studio.runner.dir / "results" / name
+            out_dir.mkdir(parents=True, exist_ok=True)
+            downloads = []
+            for rel in ["reports/index.html"] + [
+                f"data/finetune/{m}/model/netG.pth" for m in res.metrics if m != "pretrained"
+            ]:
+                try:
+                    data = results_lib.read_bytes(studio.root, res.rev, rel)
+                except Exception:
+                    continue
+                dest = out_dir / rel.replace("/", "__")
+                dest.write_bytes(data)
+                downloads.append(str(dest))
+            after_imgs = [(img, row) for row, img in grids.items() if img is not None and row != "pretrained"]
+            return grids.get("pretrained"), after_imgs, downloads
+
+        pick.change(open_result, pick, [before, after, files])
+
+        with gr.Tab("Edit"):
+            gr.Markdown("Live edits on the pretrained generator or any result (`Refresh` in Results lists them).")
+            edit_src = gr.Dropdown(
+                label="generator", choices=["pretrained"], value="pretrained", elem_id="edit-generator"
+            )
+            seed = gr.Slider(0, 999, value=0, step=1, label="sample seed", elem_id="edit-seed")
+            with gr.Row():
+                start_img = gr.Image(label="start", height=192, elem_id="edit-start")
+                edited = gr.Image(label="global directions", height=192, elem_id="edit-global")
+            neutral = gr.Textbox(label="neutral prompt", value=exp.source_prompt)
+            tgt = gr.Textbox(label="target prompt", value=exp.target_prompt)
+            alpha = gr.Slider(-10, 10, value=0, step=0.1, label="alpha (strength)", elem_id="alpha")
+            beta = gr.Slider(0.0, 0.3, value=0.1, step=0.01, label="beta (disentanglement)", elem_id="beta")
+            gs_sliders = [gr.Slider(-5, 5, value=0, step=0.1, label=f"GANSpace component {k}") for k in range(4)]
+            gs_img = gr.Image(label="GANSpace", height=192, elem_id="edit-ganspace")
+            seed_b = gr.Slider(0, 999, value=1, step=1, label="second sample seed")
+            t = gr.Slider(0, 1, value=0, step=0.05, label="interpolate samples (W)")
+            interp_img = gr.Image(label="interpolation", height=192, elem_id="edit-interp")
+
+        def to_np(img):
+            return ((img.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+
+        def session(key):
+            return studio.edit_session(key)
+
+        def start(key, sd):
+            s = session(key)
+            return to_np(s.render(s.sample_w(int(sd))))
+
+        def global_edit(key, sd, n, tg, a, b):
+            s = session(key)
+            img, _ = s.global_direction(s.sample_w(int(sd)), n, tg, float(a), float(b))
+            return to_np(img)
+
+        def ganspace_edit(key, sd, *vals):
+            s = session(key)
+            return to_np(s.ganspace(s.sample_w(int(sd)), {k: float(v) for k, v in enumerate(vals)}))
+
+        def interp(key, a, b, tt):
+            s = session(key)
+            return to_np(s.interpolate_w(s.sample_w(int(a)), s.sample_w(int(b)), float(tt)))
+
+        for c in (edit_src, seed):
+            c.change(start, [edit_src, seed], start_img)
+        for c in (alpha, beta, seed, edit_src):
+            c.change(global_edit, [edit_src, seed, neutral, tgt, alpha, beta], edited, show_progress="hidden")
+        for c in gs_sliders:
+            c.change(ganspace_edit, [edit_src, seed, *gs_sliders], gs_img, show_progress="hidden")
+        t.change(interp, [edit_src, seed, seed_b, t], interp_img, show_progress="hidden")
+        app.load(start, [edit_src, seed], start_img)
+        app.css = ".studio-error{color:#b00020;font-weight:600}"
+    return app
