@@ -4,6 +4,7 @@
 # make bench  GPU benchmarks (benchmarks/), printed, never asserted; make bench-cpu: the CPU ones
 # make mutation  mutation testing score (mutmut) of losses, methods, metrics, editing, assets;
 #                SAMPLE=40: a seeded sample of 40 mutants per module, with a 95 % interval
+# make studio    the studio in the browser: draw, prompt, customize, edit (http://127.0.0.1:7860/)
 # make schema    regenerate params.schema.json from the config classes (a test fails when it is stale)
 
 PYTHON ?= python3
@@ -14,7 +15,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test bench bench-cpu mutation schema venv chromium clean
+.PHONY: demo test bench bench-cpu mutation schema studio venv chromium clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,10 @@ bench-cpu: venv
 	$(BIN)/python benchmarks/train_step.py --device cpu --size 64 --channel-base 2048 --sketcher xdog --clip demo-tiny-clip --iters 8
 	$(BIN)/python benchmarks/sample_eval.py --device cpu --size 64 --channel-base 2048 --n 200 --extractor demo-tiny
 	$(BIN)/python benchmarks/demo_pipeline.py
+
+# The studio (README "Studio"): a local web app on 127.0.0.1 over the same pipeline; prints its URL.
+studio: venv
+	$(BIN)/python -m studio
 
 schema: venv
 	$(BIN)/python -m pipeline.schema
