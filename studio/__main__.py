@@ -18,10 +18,16 @@ def main(argv=None) -> None:
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     ap.add_argument("--port", type=int, default=7860)
     ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1], help="the project root")
+    ap.add_argument(
+        "--state-dir",
+        type=Path,
+        default=os.environ.get("STUDIO_STATE_DIR"),
+        help="the job state and caches (default: <root>/.studio; env STUDIO_STATE_DIR)",
+    )
     args = ap.parse_args(argv)
-    from studio.app import Studio, build
+    from studio.app import CSS, Studio, build
 
-    studio = Studio(args.root)
+    studio = Studio(args.root, args.state_dir)
     app = build(studio)
     print(
         f"studio: http://{args.host}:{args.port}/  (Ctrl-C stops the studio; a running customization continues)",
@@ -34,6 +40,7 @@ def main(argv=None) -> None:
         max_file_size=MAX_FILE_SIZE,
         allowed_paths=[str(studio.runner.dir)],
         show_error=True,
+        css=CSS,
         quiet=True,
     )
 

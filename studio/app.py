@@ -40,9 +40,9 @@ def _thumb(img: Image.Image, size: int = 128) -> np.ndarray:
 class Studio:
     """Callbacks, independent of Gradio so that tests can call them directly."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, state_dir: Path | None = None):
         self.root = Path(root)
-        self.runner = JobRunner(self.root)
+        self.runner = JobRunner(self.root, state_dir)
         self.params = load_params(self.root / "params.yaml")
         self.sessions: dict[str, object] = {}  # generator key -> EditSession
 
@@ -364,5 +364,10 @@ def build(studio: Studio):
             c.change(ganspace_edit, [edit_src, seed, *gs_sliders], gs_img, show_progress="hidden")
         t.change(interp, [edit_src, seed, seed_b, t], interp_img, show_progress="hidden")
         app.load(start, [edit_src, seed], start_img)
-        app.css = ".studio-error{color:#b00020;font-weight:600}"
+        app.load(global_edit, [edit_src, seed, neutral, tgt, alpha, beta], edited)
+        app.load(ganspace_edit, [edit_src, seed, *gs_sliders], gs_img)
+        app.load(interp, [edit_src, seed, seed_b, t], interp_img)
     return app
+
+
+CSS = ".studio-error{color:#b00020;font-weight:600}"
