@@ -110,3 +110,44 @@ def test_hydra_values_are_quoted():
     assert hydra_value("data/studio/sketches/ab12") == "data/studio/sketches/ab12"
     assert hydra_value(["syog", "clip_global"]) == "[syog,clip_global]"
     assert hydra_value(25) == "25" and hydra_value("true") == "'true'"
+
+
+def test_progress_is_read_from_dvclive_files_in_dvcs_temporary_workspace(tmp_path):
+    """A stand-in for what `dvc exp run --temp` + stages/live.py write while a fine-tune runs."""
+    import json
+    import os
+
+    from stages.live import LiveProgress
+    from studio.progress import read_progress
+
+    started = time.time()
+    ws = tmp_path / ".dvc" / "tmp" / "exps" / "tmpabc123"
+    live = ws / "data" / "finetune" / "syog" / "live"
+    prog = LiveProgress(live)
+    prog.start(0, [])
+    for step in range(0, 40, 10):
+        prog.log(step, {"d_sketch": 1.0 + step / 100, "g_sketch": 2.0 - step / 100})
+    from PIL import Image
+
+    prog.preview(25, Image.new("RGB", (8, 8)))
+    old = tmp_path / ".dvc" / "tmp" / "exps" / "tmpold"  # an older workspace: not this job's
+    old.mkdir()
+    os.utime(old, (started - 3600, started - 3600))
+    log = "Running stage 'prepare':\n...\nRunning stage 'finetune@syog':\n"
+    p = read_progress(tmp_path, {"started": started}, iters=100, log_text=log)
+    assert p.stage == "finetune@syog" and p.method == "syog"
+    assert p.step == 31 and p.total == 100  # the last logged row was step 30 (0-based)
+    assert p.losses["d_sketch"] == [(0, 1.0), (10, 1.1), (20, 1.2), (30, 1.3)]
+    assert p.preview.name == "0000025.png" and p.preview_step == 25
+    assert p.eta_s is not None and p.eta_s >= 0
+    assert json.loads((live / "metrics.json").read_text())["train"]["g_sketch"] == 1.7
+    # before any workspace exists, or with only an older one, there is nothing to show yet
+    assert read_progress(tmp_path, {"started": time.time() + 3600}, iters=100).method is None
+
+
+def test_the_worker_keeps_the_most_telling_error_line():
+    from studio.worker import last_error
+
+    log = "Running stage 'finetune@syog':\nTraceback...\nValueError: boom\nERROR: failed to reproduce 'finetune@syog'\n"
+    assert last_error(log) == "ERROR: failed to reproduce 'finetune@syog'"
+    assert last_error("all fine\n") is None
