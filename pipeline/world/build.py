@@ -96,15 +96,12 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
                 model=c.model,
             )
         else:
-            from .gan import GanData, GanSchedule, train_stylegan
+            from .gan import GanData, train_stylegan
 
             gs = spec.gan
             summary = train_stylegan(
                 gan_config(spec),
-                GanSchedule(
-                    GanData(**gan_distribution(spec)),
-                    tuple((c.at, GanData(**gan_distribution(spec, c.at))) for c in gs.standing_changes),
-                ),
+                lambda step: GanData(**gan_distribution(spec, step)),  # gan.standing_changes
                 tmp,
                 ckpt_dir,
                 seed=spec.seed,

@@ -16,7 +16,7 @@ data augmentation (the renderer gives every step fresh images, so D cannot memor
 Data x: renders from the *training distribution* of the world (`GanData`): natural fur colours
 only and a rare standing pose, like LSUN cat, where pink cats are absent and standing ones few.
 Every step's batch is rendered from seed (world seed, step), so a resumed run sees the same data.
-A pose curriculum (`gan.standing_changes`, `GanSchedule`) may change the standing share from given
+A pose curriculum (`gan.standing_changes`; `data` is then a function of the step) may change the standing share from given
 steps on: a small generator drops a rare, thin-legged pose (README "The toy world"), so a spell on a
 pose-balanced set teaches it the figure before the rare share returns.
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,21 +53,6 @@ class GanData:
         return photos
 
 
-@dataclass(frozen=True)
-class GanSchedule:
-    """The training distribution per step: `first`, then each (step, GanData) change from its step on."""
-
-    first: GanData
-    changes: tuple = ()
-
-    def at(self, step: int) -> GanData:
-        data = self.first
-        for at, d in self.changes:
-            if step >= at:
-                data = d
-        return data
-
-
 def step_seed(seed: int, step: int, stream: int = 0) -> int:
     """A distinct, reproducible seed per (world seed, step, stream)."""
     return (seed * 1_000_003 + step * 7919 + stream * 104_729) % (2**31 - 1)
@@ -81,7 +67,7 @@ def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 def train_stylegan(
     cfg: StyleGAN2Config,
-    data: GanData | GanSchedule,
+    data: GanData | Callable[[int], GanData],
     out: Path,
     ckpt_dir: Path,
     *,
@@ -101,7 +87,7 @@ def train_stylegan(
 
     Resumable from ckpt_dir (newest `gan_*.pt`); deterministic given the arguments on one machine.
     """
-    schedule = data if isinstance(data, GanSchedule) else GanSchedule(data)
+    data_at = data if callable(data) else (lambda step: data)  # the training distribution per step
     torch.manual_seed(seed)
     G, D = Generator(cfg), Discriminator(cfg)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
@@ -131,8 +117,7 @@ def train_stylegan(
     t0 = time.time()
     bar = tqdm(range(start, iters), initial=start, total=iters, desc="world GAN", dynamic_ncols=True, mininterval=2.0)
     for it in bar:
-        data = schedule.at(it)
-        real = data.batch(batch, step_seed(seed, it), cfg.size)
+        real = data_at(it).batch(batch, step_seed(seed, it), cfg.size)
         # D step
         G.requires_grad_(False)
         D.requires_grad_(True)
@@ -144,7 +129,7 @@ def train_stylegan(
         d_opt.step()
         logs = {"d": d_loss.item()}
         if d_reg_every and it % d_reg_every == 0:
-            real_r = data.batch(batch, step_seed(seed, it, 1), cfg.size).requires_grad_(True)
+            real_r = data_at(it).batch(batch, step_seed(seed, it, 1), cfg.size).requires_grad_(True)
             pen = r1_penalty(D(real_r), real_r)
             d_opt.zero_grad(set_to_none=True)
             (r1_gamma / 2 * pen * d_reg_every).backward()
