@@ -63,8 +63,7 @@ def _png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def save_set(sketches: list[Image.Image], root: Path) -> Path:
-    """Store sketches (already as_sketch'ed) as one set under root; returns its folder."""
+def _encode(sketches: list[Image.Image], root: Path) -> tuple[list[bytes], Path]:
     if not sketches:
         raise DataError("the sketch set is empty: draw or upload at least one sketch")
     if len(sketches) > MAX_SKETCHES:
@@ -73,7 +72,18 @@ def save_set(sketches: list[Image.Image], root: Path) -> Path:
     h = hashlib.sha256()
     for b in pngs:
         h.update(hashlib.sha256(b).digest())
-    folder = Path(root) / h.hexdigest()[:16]
+    return pngs, Path(root) / h.hexdigest()[:16]
+
+
+def set_folder(sketches: list[Image.Image], root: Path) -> Path:
+    """The folder save_set would store these sketches in, without writing anything (so a form can be
+    validated before its sketch set is stored)."""
+    return _encode(sketches, root)[1]
+
+
+def save_set(sketches: list[Image.Image], root: Path) -> Path:
+    """Store sketches (already as_sketch'ed) as one set under root; returns its folder."""
+    pngs, folder = _encode(sketches, root)
     if folder.is_dir():
         return folder  # the same sketches, already stored
     folder.parent.mkdir(parents=True, exist_ok=True)

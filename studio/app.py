@@ -18,11 +18,11 @@ from PIL import Image
 
 from pipeline.config import load_params
 from pipeline.data import DataError
-from pipeline.sketchset import MAX_SKETCHES, as_sketch, decode_upload, save_set
+from pipeline.sketchset import MAX_SKETCHES, as_sketch, decode_upload, save_set, set_folder
 
 from . import experiment as form_lib
 from . import results as results_lib
-from .jobs import FINAL, JobBusy, JobRunner
+from .jobs import FINAL, JobBusy, JobRunner, busy_message
 from .progress import read_progress
 
 log = logging.getLogger("studio")
@@ -86,8 +86,8 @@ class Studio:
         errors = {}
         sketch_dir = None
         if sketches:
-            try:
-                sketch_dir = str(save_set(sketches, self.root / SKETCH_ROOT).relative_to(self.root))
+            try:  # where the set will be stored; nothing is written before the whole form is valid
+                sketch_dir = str(set_folder(sketches, self.root / SKETCH_ROOT).relative_to(self.root))
             except DataError as e:
                 errors["sketches"] = str(e)
         try:
@@ -102,6 +102,10 @@ class Studio:
             errors = {**e.errors, **errors}
         if errors:
             return {"errors": errors}
+        busy = self.runner.running()
+        if busy:  # refused before the sketch set is stored (launch checks again, under the lock)
+            return {"errors": {"form": busy_message(busy)}}
+        save_set(sketches, self.root / SKETCH_ROOT)
         over = form_lib.overrides(form, form_lib.read_params(self.root))
         name = f"{results_lib.PREFIX}{time.strftime('%Y%m%d-%H%M%S')}"
         meta = {"form": form.__dict__, "iters": iters}

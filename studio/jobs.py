@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 FINAL = ("succeeded", "failed", "cancelled")
+CODE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class JobBusy(RuntimeError):
@@ -49,6 +50,11 @@ def _alive(pid: int | None) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def busy_message(job: dict) -> str:
+    started = time.strftime("%H:%M:%S", time.localtime(job["started"]))
+    return f"a customization is already running ({job['name']}, started {started}); wait for it or cancel it"
 
 
 class JobRunner:
@@ -103,6 +109,11 @@ class JobRunner:
             )
         return job
 
+    def running(self) -> dict | None:
+        """The job in progress, if any (a dead worker's job counts as ended)."""
+        job = self.current()
+        return job if job and job["status"] not in FINAL else None
+
     def log_tail(self, job: dict | None, lines: int = 40) -> str:
         if not job:
             return ""
@@ -127,10 +138,7 @@ class JobRunner:
         with self.locked():
             job = self.read()
             if job and job["status"] not in FINAL and _alive(job.get("worker_pid")):
-                raise JobBusy(
-                    f"a customization is already running ({job['name']}, started "
-                    f"{time.strftime('%H:%M:%S', time.localtime(job['started']))}); wait for it or cancel it"
-                )
+                raise JobBusy(busy_message(job))
             job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
             folder = self.dir / "jobs" / job_id
             folder.mkdir(parents=True)
@@ -153,7 +161,8 @@ class JobRunner:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: outlives the studio, cancels as one
-                    env={**os.environ, "PYTHONPATH": str(self.root)},
+                    # the project root first (its pipeline and stages); this code second (studio.worker)
+                    env={**os.environ, "PYTHONPATH": os.pathsep.join([str(self.root), str(CODE_ROOT)])},
                 )
             job["worker_pid"] = worker.pid
             self.write(job)

@@ -151,3 +151,55 @@ def test_the_worker_keeps_the_most_telling_error_line():
     log = "Running stage 'finetune@syog':\nTraceback...\nValueError: boom\nERROR: failed to reproduce 'finetune@syog'\n"
     assert last_error(log) == "ERROR: failed to reproduce 'finetune@syog'"
     assert last_error("all fine\n") is None
+
+
+def _studio(tmp_path):
+    import shutil
+
+    from studio.app import Studio
+
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    return Studio(tmp_path, tmp_path / "state")
+
+
+def _a_sketch():
+    from PIL import Image, ImageDraw
+
+    from pipeline.sketchset import as_sketch
+
+    img = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(img).line([(10, 30), (50, 30), (50, 50)], fill=0, width=2)
+    return as_sketch(img, "drawn")
+
+
+@pytest.mark.parametrize(
+    "form, field, text",
+    [
+        (dict(target=""), "target_prompt", "non-empty"),
+        (dict(target="a photo of a cat"), "target_prompt", "names no colour"),
+        (dict(target="a pink cat " * 30), "target_prompt", "at most 200 characters"),
+        (dict(methods=[]), "methods", "at least one method"),
+        (dict(iters=0), "iters", "from 1 to"),
+        (dict(iters="many"), "iters", "whole number"),
+        (dict(sketches=[]), "sketches", "the sketch set is empty"),
+    ],
+)
+def test_a_bad_form_gets_its_message_and_writes_nothing(tmp_path, form, field, text):
+    studio = _studio(tmp_path)
+    args = dict(target="a photo of a pink cat", source="", methods=["syog"], iters=20, sketches=[_a_sketch()])
+    out = studio.customize(**{**args, **form})
+    assert text in out["errors"][field], out
+    assert not (tmp_path / "data").exists()  # the sketch set is stored only for a valid form
+    assert studio.runner.read() is None  # nothing was launched
+
+
+def test_a_second_launch_while_one_runs_is_refused_before_anything_is_written(tmp_path):
+    studio = _studio(tmp_path)
+    first = studio.runner.launch_command(py("import time; time.sleep(60)"), "first")
+    try:
+        out = studio.customize("a photo of a pink cat", "", ["syog"], 20, [_a_sketch()])
+        assert "a customization is already running (first" in out["errors"]["form"]
+        assert not (tmp_path / "data").exists()
+        assert studio.runner.current()["id"] == first["id"]
+    finally:
+        studio.runner.cancel()
