@@ -277,8 +277,9 @@ def build(studio: Studio):
 
         with gr.Tab("Results"):
             refresh = gr.Button("Refresh", elem_id="refresh-results")
-            table = gr.Dataframe(headers=["experiment", "row", "metric", "value"], elem_id="results-table")
+            table = gr.Dataframe(headers=results_lib.TABLE_HEADERS, elem_id="results-table")
             pick = gr.Dropdown(label="experiment", choices=[], elem_id="pick-result")
+            result_sketches = gr.Gallery(label="its sketches", columns=10, height=110, elem_id="result-sketches")
             with gr.Row():
                 before = gr.Image(label="before: pretrained", elem_id="before")
                 after = gr.Gallery(label="after: each method", columns=2, elem_id="after")
@@ -286,17 +287,21 @@ def build(studio: Studio):
 
         def list_results():
             res = results_lib.experiments(studio.root)
-            rows = [(r.name, row, k, v) for r in res for row, k, v in results_lib.toy_columns(r)]
-            return pd.DataFrame(rows, columns=["experiment", "row", "metric", "value"]), gr.update(
-                choices=[r.name for r in res]
-            )
-
-        refresh.click(list_results, None, [table, pick])
+            table_df = pd.DataFrame(results_lib.table_rows(res), columns=results_lib.TABLE_HEADERS)
+            generators = ["pretrained"] + [f"{r.name}/{m}" for r in res for m in r.metrics if m != "pretrained"]
+            return table_df, gr.update(choices=[r.name for r in res]), gr.update(choices=generators)
 
         def open_result(name):
             res = {r.name: r for r in results_lib.experiments(studio.root)}.get(name)
             if res is None:
-                return None, [], []
+                return None, [], [], []
+            folder = results_lib.sketch_dir(res)
+            # the stored set (content-addressed, never rewritten); a name from params, checked to stay inside
+            shown = []
+            if folder:
+                path = (studio.root / folder).resolve()
+                if path.is_relative_to((studio.root / SKETCH_ROOT).resolve()) and path.is_dir():
+                    shown = [str(f) for f in sorted(path.glob("*.png"))]
             grids = {
                 row: results_lib.read_image(studio.root, res.rev, f"reports/grids/{row}.png") for row in res.metrics
             }
@@ -314,9 +319,9 @@ def build(studio: Studio):
                 dest.write_bytes(data)
                 downloads.append(str(dest))
             after_imgs = [(img, row) for row, img in grids.items() if img is not None and row != "pretrained"]
-            return grids.get("pretrained"), after_imgs, downloads
+            return grids.get("pretrained"), after_imgs, downloads, shown
 
-        pick.change(open_result, pick, [before, after, files])
+        pick.change(open_result, pick, [before, after, files, result_sketches])
 
         with gr.Tab("Edit"):
             gr.Markdown("Live edits on the pretrained generator or any result (`Refresh` in Results lists them).")
@@ -367,6 +372,7 @@ def build(studio: Studio):
         for c in gs_sliders:
             c.change(ganspace_edit, [edit_src, seed, *gs_sliders], gs_img, show_progress="hidden")
         t.change(interp, [edit_src, seed, seed_b, t], interp_img, show_progress="hidden")
+        refresh.click(list_results, None, [table, pick, edit_src])
         app.load(start, [edit_src, seed], start_img)
         app.load(global_edit, [edit_src, seed, neutral, tgt, alpha, beta], edited)
         app.load(ganspace_edit, [edit_src, seed, *gs_sliders], gs_img)

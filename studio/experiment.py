@@ -115,7 +115,7 @@ def dvc_set_args(over: dict) -> list[str]:
         if value is DELETE:
             args += ["-S", f"~{key}"]
         else:
-            args += ["-S", f"{key}={hydra_value(value)}"]
+            args += ["-S", f"++{key}={hydra_value(value)}"]  # ++: set, adding the key if params.yaml lacks it
     return args
 
 

@@ -55,6 +55,33 @@ def read_image(root: Path, rev: str, path: str) -> Image.Image | None:
         return None
 
 
+TABLE_METRICS = ("pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior", "fid")
+TABLE_HEADERS = ["experiment", "prompt", "method", *TABLE_METRICS]
+
+
+def param(result: Result, dotted_suffix: str):
+    """A params value of the experiment as `dvc exp show` lists it (column names may carry a file prefix)."""
+    for key, value in result.params.items():
+        if key == dotted_suffix or key.endswith(":" + dotted_suffix) or key.endswith("." + dotted_suffix):
+            return value
+    return None
+
+
+def table_rows(results: list[Result]) -> list[list]:
+    """One row per experiment and method (the pretrained row included): prompt and metrics."""
+    rows = []
+    for r in results:
+        prompt = param(r, "target_prompt")
+        for method, values in r.metrics.items():
+            if isinstance(values, dict):
+                rows.append([r.name, prompt, method, *(values.get(k) for k in TABLE_METRICS)])
+    return rows
+
+
+def sketch_dir(result: Result) -> str | None:
+    return param(result, "assets.sketch_dir")
+
+
 def toy_columns(result: Result) -> list[tuple[str, str, float | None]]:
     """(row, metric, value) for the toy world's accuracies: what the results table shows first."""
     rows = []

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pipeline.losses.diffaug import POLICIES, color, cutout, diff_augment, parse_policy, translation
-from pipeline.losses.gan import d_logistic, g_nonsaturating, r1_penalty
+from pipeline.losses.gan import d_logistic, g_nonsaturating, path_length_penalty, r1_penalty
 
 
 def sp(x: float) -> float:
@@ -117,6 +117,28 @@ def zero_border(img: torch.Tensor) -> tuple[int, int]:
     assert top == 0 or bottom == 0, "zeros on both sides: not a translation"
     assert left == 0 or right == 0
     return top - bottom, left - right
+
+
+def test_path_length_of_a_linear_generator_is_its_jacobian_applied_to_the_noise():
+    """images = sum_l w_l M_l: J_w^T y is M_l y per row, so every length is known in closed form."""
+    g = torch.Generator().manual_seed(0)
+    B, L, D, C, H, W = 3, 4, 5, 3, 4, 4
+    M = torch.randn(L, D, C * H * W, generator=g, dtype=torch.float64).requires_grad_(True)
+    wplus = torch.randn(B, L, D, generator=g, dtype=torch.float64).requires_grad_(True)
+    images = torch.einsum("bld,ldk->bk", wplus, M).view(B, C, H, W)
+    torch.manual_seed(7)
+    pen, mean = path_length_penalty(images, wplus, torch.tensor(1.5, dtype=torch.float64), decay=0.1)
+    torch.manual_seed(7)
+    y = torch.randn(B, C, H, W, dtype=torch.float64).view(B, -1) / math.sqrt(H * W)  # the same draw
+    jt_y = torch.einsum("ldk,bk->bld", M.detach(), y)  # [B, L, D]
+    lengths = jt_y.pow(2).sum(2).mean(1).sqrt()
+    want_mean = 1.5 + 0.1 * (lengths.mean() - 1.5)
+    assert mean.item() == pytest.approx(want_mean.item(), rel=1e-12)
+    assert pen.item() == pytest.approx((lengths - want_mean).pow(2).mean().item(), rel=1e-12)
+    assert not mean.requires_grad
+    # differentiable: the penalty of a generator whose path lengths vary pulls them together
+    (gm,) = torch.autograd.grad(pen, M)
+    assert gm.abs().sum() > 0
 
 
 @pytest.mark.parametrize("shape", [(6, 3, 32, 32), (5, 2, 16, 24), (3, 1, 8, 8)])

@@ -82,8 +82,30 @@ def test_the_form_becomes_params_overrides_that_the_pipeline_accepts():
     assert exp.target_prompt == "a photo of a pink cat" and exp.train.iters == 50
     assert exp.assets.sketch_dir == "data/studio/sketches/0123456789abcdef"
     assert set(exp.editing.generators) <= {"syog", "clip_direction"}
-    args = dvc_set_args(overrides(form(), read_params(ROOT)))
-    assert "~methods.diagonal" in args and f"experiments.{exp.name}.target_prompt='a photo of a pink cat'" in args
+
+
+def test_dvc_applies_the_set_arguments_to_params_yaml_as_the_form_says(tmp_path):
+    """The -S arguments through DVC's own Hydra override code (what `dvc exp run -S` runs): keys that
+    params.yaml lacks (train.preview_every) are added, unchosen blocks removed, prompts kept verbatim."""
+    import shutil
+
+    import yaml
+    from dvc.utils.hydra import apply_overrides
+
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    f = Form("a photo of a 'pink' cat, standing", "", ("syog", "clip_direction"), 50, "data/studio/sketches/ab")
+    args = dvc_set_args(overrides(f, read_params(ROOT)))
+    apply_overrides(tmp_path / "params.yaml", args[1::2])  # the values after each -S
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    exp = raw["experiments"][raw["experiment"]]
+    assert exp["target_prompt"] == "a photo of a 'pink' cat, standing"
+    assert exp["train"]["iters"] == 50 and exp["train"]["preview_every"] == 25
+    assert exp["assets"]["sketch_dir"] == "data/studio/sketches/ab"
+    assert set(raw["methods"]) == {"syog", "clip_direction"}
+    # and the result is valid params for the pipeline
+    from pipeline.config import params_from_dict
+
+    assert params_from_dict(raw, "applied").experiment.train.preview_every == 25
 
 
 @pytest.mark.parametrize(

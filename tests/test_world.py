@@ -242,6 +242,35 @@ def test_world_parts_train_deterministically(tmp_path):
     assert '"standing": 0.07' in summary and '"pink"' not in summary  # the training distribution
 
 
+def test_path_length_regularization_starts_at_its_step_and_resumes_exactly(tmp_path):
+    """gan.pl_weight/pl_from: the penalty runs from pl_from on and G's Adam then takes the lazy ratio;
+    a run stopped and resumed gives the bytes of one uninterrupted run; starting it later changes G."""
+    from pipeline.world.build import gan_config
+    from pipeline.world.gan import GanData, train_stylegan
+    from pipeline.world.spec import WorldSpec
+
+    small = dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64, channel_max=16)
+    cfg = gan_config(dataclasses.replace(WorldSpec(), size=16, generator=small))
+    data = GanData(pose={"standing": 0.5, "sitting": 0.5}, colour={"black": 1.0})
+    kw = dict(seed=0, iters=8, batch=4, pl_weight=2.0, pl_every=2, pl_from=4, ckpt_every=100, sample_every=0)
+
+    def last_ckpt(folder):
+        return torch.load(sorted(folder.glob("gan_*.pt"))[-1], weights_only=True)
+
+    train_stylegan(cfg, data, tmp_path / "a", tmp_path / "ca", **kw)
+    ck = last_ckpt(tmp_path / "ca")
+    assert ck["pl_mean"] > 0  # the running path length moved from 0: the penalty ran
+    assert ck["g_opt"]["param_groups"][0]["lr"] == pytest.approx(0.002 * 2 / 3)  # lazy ratio k/(k+1)
+    train_stylegan(cfg, data, tmp_path / "b", tmp_path / "cb", **kw, stop_after=5)
+    train_stylegan(cfg, data, tmp_path / "b", tmp_path / "cb", **kw)
+    for name in ("netG.pth", "netD.pth"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    train_stylegan(cfg, data, tmp_path / "c", tmp_path / "cc", **{**kw, "pl_from": 100})  # never on
+    ck = last_ckpt(tmp_path / "cc")
+    assert ck["pl_mean"] == 0 and ck["g_opt"]["param_groups"][0]["lr"] == pytest.approx(0.002)
+    assert (tmp_path / "a" / "netG.pth").read_bytes() != (tmp_path / "c" / "netG.pth").read_bytes()
+
+
 def test_the_pose_curriculum_changes_the_renders_at_its_steps(monkeypatch, tmp_path):
     """gan.standing_changes: from each step on, the real batch is drawn with that standing share."""
     from pipeline.config import ConfigError, from_dict

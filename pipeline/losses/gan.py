@@ -31,3 +31,23 @@ def r1_penalty(real_logits: torch.Tensor, real_input: torch.Tensor) -> torch.Ten
     """
     (grad,) = torch.autograd.grad(real_logits.sum(), real_input, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def path_length_penalty(
+    images: torch.Tensor, wplus: torch.Tensor, mean_length: torch.Tensor, decay: float = 0.01
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """StyleGAN2's path-length regularizer (Karras et al., CVPR 2020, eq. 4; rosinality
+    `train.py::g_path_regularize`): a fixed-size step in W should change the image by a fixed amount.
+
+        y ~ N(0, I) / sqrt(H W),   J_w^T y = grad_w <G(w), y>             wplus [B, L, D] -> [B, L, D]
+        l = sqrt(mean_L sum_D (J_w^T y)^2)                                  [B]
+        a <- a + decay (mean(l) - a)                                        running target, a scalar
+        L_pl = mean((l - a)^2)
+
+    Returns (L_pl, the updated a, detached). `images` must have been made from `wplus` with grad.
+    """
+    noise = torch.randn_like(images) / (images.shape[2] * images.shape[3]) ** 0.5
+    (grad,) = torch.autograd.grad((images * noise).sum(), wplus, create_graph=True)
+    lengths = grad.pow(2).sum(2).mean(1).sqrt()  # [B]
+    mean = mean_length + decay * (lengths.mean() - mean_length)
+    return (lengths - mean).pow(2).mean(), mean.detach()

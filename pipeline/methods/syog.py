@@ -14,7 +14,7 @@ only); y = user sketches, x = photos for image regularization; sp = softplus.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import torch
 from pydantic import Field, Strict
@@ -39,6 +39,9 @@ class SyogConfig:
     mixing: Unit = 0.9  # style-mixing probability
     diffaug: Str = "translation"  # comma-separated DiffAugment policies, "" for none
     dsketch_pretrained: Bool = True  # D_sketch starts from netD.pth (reference default)
+    # "trained" (reference): D_image keeps learning real photos vs fakes. "frozen": the pretrained D
+    # judges realism unchanged, so it cannot learn that the sketched pose is rare in the photos (README)
+    image_d: Literal["trained", "frozen"] = "trained"
     target_prompt: Optional[Prompt] = None  # used by CLIP metrics; defaults to the experiment's
 
     def validate(self, path):
@@ -67,7 +70,8 @@ class SketchYourOwnGAN:
         self.g_optim = torch.optim.Adam(
             self.g_params, lr=cfg.lr if cfg.g_lr is None else cfg.g_lr, betas=(cfg.beta1, cfg.beta2)
         )
-        self.d_modules = [nets.D_sketch] + ([nets.D_image] if cfg.l_image > 0 else [])
+        self.train_d_image = cfg.l_image > 0 and cfg.image_d == "trained"
+        self.d_modules = [nets.D_sketch] + ([nets.D_image] if self.train_d_image else [])
         # Lazy-R1 ratio (StyleGAN2 appendix B): the D optimizer sees k/(k+1) of the steps.
         ratio = cfg.d_reg_every / (cfg.d_reg_every + 1) if cfg.d_reg_every > 0 else 1.0
         self.d_optim = torch.optim.Adam(
@@ -144,12 +148,12 @@ class SketchYourOwnGAN:
                 fake = self.fake(self.exp.train.batch)
                 fake_sketch = n.sketcher(fake)  # once per fake batch
             real_sketch = data.sketches(self.exp.train.batch)
-            photos = data.photos(self.exp.train.batch) if c.l_image > 0 else None
+            photos = data.photos(self.exp.train.batch) if self.train_d_image else None
             self.reals = (real_sketch, photos)  # R1 of this iteration uses the same reals
             loss = d_logistic(
                 n.D_sketch(self.to_sketch_input(real_sketch)), n.D_sketch(self.to_sketch_input(fake_sketch))
             )
-            li = d_logistic(n.D_image(photos), n.D_image(fake)) if c.l_image > 0 else None
+            li = d_logistic(n.D_image(photos), n.D_image(fake)) if self.train_d_image else None
         logs = {"d_sketch": loss.item()}
         if li is not None:
             logs["d_image"] = li.item()
@@ -169,7 +173,7 @@ class SketchYourOwnGAN:
         pen = r1_penalty(n.D_sketch(self.to_sketch_input(real_sketch)), real_sketch)
         loss = c.r1_gamma / 2 * pen * c.d_reg_every
         logs = {"r1_sketch": pen.item()}
-        if c.l_image > 0:
+        if self.train_d_image:
             photos = photos.float().detach().requires_grad_(True)
             pen_i = r1_penalty(n.D_image(photos), photos)
             loss = loss + c.l_image * c.r1_gamma / 2 * pen_i * c.d_reg_every

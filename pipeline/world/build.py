@@ -112,6 +112,9 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
                 d_reg_every=gs.d_reg_every,
                 mixing=gs.mixing,
                 ema_kimg=gs.ema_kimg,
+                pl_weight=gs.pl_weight,
+                pl_every=gs.pl_every,
+                pl_from=gs.pl_from,
                 ckpt_every=gs.ckpt_every,
             )
             # what it was trained on last: the image-regularization photos and fid_prior use it

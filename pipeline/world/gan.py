@@ -9,9 +9,14 @@ LSUN-cat weights), at toy scale:
 
 Adam (lr, betas (0, 0.99)); D's lr and betas get the lazy-regularization ratio k/(k+1). G_ema is
 an exponential moving average of G with a half-life of `ema_kimg` thousand images; it is what is
-saved as netG.pth (GANSketching's `netG.pth` is the EMA generator too). Not used: path-length
-regularization (it costs a third of a step on this CPU and a 32 px toy set does not need it) and
-data augmentation (the renderer gives every step fresh images, so D cannot memorize a set).
+saved as netG.pth (GANSketching's `netG.pth` is the EMA generator too). Path-length
+regularization (StyleGAN2 config F, which made the published LSUN-cat weights) runs from step
+`pl_from` on, every `pl_every` steps on half a batch, weight `pl_weight`; G's Adam then gets the
+lazy ratio k/(k+1) as in rosinality. It makes W smooth, which mapping-only fine-tuning relies on:
+without it the standing cats sat on small scattered islands of W (README "The toy world").
+Not used: data augmentation (the renderer gives every step fresh images, so D cannot memorize a set).
+
+    L_pl = mean((|J_w^T y| - a)^2)        losses.gan.path_length_penalty
 
 Data x: renders from the *training distribution* of the world (`GanData`): natural fur colours
 only and a rare standing pose, like LSUN cat, where pink cats are absent and standing ones few.
@@ -33,7 +38,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..losses.gan import d_logistic, g_nonsaturating, r1_penalty
+from ..losses.gan import d_logistic, g_nonsaturating, path_length_penalty, r1_penalty
 from ..nets.checkpoint import load_file, save_atomic
 from ..nets.stylegan2 import Discriminator, Generator, StyleGAN2Config
 from .render import render, sample_factors
@@ -79,6 +84,9 @@ def train_stylegan(
     d_reg_every: int = 16,
     mixing: float = 0.9,
     ema_kimg: float = 10.0,
+    pl_weight: float = 0.0,
+    pl_every: int = 4,
+    pl_from: int = 0,
     ckpt_every: int = 500,
     sample_every: int = 1000,
     stop_after: int | None = None,
@@ -96,6 +104,7 @@ def train_stylegan(
     d_opt = torch.optim.Adam(D.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio))
     decay = 0.5 ** (batch / (ema_kimg * 1000))
     start, history = 0, []
+    pl_mean = torch.zeros(())  # the running path length a (rosinality starts it at 0)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     ckpts = sorted(ckpt_dir.glob("gan_*.pt"))
     if ckpts:
@@ -104,6 +113,7 @@ def train_stylegan(
             m.load_state_dict(ck[name])
         torch.set_rng_state(ck["rng"])
         start, history = int(ck["step"]), list(ck["history"])
+        pl_mean = ck.get("pl_mean", pl_mean)
         log.info("resuming the world GAN from step %d (%s)", start, ckpts[-1])
 
     def z(n):
@@ -116,7 +126,12 @@ def train_stylegan(
 
     t0 = time.time()
     bar = tqdm(range(start, iters), initial=start, total=iters, desc="world GAN", dynamic_ncols=True, mininterval=2.0)
+    pl_on = pl_weight > 0 and pl_every > 0
     for it in bar:
+        # G's Adam: the lazy-regularization ratio once path-length regularization is on (from the step)
+        g_ratio = pl_every / (pl_every + 1) if pl_on and it >= pl_from else 1.0
+        for group in g_opt.param_groups:
+            group["lr"], group["betas"] = lr * g_ratio, (0.0, 0.99**g_ratio)
         real = data_at(it).batch(batch, step_seed(seed, it), cfg.size)
         # D step
         G.requires_grad_(False)
@@ -142,8 +157,20 @@ def train_stylegan(
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         g_opt.step()
-        accumulate(G_ema, G, decay)
         logs["g"] = g_loss.item()
+        if pl_on and it >= pl_from and it % pl_every == 0:
+            n = max(1, batch // 2)  # rosinality path_batch_shrink 2
+            if mixing > 0 and torch.rand(()).item() < mixing:
+                zs, inject = [z(n), z(n)], int(torch.randint(1, G.n_latent, ()).item())
+            else:
+                zs, inject = [z(n)], None
+            img, wplus = G(zs, inject_index=inject, return_latents=True)
+            pen, pl_mean = path_length_penalty(img, wplus, pl_mean)
+            g_opt.zero_grad(set_to_none=True)
+            (pl_weight * pl_every * pen).backward()
+            g_opt.step()
+            logs["pl"] = pen.item()
+        accumulate(G_ema, G, decay)
         if it % 50 == 0:
             history.append({"step": it, **{k: round(v, 5) for k, v in logs.items()}})
             bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
@@ -159,6 +186,7 @@ def train_stylegan(
                     "d_opt": d_opt.state_dict(),
                     "rng": torch.get_rng_state(),
                     "history": history,
+                    "pl_mean": pl_mean,
                 },
                 ckpt_dir / f"gan_{done:07d}.pt",
             )

@@ -29,6 +29,10 @@ class WorldGanSpec:
     standing: Unit = 0.07  # share of standing cats (LSUN cat: few); the rest sit or lie, half each
     # Changes of that share during training (a pose curriculum), in step order; README "The toy world".
     standing_changes: tuple[StandingChange, ...] = ()
+    # Path-length regularization (StyleGAN2 config F) from step pl_from on; pl_weight 0 turns it off.
+    pl_weight: NonNegFloat = 0.0
+    pl_every: PosInt = 4
+    pl_from: NonNegInt = 0
     ckpt_every: PosInt = 250
 
     def validate(self, path):
