@@ -33,6 +33,18 @@ def _error(text: str) -> str:
     return f"<span class='studio-error'>⚠ {text}</span>" if text else ""
 
 
+def _load(path: Path | None) -> Image.Image | None:
+    """An image file's pixels, loaded here: Gradio serves files only from its allowed folders, and the
+    preview lives in DVC's temporary workspace. None if it is missing or still being written."""
+    if path is None:
+        return None
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except OSError:
+        return None
+
+
 def _thumb(img: Image.Image, size: int = 128) -> np.ndarray:
     return np.asarray(img.convert("RGB").resize((size, size), Image.LANCZOS))
 
@@ -239,7 +251,7 @@ def build(studio: Studio):
                 with gr.Column():
                     status = gr.Markdown(elem_id="job-status")
                     step = gr.Markdown(elem_id="job-step")
-                    preview = gr.Image(label="preview (fixed noise)", type="filepath", elem_id="preview", height=160)
+                    preview = gr.Image(label="preview (fixed noise)", elem_id="preview", height=160)
                     losses = gr.LinePlot(x="step", y="value", color="loss", label="losses", height=220)
             logs = gr.Textbox(label="log", lines=10, max_lines=10, elem_id="log")
 
@@ -270,7 +282,7 @@ def build(studio: Studio):
             stepline = f"{where}; {p.method or ''} step {p.step} / {p.total}{eta}"
             rows = [(s_, v, k) for k, pts in p.losses.items() for s_, v in pts]
             df = pd.DataFrame(rows, columns=["step", "value", "loss"])
-            return st["status"], stepline, str(p.preview) if p.preview else None, df, st["log"]
+            return st["status"], stepline, _load(p.preview), df, st["log"]
 
         timer = gr.Timer(2.0)
         timer.tick(poll, None, [status, step, preview, losses, logs])
@@ -289,7 +301,12 @@ def build(studio: Studio):
             res = results_lib.experiments(studio.root)
             table_df = pd.DataFrame(results_lib.table_rows(res), columns=results_lib.TABLE_HEADERS)
             generators = ["pretrained"] + [f"{r.name}/{m}" for r in res for m in r.metrics if m != "pretrained"]
-            return table_df, gr.update(choices=[r.name for r in res]), gr.update(choices=generators)
+            return (
+                table_df,
+                gr.update(choices=[r.name for r in res]),
+                gr.update(choices=generators),
+                gr.update(choices=generators),
+            )
 
         def open_result(name):
             res = {r.name: r for r in results_lib.experiments(studio.root)}.get(name)
@@ -301,7 +318,7 @@ def build(studio: Studio):
             if folder:
                 path = (studio.root / folder).resolve()
                 if path.is_relative_to((studio.root / SKETCH_ROOT).resolve()) and path.is_dir():
-                    shown = [str(f) for f in sorted(path.glob("*.png"))]
+                    shown = [_load(f) for f in sorted(path.glob("*.png"))]
             grids = {
                 row: results_lib.read_image(studio.root, res.rev, f"reports/grids/{row}.png") for row in res.metrics
             }
@@ -324,59 +341,157 @@ def build(studio: Studio):
         pick.change(open_result, pick, [before, after, files, result_sketches])
 
         with gr.Tab("Edit"):
-            gr.Markdown("Live edits on the pretrained generator or any result (`Refresh` in Results lists them).")
-            edit_src = gr.Dropdown(
-                label="generator", choices=["pretrained"], value="pretrained", elem_id="edit-generator"
+            gr.Markdown(
+                "Live edits on the pretrained generator or any result (`Refresh` in Results lists them). "
+                "Start from a sample, an inverted photo, a scribble or a latent optimization; every slider "
+                "below edits that start code."
             )
-            seed = gr.Slider(0, 999, value=0, step=1, label="sample seed", elem_id="edit-seed")
+            code = gr.State(None)  # the start code: W+ [1, n_latent, D] of the chosen generator
+            with gr.Row():
+                edit_src = gr.Dropdown(
+                    label="generator", choices=["pretrained"], value="pretrained", elem_id="edit-generator"
+                )
+                seed = gr.Slider(0, 999, value=0, step=1, label="sample seed", elem_id="edit-seed")
             with gr.Row():
                 start_img = gr.Image(label="start", height=192, elem_id="edit-start")
+                with gr.Column():
+                    photo = gr.Image(label="a photo to invert", type="pil", sources=["upload"], height=140)
+                    invert_btn = gr.Button("Invert the photo (start from it)", elem_id="invert")
+                with gr.Column():
+                    lo_prompt = gr.Textbox(label="latent optimization prompt", value=exp.target_prompt, max_length=200)
+                    lo_steps = gr.Slider(5, 200, value=40, step=5, label="steps")
+                    lo_btn = gr.Button("Optimize toward the prompt", elem_id="latent-opt")
+            edit_msg = gr.Markdown(elem_id="edit-msg")
+            with gr.Accordion("Scribble: paint colours on the start image, then apply", open=False):
+                scribble = gr.ImageEditor(
+                    type="numpy",
+                    image_mode="RGBA",
+                    sources=(),
+                    canvas_size=(256, 256),
+                    brush=gr.Brush(default_size=12, colors=["#f078b4", "#3264dc", "#32b446", "#262428", "#ecebe4"]),
+                    layers=False,
+                    transforms=(),
+                    elem_id="scribble",
+                )
+                scribble_btn = gr.Button("Apply the scribble", elem_id="apply-scribble")
+            with gr.Row():
                 edited = gr.Image(label="global directions", height=192, elem_id="edit-global")
-            neutral = gr.Textbox(label="neutral prompt", value=exp.source_prompt)
-            tgt = gr.Textbox(label="target prompt", value=exp.target_prompt)
-            alpha = gr.Slider(-10, 10, value=0, step=0.1, label="alpha (strength)", elem_id="alpha")
-            beta = gr.Slider(0.0, 0.3, value=0.1, step=0.01, label="beta (disentanglement)", elem_id="beta")
-            gs_sliders = [gr.Slider(-5, 5, value=0, step=0.1, label=f"GANSpace component {k}") for k in range(4)]
-            gs_img = gr.Image(label="GANSpace", height=192, elem_id="edit-ganspace")
-            seed_b = gr.Slider(0, 999, value=1, step=1, label="second sample seed")
-            t = gr.Slider(0, 1, value=0, step=0.05, label="interpolate samples (W)")
-            interp_img = gr.Image(label="interpolation", height=192, elem_id="edit-interp")
+                gs_img = gr.Image(label="GANSpace", height=192, elem_id="edit-ganspace")
+                interp_img = gr.Image(label="interpolation (W)", height=192, elem_id="edit-interp")
+                winterp_img = gr.Image(label="interpolation (weights)", height=192, elem_id="edit-winterp")
+            with gr.Row():
+                with gr.Column():
+                    neutral = gr.Textbox(label="neutral prompt", value=exp.source_prompt, max_length=200)
+                    tgt = gr.Textbox(label="target prompt", value=exp.target_prompt, max_length=200)
+                    alpha = gr.Slider(-10, 10, value=0, step=0.1, label="alpha (strength)", elem_id="alpha")
+                    beta = gr.Slider(0.0, 0.3, value=0.1, step=0.01, label="beta (disentanglement)", elem_id="beta")
+                with gr.Column():
+                    gs_sliders = [
+                        gr.Slider(-5, 5, value=0, step=0.1, label=f"GANSpace component {k}") for k in range(4)
+                    ]
+                with gr.Column():
+                    seed_b = gr.Slider(0, 999, value=1, step=1, label="second sample seed")
+                    t = gr.Slider(0, 1, value=0, step=0.05, label="interpolate samples (W)")
+                    other_src = gr.Dropdown(
+                        label="second generator", choices=["pretrained"], value="pretrained", elem_id="edit-other"
+                    )
+                    tw = gr.Slider(0, 1, value=0, step=0.05, label="interpolate generators (weights)")
 
         def to_np(img):
             return ((img.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
+        def from_np(arr, size):
+            """H x W x 3 uint8 -> [3, size, size] in [-1, 1]."""
+            import torch
+
+            img = Image.fromarray(np.asarray(arr)[..., :3]).resize((size, size), Image.LANCZOS)
+            return torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+
         def session(key):
             return studio.edit_session(key)
 
-        def start(key, sd):
-            s = session(key)
-            return to_np(s.render(s.sample_w(int(sd))))
+        def the_code(key, w, sd):
+            """The state's code as a tensor (a numpy array in the state: Gradio compares states by value)."""
+            import torch
 
-        def global_edit(key, sd, n, tg, a, b):
             s = session(key)
-            img, _ = s.global_direction(s.sample_w(int(sd)), n, tg, float(a), float(b))
+            return torch.from_numpy(w).to(s.device) if w is not None else s.wplus(s.sample_w(int(sd)))
+
+        def start_code(key, sd):
+            s = session(key)
+            return s.wplus(s.sample_w(int(sd)))
+
+        def shown(key, w, msg=""):
+            """The new start code, its image, and the scribble canvas on it."""
+            img = to_np(session(key).render(w))
+            big = np.asarray(Image.fromarray(img).resize((256, 256), Image.NEAREST))
+            return w.detach().cpu().numpy(), img, {"background": big, "layers": [], "composite": big}, msg
+
+        def do_invert(key, pil):
+            if pil is None:
+                return gr.update(), gr.update(), gr.update(), _error("upload a photo first")
+            s = session(key)
+            w = s.invert(from_np(np.asarray(pil.convert("RGB")), s.G.size))
+            return shown(key, w, "inverted the photo: the sliders now edit it")
+
+        def do_latent_opt(key, w, sd, prompt, steps, progress=gr.Progress()):  # noqa: B008 (Gradio's API)
+            if not (prompt or "").strip():
+                return gr.update(), gr.update(), gr.update(), _error("write a prompt first")
+            total = int(steps)
+            w = session(key).latent_opt(
+                the_code(key, w, sd), prompt, steps=total, callback=lambda i, _: progress((i + 1) / total)
+            )
+            return shown(key, w, f"optimized toward '{prompt}' in {total} steps")
+
+        def do_scribble(key, w, sd, value):
+            import torch
+
+            layers = (value or {}).get("layers") or []
+            if not layers or np.asarray(layers[0])[..., 3].max() == 0:
+                return gr.update(), gr.update(), gr.update(), _error("paint on the image first")
+            s = session(key)
+            rgba = np.asarray(layers[0])
+            size = s.G.size
+            colours = from_np(rgba[..., :3], size)
+            alpha = Image.fromarray(rgba[..., 3]).resize((size, size), Image.BILINEAR)
+            mask = torch.from_numpy((np.asarray(alpha, dtype=np.float32) / 255 > 0.5).astype(np.float32))[None]
+            w = s.scribble(the_code(key, w, sd), colours, mask)
+            return shown(key, w, "applied the scribble")
+
+        def global_edit(key, w, sd, n, tg, a, b):
+            s = session(key)
+            img, _ = s.global_direction(the_code(key, w, sd), n, tg, float(a), float(b))
             return to_np(img)
 
-        def ganspace_edit(key, sd, *vals):
+        def ganspace_edit(key, w, sd, *vals):
             s = session(key)
-            return to_np(s.ganspace(s.sample_w(int(sd)), {k: float(v) for k, v in enumerate(vals)}))
+            return to_np(s.ganspace(the_code(key, w, sd), {k: float(v) for k, v in enumerate(vals)}))
 
-        def interp(key, a, b, tt):
+        def interp(key, w, sd, b, tt):
             s = session(key)
-            return to_np(s.interpolate_w(s.sample_w(int(a)), s.sample_w(int(b)), float(tt)))
+            return to_np(s.interpolate_w(the_code(key, w, sd), s.sample_w(int(b)), float(tt)))
 
+        def winterp(key, other, w, sd, tt):
+            s = session(key)
+            return to_np(s.interpolate_weights(session(other).G.state_dict(), the_code(key, w, sd), float(tt)))
+
+        outs = [code, start_img, scribble, edit_msg]
         for c in (edit_src, seed):
-            c.change(start, [edit_src, seed], start_img)
-        for c in (alpha, beta, seed, edit_src):
-            c.change(global_edit, [edit_src, seed, neutral, tgt, alpha, beta], edited, show_progress="hidden")
-        for c in gs_sliders:
-            c.change(ganspace_edit, [edit_src, seed, *gs_sliders], gs_img, show_progress="hidden")
-        t.change(interp, [edit_src, seed, seed_b, t], interp_img, show_progress="hidden")
-        refresh.click(list_results, None, [table, pick, edit_src])
-        app.load(start, [edit_src, seed], start_img)
-        app.load(global_edit, [edit_src, seed, neutral, tgt, alpha, beta], edited)
-        app.load(ganspace_edit, [edit_src, seed, *gs_sliders], gs_img)
-        app.load(interp, [edit_src, seed, seed_b, t], interp_img)
+            c.change(lambda k, sd: shown(k, start_code(k, sd)), [edit_src, seed], outs)
+        invert_btn.click(do_invert, [edit_src, photo], outs)
+        lo_btn.click(do_latent_opt, [edit_src, code, seed, lo_prompt, lo_steps], outs)
+        scribble_btn.click(do_scribble, [edit_src, code, seed, scribble], outs)
+        g_in = [edit_src, code, seed, neutral, tgt, alpha, beta]
+        for c in (alpha, beta, code):
+            c.change(global_edit, g_in, edited, show_progress="hidden")
+        for c in (*gs_sliders, code):
+            c.change(ganspace_edit, [edit_src, code, seed, *gs_sliders], gs_img, show_progress="hidden")
+        for c in (t, seed_b, code):
+            c.change(interp, [edit_src, code, seed, seed_b, t], interp_img, show_progress="hidden")
+        for c in (tw, other_src, code):
+            c.change(winterp, [edit_src, other_src, code, seed, tw], winterp_img, show_progress="hidden")
+        refresh.click(list_results, None, [table, pick, edit_src, other_src])
+        app.load(lambda k, sd: shown(k, start_code(k, sd)), [edit_src, seed], outs)
     return app
 
 

@@ -49,7 +49,8 @@ def overrides(form: Form, raw: dict) -> dict:
     out = {
         f"{e}.target_prompt": form.target_prompt,
         f"{e}.train.iters": form.iters,
-        f"{e}.train.preview_every": form.preview_every,
+        # at least four previews in a short run
+        f"{e}.train.preview_every": max(1, min(form.preview_every, form.iters // 4)),
         f"{e}.train.ckpt_every": max(1, min(form.iters, 100)),
     }
     if form.source_prompt.strip():

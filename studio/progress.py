@@ -1,6 +1,6 @@
 """A running studio job's progress, read from DVCLive's files in DVC's temporary workspace.
 
-`dvc exp run --temp` runs the pipeline in .dvc/tmp/exps/tmp<random>/; each fine-tune there writes
+`dvc exp run --temp` runs the pipeline in .dvc/tmp/exps/standalone/tmp<random>/; each fine-tune there writes
 data/finetune/<method>/live/ (stages/live.py): metrics.json (the step and the latest losses),
 plots/metrics/train/<loss>.tsv and plots/images/preview/<step>.png. One job runs at a time, so the
 newest workspace created after the job started is the job's.
@@ -30,11 +30,19 @@ class Progress:
     preview_step: int | None = None
 
 
+# Where `dvc exp run --temp` makes its workspace: .dvc/tmp/exps/standalone/tmp<random>/ (DVC 3,
+# dvc/repo/experiments/queue/tempdir.py `_STANDALONE_TMP_DIR`); .dvc/tmp/exps/tmp<random>/ in older DVCs.
+WORKSPACE_PARENTS = (("exps", "standalone"), ("exps",))
+
+
 def workspace(root: Path, since: float) -> Path | None:
-    base = Path(root) / ".dvc" / "tmp" / "exps"
-    if not base.is_dir():
-        return None
-    dirs = [d for d in base.iterdir() if d.is_dir() and d.name.startswith("tmp") and d.stat().st_mtime >= since - 1]
+    dirs = []
+    for parts in WORKSPACE_PARENTS:
+        base = Path(root, ".dvc", "tmp", *parts)
+        if base.is_dir():
+            dirs += [
+                d for d in base.iterdir() if d.is_dir() and d.name.startswith("tmp") and d.stat().st_mtime >= since - 1
+            ]
     return max(dirs, key=lambda d: d.stat().st_mtime, default=None)
 
 

@@ -82,3 +82,41 @@ def test_interpolation_sliders_start_and_end_at_their_endpoints(session):
     torch.testing.assert_close(session.interpolate_weights(other_state, wa, 1.0), expect, rtol=0, atol=1e-5)
     # the session's own weights are back afterwards
     assert all(torch.equal(v, own_before[k]) for k, v in session.G.state_dict().items())
+
+
+def test_inverting_a_render_finds_a_code_that_renders_it_again(session):
+    target = session.render(session.sample_w(11))
+    w = session.invert(target, steps=200, restarts=2)
+    assert w.shape == (1, session.G.n_latent, session.G.style_dim)
+    start_err = (session.render(session.sample_w(12)) - target).pow(2).mean()
+    err = (session.render(w) - target).pow(2).mean()
+    assert err < 0.25 * start_err, (err, start_err)
+
+
+def test_scribble_pulls_the_painted_pixels_to_the_colour_and_leaves_the_code_near(session):
+    from pipeline.editing.scribble import masked_mse
+
+    w0 = session.wplus(session.sample_w(5))
+    colours = torch.zeros(3, 16, 16)
+    colours[0] = 1.0  # red where painted
+    mask = torch.zeros(1, 16, 16)
+    mask[:, 4:10, 4:10] = 1
+    w = session.scribble(w0, colours, mask, steps=60)
+    before = masked_mse(session.render(w0)[None], colours[None], mask[None]).item()
+    after = masked_mse(session.render(w)[None], colours[None], mask[None]).item()
+    assert after < 0.7 * before, (before, after)
+
+
+def test_latent_optimization_lowers_the_clip_loss_and_reports_each_step(session):
+    from pipeline.losses.clip import global_loss
+
+    w0 = session.wplus(session.sample_w(6))
+    steps = []
+    w = session.latent_opt(w0, "a photo of a pink cat", steps=15, callback=lambda i, _: steps.append(i))
+    assert steps == list(range(15))
+    text = session.clip.embed_prompt("a photo of a pink cat").to(w)
+
+    def loss(code):
+        return global_loss(session.clip.encode_image(session.render(code)[None], normalize=True), text).item()
+
+    assert loss(w) < loss(w0)

@@ -143,7 +143,7 @@ def test_progress_is_read_from_dvclive_files_in_dvcs_temporary_workspace(tmp_pat
     from studio.progress import read_progress
 
     started = time.time()
-    ws = tmp_path / ".dvc" / "tmp" / "exps" / "tmpabc123"
+    ws = tmp_path / ".dvc" / "tmp" / "exps" / "standalone" / "tmpabc123"  # where DVC 3 makes it
     live = ws / "data" / "finetune" / "syog" / "live"
     prog = LiveProgress(live)
     prog.start(0, [])

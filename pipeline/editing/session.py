@@ -6,6 +6,7 @@
     img = session.ganspace(w, {0: 2.0, 3: -1.5})        # component index -> scalar (x its stdev)
     img = session.interpolate_w(w_a, w_b, t)
     img = session.interpolate_weights(other_state, w, t)
+    w = session.invert(photo) | session.latent_opt(w, prompt) | session.scribble(w, colours, mask)
 
 Per generator, once: the style statistics and StyleCLIP channel relevance (cached on disk by
 generator and CLIP digest, global_directions.channel_relevance), the GANSpace components. Per prompt
@@ -128,3 +129,47 @@ class EditSession:
             return self.render(w)
         finally:
             self.G.load_state_dict(own)
+
+    # -- new codes by optimization (seconds, not milliseconds) -----------------------------
+
+    def invert(self, image: torch.Tensor, steps: int = 60, restarts: int = 2) -> torch.Tensor:
+        """W+ [1, n_latent, D] whose render matches `image` [3, H, W] in [-1, 1] (any size: resized).
+        The project's inverter with its weight-free perceptual term and this session's fixed noise."""
+        from .inversion import PerceptualFeatures, invert
+
+        res = invert(
+            self.G,
+            image[None].to(self.device),
+            space="wplus",
+            steps=steps,
+            restarts=restarts,
+            perceptual=PerceptualFeatures(None).to(self.device),
+            noise=self.noise,
+            seed=self.seed,
+        )
+        return res.wplus.detach()
+
+    def latent_opt(self, w, prompt: str, steps: int = 40, callback=None) -> torch.Tensor:
+        """StyleCLIP latent optimization of w toward `prompt`; callback(step, w) after each step."""
+        from .latent_opt import latent_optimization
+
+        if self.clip is None:
+            raise ValueError("latent optimization needs a CLIP model; this session has none")
+        out, _ = latent_optimization(
+            self.G, self.clip, prompt, self.wplus(w), steps=steps, noise=self.noise, callback=callback
+        )
+        return out
+
+    def scribble(self, w, colours: torch.Tensor, mask: torch.Tensor, steps: int = 60) -> torch.Tensor:
+        """w moved so that the render takes `colours` [3, H, W] where `mask` [1, H, W] is 1."""
+        from .scribble import scribble_edit
+
+        out, _ = scribble_edit(
+            self.G,
+            self.wplus(w),
+            colours[None].to(self.device),
+            mask[None].to(self.device),
+            steps=steps,
+            noise=self.noise,
+        )
+        return out.detach()
