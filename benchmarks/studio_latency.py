@@ -71,6 +71,20 @@ def main() -> int:
         for name, fn in tools.items():
             med, p95 = timed(fn, args.moves)
             print(f"slider tool={name} median_ms={med:.1f} p95_ms={p95:.1f}")
+        # the buttons: new start codes by optimization, at the page's default step counts
+        colours = torch.zeros(3, G.size, G.size)
+        colours[0] = 0.9  # a red patch on the body
+        mask = torch.zeros(1, G.size, G.size)
+        mask[:, G.size // 3 : 2 * G.size // 3, G.size // 3 : 2 * G.size // 3] = 1
+        buttons = {
+            "invert (60 steps x 2 restarts)": lambda: s.invert(s.render(w2)),
+            "latent_opt (40 steps)": lambda: s.latent_opt(w, target, steps=40),
+            "scribble (60 steps)": lambda: s.scribble(w, colours, mask),
+        }
+        for name, fn in buttons.items():
+            t = time.perf_counter()
+            fn()
+            print(f"button tool={name} seconds={time.perf_counter() - t:.2f}")
     return 0
 
 

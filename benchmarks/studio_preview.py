@@ -48,7 +48,9 @@ def main() -> int:
     os.environ.update(proj_env(proj))
     from studio.app import Studio
 
-    sketches = [as_sketch(Image.open(p), p.name) for p in sorted((ROOT / "tests/fixtures/other_hand").glob("standing_*.png"))]
+    sketches = [
+        as_sketch(Image.open(p), p.name) for p in sorted((ROOT / "tests/fixtures/other_hand").glob("standing_*.png"))
+    ]
     studio = Studio(proj, base / "state")
     prompt = studio.params.experiment.target_prompt
     t0 = time.time()

@@ -104,9 +104,13 @@ class JobRunner:
         """The current or last job, with a dead worker's job marked failed."""
         job = self.read()
         if job and job["status"] not in FINAL and not _alive(job.get("worker_pid")):
-            job = self.update(
-                job["id"], status="failed", ended=time.time(), error="the worker process ended without a result"
-            )
+            # Decided under the lock, on a fresh read: a launch writes the job before its worker
+            # exists and adds the worker's pid afterwards, holding the lock throughout.
+            with self.locked():
+                job = self.read()
+                if job and job["status"] not in FINAL and not _alive(job.get("worker_pid")):
+                    job.update(status="failed", ended=time.time(), error="the worker process ended without a result")
+                    self.write(job)
         return job
 
     def running(self) -> dict | None:
@@ -153,6 +157,8 @@ class JobRunner:
                 "error": None,
                 "meta": meta or {},
             }
+            # on disk before the worker starts: the worker reads it to know it is the current job
+            self.write(job)
             with open(folder / "log.txt", "ab") as log:
                 worker = subprocess.Popen(
                     [self.python, "-m", "studio.worker", str(self.dir), job_id],

@@ -205,7 +205,7 @@ def test_the_whole_loop_customize_wait_compare_and_find_it_in_dvc(page):
     wait_text(page, "#job-status", "studio-", timeout_ms=60_000)
     name = re.search(r"studio-[0-9-]+", page.inner_text("#job-status")).group(0)
     page.click("#customize")  # a second launch while the first runs
-    wait_text(page, "#form-error", "a customization is already running")
+    wait_text(page, "#form-error", "a customization is already running", timeout_ms=120_000)
     page.wait_for_selector("#preview img", timeout=600_000)  # a preview grid while it trains
     first_preview_s = time.time() - started
     page.screenshot(path=str(page.folder / "running.png"), full_page=True)

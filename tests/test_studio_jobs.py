@@ -93,13 +93,13 @@ def test_dvc_applies_the_set_arguments_to_params_yaml_as_the_form_says(tmp_path)
     from dvc.utils.hydra import apply_overrides
 
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    f = Form("a photo of a 'pink' cat, standing", "", ("syog", "clip_direction"), 50, "data/studio/sketches/ab")
+    f = Form("a photo of a 'pink' cat, standing", "", ("syog", "clip_direction"), 200, "data/studio/sketches/ab")
     args = dvc_set_args(overrides(f, read_params(ROOT)))
     apply_overrides(tmp_path / "params.yaml", args[1::2])  # the values after each -S
     raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
     exp = raw["experiments"][raw["experiment"]]
     assert exp["target_prompt"] == "a photo of a 'pink' cat, standing"
-    assert exp["train"]["iters"] == 50 and exp["train"]["preview_every"] == 25
+    assert exp["train"]["iters"] == 200 and exp["train"]["preview_every"] == 25
     assert exp["assets"]["sketch_dir"] == "data/studio/sketches/ab"
     assert set(raw["methods"]) == {"syog", "clip_direction"}
     # and the result is valid params for the pipeline
@@ -225,3 +225,26 @@ def test_a_second_launch_while_one_runs_is_refused_before_anything_is_written(tm
         assert studio.runner.current()["id"] == first["id"]
     finally:
         studio.runner.cancel()
+
+
+def test_the_job_is_on_disk_before_its_worker_starts(tmp_path, monkeypatch):
+    """The worker reads job.json to learn it is the current job: written after the worker started, a
+    fast worker found the previous job, quit, and the launch looked dead (a second launch got through)."""
+    import subprocess
+
+    from studio import jobs
+
+    runner = JobRunner(ROOT, tmp_path / "state")
+    seen = []
+    real_popen = subprocess.Popen
+
+    def spy(cmd, **kw):
+        seen.append(runner.read())
+        return real_popen(cmd, **kw)
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", spy)
+    job = runner.launch_command(py("import time; time.sleep(2)"), "first")
+    assert seen[0] is not None and seen[0]["id"] == job["id"] and seen[0]["status"] == "starting"
+    with pytest.raises(JobBusy):
+        runner.launch_command(py("pass"), "second")
+    assert runner.wait(30)["status"] == "succeeded"
