@@ -291,10 +291,12 @@ def build(studio: Studio):
             refresh = gr.Button("Refresh", elem_id="refresh-results")
             table = gr.Dataframe(headers=results_lib.TABLE_HEADERS, elem_id="results-table")
             pick = gr.Dropdown(label="experiment", choices=[], elem_id="pick-result")
-            result_sketches = gr.Gallery(label="its sketches", columns=10, height=110, elem_id="result-sketches")
+            result_sketches = gr.Gallery(label="its sketches", columns=10, height=150, elem_id="result-sketches")
             with gr.Row():
                 before = gr.Image(label="before: pretrained", elem_id="before")
-                after = gr.Gallery(label="after: each method", columns=2, elem_id="after")
+                after = gr.Gallery(
+                    label="after: each method", columns=1, height=420, object_fit="contain", elem_id="after"
+                )
             files = gr.File(label="downloads: report and netG.pth", file_count="multiple", elem_id="downloads")
 
         def list_results():

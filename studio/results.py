@@ -59,19 +59,24 @@ TABLE_METRICS = ("pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior
 TABLE_HEADERS = ["experiment", "prompt", "method", *TABLE_METRICS]
 
 
-def param(result: Result, dotted_suffix: str):
-    """A params value of the experiment as `dvc exp show` lists it (column names may carry a file prefix)."""
+def param(result: Result, dotted: str):
+    """A params value as `dvc exp show` lists it (column names may carry a `params.yaml:` prefix)."""
     for key, value in result.params.items():
-        if key == dotted_suffix or key.endswith(":" + dotted_suffix) or key.endswith("." + dotted_suffix):
+        if key == dotted or key.endswith(":" + dotted):
             return value
     return None
+
+
+def exp_param(result: Result, key: str):
+    """A key of the experiment block the run used: experiments.<its `experiment`>.<key>."""
+    return param(result, f"experiments.{param(result, 'experiment')}.{key}")
 
 
 def table_rows(results: list[Result]) -> list[list]:
     """One row per experiment and method (the pretrained row included): prompt and metrics."""
     rows = []
     for r in results:
-        prompt = param(r, "target_prompt")
+        prompt = exp_param(r, "target_prompt")
         for method, values in r.metrics.items():
             if isinstance(values, dict):
                 rows.append([r.name, prompt, method, *(values.get(k) for k in TABLE_METRICS)])
@@ -79,7 +84,7 @@ def table_rows(results: list[Result]) -> list[list]:
 
 
 def sketch_dir(result: Result) -> str | None:
-    return param(result, "assets.sketch_dir")
+    return exp_param(result, "assets.sketch_dir")
 
 
 def toy_columns(result: Result) -> list[tuple[str, str, float | None]]:
