@@ -183,6 +183,27 @@ def test_without_image_regularization_d_image_is_untouched(pretrained):
     assert d_ids == {id(p) for p in nets.D_sketch.parameters()}
 
 
+def test_a_frozen_image_discriminator_still_judges_the_generator_but_never_learns(pretrained):
+    """image_d: frozen: L_image reaches G through the pretrained D_image, which no step changes."""
+    method, nets, exp, cfg = setup(pretrained, image_d="frozen")
+    assert method.d_modules == [nets.D_sketch]
+    Di0, G0 = snapshot(nets.D_image), snapshot(nets.G)
+    data = FakeData(SIZE)
+    logs = method.step(0, data)  # step 0: D, R1 and G steps
+    assert set(logs) == {"d_sketch", "r1_sketch", "g_sketch", "g_image"}
+    assert not changed(Di0, nets.D_image) and data.calls["photos"] == 0
+    # G's gradient holds the image term: it differs from the sketch term's alone
+    fake = method.fake(exp.train.batch)
+    loss, _ = method.syog_generator_loss(fake)
+    (g_both,) = torch.autograd.grad(loss, fake)
+    from pipeline.losses.gan import g_nonsaturating
+
+    sketch_only = g_nonsaturating(nets.D_sketch(method.to_sketch_input(nets.sketcher(fake))))
+    (g_sketch,) = torch.autograd.grad(sketch_only, fake)
+    assert not torch.allclose(g_both, g_sketch)
+    assert changed(G0, nets.G)
+
+
 def test_dsketch_from_scratch(pretrained):
     method, nets, exp, cfg = setup(pretrained, dsketch_pretrained=False)
     # D_sketch was re-initialized, D_image still holds netD.pth
