@@ -260,6 +260,12 @@ def test_a_global_directions_slider_changes_the_customized_generator(page):
             diff = float(np.abs(after - before).mean())
         page.wait_for_timeout(250)
     assert diff > 8.0, diff  # alpha 8 toward the prompt: a visible change, not rounding
+    # a latent optimization toward the prompt gives a new start image, and the message says so
+    start = _image(page, "#edit-start img")
+    page.click("#latent-opt")
+    wait_text(page, "#edit-msg", "optimized toward", timeout_ms=300_000)
+    page.wait_for_timeout(1000)
+    assert np.abs(_image(page, "#edit-start img") - start).mean() > 1.0
     page.screenshot(path=str(page.folder / "edit.png"), full_page=True)
     outside = [u for u in page.requests if not u.startswith("http://127.0.0.1")]
     assert outside == [], outside[:5]
