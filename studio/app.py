@@ -282,7 +282,10 @@ def build(studio: Studio):
             stepline = f"{where}; {p.method or ''} step {p.step} / {p.total}{eta}"
             rows = [(s_, v, k) for k, pts in p.losses.items() for s_, v in pts]
             df = pd.DataFrame(rows, columns=["step", "value", "loss"])
-            return st["status"], stepline, _load(p.preview), df, st["log"]
+            grid = _load(p.preview)
+            if grid is not None:  # a grid of 32 px samples: twice as large, pixels kept
+                grid = grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST)
+            return st["status"], stepline, grid, df, st["log"]
 
         timer = gr.Timer(2.0)
         timer.tick(poll, None, [status, step, preview, losses, logs])
@@ -399,8 +402,11 @@ def build(studio: Studio):
                     )
                     tw = gr.Slider(0, 1, value=0, step=0.05, label="interpolate generators (weights)")
 
-        def to_np(img):
-            return ((img.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+        def to_np(img, shown: int = 192):
+            """[3, H, W] in [-1, 1] -> uint8 H' x W' x 3, enlarged (nearest) so a 32 px image is visible."""
+            arr = ((img.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+            k = max(1, shown // arr.shape[0])
+            return arr.repeat(k, axis=0).repeat(k, axis=1)
 
         def from_np(arr, size):
             """H x W x 3 uint8 -> [3, size, size] in [-1, 1]."""
@@ -426,7 +432,7 @@ def build(studio: Studio):
         def shown(key, w, msg=""):
             """The new start code, its image, and the scribble canvas on it."""
             img = to_np(session(key).render(w))
-            big = np.asarray(Image.fromarray(img).resize((256, 256), Image.NEAREST))
+            big = np.asarray(Image.fromarray(img).resize((256, 256), Image.NEAREST))  # the scribble canvas
             return w.detach().cpu().numpy(), img, {"background": big, "layers": [], "composite": big}, msg
 
         def do_invert(key, pil):
