@@ -345,7 +345,7 @@ def build(studio: Studio):
 
         pick.change(open_result, pick, [before, after, files, result_sketches])
 
-        with gr.Tab("Edit"):
+        with gr.Tab("Edit") as edit_tab:
             gr.Markdown(
                 "Live edits on the pretrained generator or any result (`Refresh` in Results lists them). "
                 "Start from a sample, an inverted photo, a scribble or a latent optimization; every slider "
@@ -499,7 +499,13 @@ def build(studio: Studio):
         for c in (tw, other_src, code):
             c.change(winterp, [edit_src, other_src, code, seed, tw], winterp_img, show_progress="hidden")
         refresh.click(list_results, None, [table, pick, edit_src, other_src])
-        app.load(lambda k, sd: shown(k, start_code(k, sd)), [edit_src, seed], outs)
+        # on first opening the tab, not at page load: global directions measure the generator's channel
+        # relevance once (about 30 s here), which a page that only draws or customizes should not wait for
+        edit_tab.select(
+            lambda k, sd, w: shown(k, start_code(k, sd)) if w is None else (gr.update(),) * 4,
+            [edit_src, seed, code],
+            outs,
+        )
     return app
 
 

@@ -51,9 +51,15 @@ def proj(tmp_path_factory):
     from test_toy_world_e2e import toy_extra
 
     train = {"iters": ITERS, "batch": 4, "ckpt_every": ITERS, "log_every": 5, "device": "cpu"}
-    return make_project(
-        tmp_path_factory.mktemp("studio") / "proj", toy_extra(**{"experiments.toy.train": train}), syog_methods()
+    extra = toy_extra(
+        **{
+            "experiments.toy.train": train,
+            # the loop is what is tested here, not the metrics: the toy world's own five, on fewer samples
+            "experiments.toy.eval.n_samples": 100,
+            "experiments.toy.eval.metrics": ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"],
+        }
     )
+    return make_project(tmp_path_factory.mktemp("studio") / "proj", extra, syog_methods())
 
 
 @pytest.fixture(scope="module")
