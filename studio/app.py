@@ -509,4 +509,10 @@ def build(studio: Studio):
     return app
 
 
-CSS = ".studio-error{color:#b00020;font-weight:600}"
+# Gradio 6.31 lays a gallery out in one column whatever `columns` says (measured: grid-template-columns
+# is the full width), so a sketch fills the box and only its white top shows: set the grid ourselves.
+CSS = (
+    ".studio-error{color:#b00020;font-weight:600}"
+    "#gallery .grid-container{grid-template-columns:repeat(8,minmax(0,1fr))!important}"
+    "#result-sketches .grid-container{grid-template-columns:repeat(10,minmax(0,1fr))!important}"
+)

@@ -150,6 +150,10 @@ def test_drawing_on_the_canvas_adds_a_sketch(page):
     page.click("#add-drawing")
     page.wait_for_selector("#gallery img", timeout=30_000)
     assert page.locator("#gallery img").count() == 1
+    # shown as a thumbnail, one of 8 per row (Gradio's own layout made it the gallery's full width,
+    # so only the sketch's white top was visible)
+    thumb, box = page.locator("#gallery img").first.bounding_box(), page.locator("#gallery").bounding_box()
+    assert thumb["width"] < box["width"] / 4 and thumb["y"] + thumb["height"] <= box["y"] + box["height"] + 1
     page.wait_for_function("document.querySelector('#sketch-msg').innerText.trim() === ''", timeout=30_000)
     page.screenshot(path=str(page.folder / "sketch.png"), full_page=True)
 
