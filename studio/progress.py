@@ -30,19 +30,13 @@ class Progress:
     preview_step: int | None = None
 
 
-# Where `dvc exp run --temp` makes its workspace: .dvc/tmp/exps/standalone/tmp<random>/ (DVC 3,
-# dvc/repo/experiments/queue/tempdir.py `_STANDALONE_TMP_DIR`); .dvc/tmp/exps/tmp<random>/ in older DVCs.
-WORKSPACE_PARENTS = (("exps", "standalone"), ("exps",))
-
-
+# Where `dvc exp run --temp` makes its workspace: .dvc/tmp/exps/standalone/tmp<random>/ (the pinned
+# DVC 3, dvc/repo/experiments/queue/tempdir.py `_STANDALONE_TMP_DIR`).
 def workspace(root: Path, since: float) -> Path | None:
-    dirs = []
-    for parts in WORKSPACE_PARENTS:
-        base = Path(root, ".dvc", "tmp", *parts)
-        if base.is_dir():
-            dirs += [
-                d for d in base.iterdir() if d.is_dir() and d.name.startswith("tmp") and d.stat().st_mtime >= since - 1
-            ]
+    base = Path(root, ".dvc", "tmp", "exps", "standalone")
+    if not base.is_dir():
+        return None
+    dirs = [d for d in base.iterdir() if d.is_dir() and d.name.startswith("tmp") and d.stat().st_mtime >= since - 1]
     return max(dirs, key=lambda d: d.stat().st_mtime, default=None)
 
 
