@@ -2,12 +2,13 @@
 
 Every stage runs `python stages/<name>.py [--method M] [--params params.yaml] [--dry-run]`:
 load and validate params.yaml once, print the resolved stage config with --dry-run, else run the
-stage's Prefect flow (from stages/flows.py) in Prefect's ephemeral mode (no server to start).
+stage's Prefect flow (from stages/flows.py) against PREFECT_API_URL, or a local server of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -64,6 +65,32 @@ def setup_logging() -> None:
     logging.getLogger("pipeline").setLevel(logging.INFO)
 
 
+@contextlib.contextmanager
+def prefect_api():
+    """The Prefect API this stage's flows report to: PREFECT_API_URL when set (`make demo`'s shared
+    server, your own, Prefect Cloud), else a server of this process's own, stopped on exit.
+
+    Why not Prefect's temporary server: it draws its port at random from 8000-8999, and two stages
+    starting together (parallel `dvc exp run`, the studio, CI's two test workers) can draw the same
+    one; the second then talks to the first's server and fails when that one stops. Ours takes its
+    port from the OS and checks that the server answering there is its own (stages/with_prefect.py).
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from with_prefect import start_server, stop_server
+
+    proc, url = start_server(dict(os.environ), Path(os.environ["PREFECT_HOME"]) / "server.log")
+    os.environ["PREFECT_API_URL"] = url  # for child processes (Dask workers)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        stop_server(proc)
+
+
 def main(run, description: str, method: bool = False, extra_args=()) -> None:
     """Parse args, validate params, run `run(params, args)`; user errors exit 2 with one clear line."""
     args = parser(description, method, extra_args).parse_args()
@@ -72,7 +99,8 @@ def main(run, description: str, method: bool = False, extra_args=()) -> None:
         params = load_params(args.params)
         if method and args.method != PRETRAINED:
             params.method(args.method)
-        run(params, args)
+        with contextlib.nullcontext() if args.dry_run else prefect_api():
+            run(params, args)
     except (ConfigError, DataError, CheckpointError, FetchError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -39,9 +39,10 @@ def describe(runner) -> str:
 def check_cluster(runner) -> None:
     """Warnings for an existing cluster that cannot run the chains as configured (it would wait)."""
     host = urlparse(runner.address if "://" in runner.address else f"tcp://{runner.address}").hostname or ""
-    if host not in LOCAL_HOSTS and not os.environ.get("PREFECT_API_URL"):
+    api_host = urlparse(os.environ.get("PREFECT_API_URL", "")).hostname or ""
+    if host not in LOCAL_HOSTS and api_host in LOCAL_HOSTS:
         print(
-            "sweep: warning: PREFECT_API_URL is not set, so this run's Prefect API is a temporary server on "
+            f"sweep: warning: this run's Prefect API ({os.environ.get('PREFECT_API_URL') or 'not set'}) is on "
             "127.0.0.1, which workers on other machines cannot reach; start `prefect server start --host "
             '0.0.0.0` and export PREFECT_API_URL=http://<this host>:4200/api (README "Sweeps")',
             file=sys.stderr,

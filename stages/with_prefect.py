@@ -30,6 +30,7 @@ STARTUP_TIMEOUT_S = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEO
 
 
 def free_port() -> int:
+    """A port the OS says is free now (bind to port 0)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -43,47 +44,80 @@ def healthy(api_url: str) -> bool:
         return False
 
 
-def start_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-ui",
-            "--no-services",
-            "--analytics-off",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    t0 = time.monotonic()
-    while not healthy(api_url):
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"the Prefect server exited with status {proc.returncode} before it was up; see {log_path}"
+def listens_on(proc: subprocess.Popen, port: int) -> bool:
+    """Whether `proc` or one of its children listens on `port`. A health check alone cannot tell:
+    if another server took the port first, ours fails to bind and the check reaches that one."""
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return False
+    for p in procs:
+        try:
+            if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in p.net_connections("tcp")):
+                return True
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return False
+
+
+def start_server(env: dict, log_path: Path, attempts: int = 3) -> tuple[subprocess.Popen, str]:
+    """Start `prefect server start` on a free port; (process, API URL) once it answers as ours.
+
+    The port comes from the OS (bind to port 0), not from Prefect's own pick among 1,000 ports,
+    which two stages starting at the same moment can both draw (issue seen in CI: one stage's
+    flow then talked to the other's server, and failed when that one stopped)."""
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        api_url = f"http://127.0.0.1:{port}/api"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-ui",
+                    "--no-services",
+                    "--analytics-off",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
-        if time.monotonic() - t0 > STARTUP_TIMEOUT_S:
-            stop_server(proc)
-            raise RuntimeError(f"the Prefect server was not up after {STARTUP_TIMEOUT_S:.0f} s; see {log_path}")
-        time.sleep(0.2)
-    print(
-        f"[with_prefect] Prefect server up at {api_url} in {time.monotonic() - t0:.1f} s (log: {log_path})",
-        file=sys.stderr,
-        flush=True,
-    )
-    return proc, api_url
+        t0 = time.monotonic()
+        while not healthy(api_url):
+            if proc.poll() is not None:
+                break
+            if time.monotonic() - t0 > STARTUP_TIMEOUT_S:
+                stop_server(proc)
+                raise RuntimeError(f"the Prefect server was not up after {STARTUP_TIMEOUT_S:.0f} s; see {log_path}")
+            time.sleep(0.2)
+        if proc.poll() is None and listens_on(proc, port):
+            print(
+                f"[with_prefect] Prefect server up at {api_url} in {time.monotonic() - t0:.1f} s (log: {log_path})",
+                file=sys.stderr,
+                flush=True,
+            )
+            return proc, api_url
+        # Exited, or the port answered for another process: try a fresh port.
+        stop_server(proc)
+        print(
+            f"[with_prefect] Prefect server on port {port} did not come up as ours "
+            f"(attempt {attempt} of {attempts}; see {log_path})",
+            file=sys.stderr,
+            flush=True,
+        )
+    raise RuntimeError(f"the Prefect server did not start after {attempts} attempts; see {log_path}")
 
 
 def stop_server(proc: subprocess.Popen) -> None:

@@ -24,6 +24,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_shared_prefect_server():
+    """tests/project.py starts one Prefect server per test process on first use; stop it at the end."""
+    yield
+    from project import stop_shared_prefect
+
+    stop_shared_prefect()
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Steps on tiny nets are dominated by thread synchronization; one thread is faster and steadier

@@ -8,12 +8,14 @@ scripts, real Prefect flows. Shared by the end-to-end test and the fault-injecti
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,11 +41,44 @@ def project_files() -> list[str]:
     return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
 
 
+_PREFECT: dict = {}
+
+
+def shared_prefect_api() -> str:
+    """One Prefect server for this test process (one per xdist worker), started on first use.
+
+    Every stage of every project copy reports to it, as under `make demo`, instead of each stage
+    starting a server of its own (about 5 s each, and the suite runs a few hundred stages). The
+    stages' own-server path is tested in tests/test_with_prefect.py."""
+    if "url" not in _PREFECT:
+        sys.path.insert(0, str(ROOT / "stages"))
+        from with_prefect import start_server
+
+        home = Path(tempfile.mkdtemp(prefix="prefect-tests-"))
+        env = dict(os.environ, PREFECT_HOME=str(home), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        env.pop("PREFECT_API_URL", None)
+        _PREFECT["proc"], _PREFECT["url"] = start_server(env, home / "server.log")
+        _PREFECT["home"] = home
+        atexit.register(stop_shared_prefect)
+    return _PREFECT["url"]
+
+
+def stop_shared_prefect() -> None:
+    """Stop the shared server (conftest calls this at the end of the session; atexit as a backup)."""
+    if "proc" in _PREFECT:
+        from with_prefect import stop_server
+
+        stop_server(_PREFECT.pop("proc"))
+        shutil.rmtree(_PREFECT.pop("home"), ignore_errors=True)
+        _PREFECT.pop("url", None)
+
+
 def proj_env(proj: Path) -> dict:
-    env = dict(
+    return dict(
         os.environ,
         PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
         PREFECT_HOME=str(proj / ".prefect"),
+        PREFECT_API_URL=shared_prefect_api(),
         HF_HUB_OFFLINE="1",
         DO_NOT_TRACK="1",
         GIT_AUTHOR_NAME="t",
@@ -52,12 +87,7 @@ def proj_env(proj: Path) -> dict:
         GIT_COMMITTER_EMAIL="t@t",
         no_proxy="127.0.0.1,localhost",
         NO_PROXY="127.0.0.1,localhost",
-        # Several projects may start Prefect's ephemeral server at once on a small machine:
-        # give it longer than the default 20 s.
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
     )
-    env.pop("PREFECT_API_URL", None)
-    return env
 
 
 def syog_methods(**variants) -> dict:
