@@ -9,7 +9,9 @@ module builds the values they show (one context for both, so the two always carr
   metrics.json  {method: {metric: number}} for `dvc metrics show`; only finite numbers
   grids/*.png   copies of the grids that summary.md references
 Both pages carry the sweep table when a sweep ran (`sweep`: the record the `sweep` stage writes to
-reports/sweep.json, pipeline.sweep.sweep_record): mean ± std over seeds per method and prompt.
+reports/sweep.json, pipeline.sweep.sweep_record): mean ± std over seeds per method and prompt; and
+the deviation switches' measured effect (`deviations`: the same record, committed in
+docs/deviations_toy.json by benchmarks/deviations_toy.py; toy-world numbers).
 Every file is written atomically (temporary file in the same folder + os.replace), so a crashed
 or interrupted report stage never leaves half a page behind.
 """
@@ -252,6 +254,13 @@ def _sweep_context(sweep: dict | None) -> dict:
     }
 
 
+def _deviations_context(deviations: dict | None) -> dict | None:
+    """The deviation switches' table (benchmarks/deviations_toy.py), or None when it was not measured."""
+    if not deviations or sweep_note(deviations):
+        return None
+    return {**_sweep_context(deviations), "note": deviations.get("note", "")}
+
+
 def _image(png) -> str | None:
     return _data_uri(png) if png is not None and Path(png).is_file() else None
 
@@ -296,6 +305,7 @@ def render_pages(
     pretrained_grid_png=None,
     edits: dict | None = None,
     sweep: dict | None = None,
+    deviations: dict | None = None,
     toy: dict | None = None,
     grid_paths: dict[str, str] | None = None,
     extra_images: dict[str, str] | None = None,
@@ -325,6 +335,7 @@ def render_pages(
         "table": _table(methods),
         "comparability": _comparability_lines(methods),
         "sweep": _sweep_context(sweep),
+        "deviations": _deviations_context(deviations),
         "sketches": _image(sketches_png),
         "pretrained": _image(pretrained_grid_png),
         "methods": methods_ctx,
@@ -368,6 +379,7 @@ def write_report(
     pretrained_grid_png=None,
     edits: dict | None = None,
     sweep: dict | None = None,
+    deviations: dict | None = None,
     toy: dict | None = None,
 ) -> dict[str, Path]:
     """Write index.html, summary.md, metrics.json and grids/*.png under out_dir; returns their paths
@@ -428,6 +440,7 @@ def write_report(
         pretrained_grid_png=pretrained_grid_png,
         edits=edits,
         sweep=sweep,
+        deviations=deviations,
         toy=toy,
         grid_paths=grid_paths,
         extra_images=extra,

@@ -84,6 +84,9 @@ def run(params, args):
             edits[gen] = {tool: {**info, "png": folder / info["png"]} for tool, info in tools.items()}
     sweep_json = ROOT / "reports" / "sweep.json"  # written by the `sweep` stage
     sweep = _read_json(sweep_json, "sweep") if sweep_json.is_file() else None
+    # The deviation switches' effect, measured once by benchmarks/deviations_toy.py (committed).
+    deviations_json = ROOT / "docs" / "deviations_toy.json"
+    deviations = json.loads(deviations_json.read_text()) if deviations_json.is_file() else None
     toy = None
     if exp.is_toy:
         from pipeline.methods import prompts
@@ -119,6 +122,7 @@ def run(params, args):
             pretrained_grid_png=ROOT / "data" / "prepared" / "pretrained_grid.png",
             edits=edits,
             sweep=sweep,
+            deviations=deviations,
             toy=toy,
         )
         written = {rel: str(out / rel) for rel in written}

@@ -14,7 +14,7 @@ from test_methods_training import (  # noqa: F401  (fixture `pretrained` below)
     pretrained,  # noqa: F401
     small_params,
 )
-from tiny import FakeData
+from tiny import ROOT, FakeData
 
 from pipeline.methods.guidance import ClipGuidance
 from pipeline.nets.clip import IMAGENET_TEMPLATES
@@ -156,3 +156,29 @@ def test_layer_selection_picks_the_rows_that_move(pretrained):  # noqa: F811
                 conv.modulation.weight.zero_()
     torch.manual_seed(0)
     assert method.select_rows() == [2, 4]
+
+
+def test_deviation_benchmark_flips_exactly_one_switch_per_variant(tmp_path):
+    """benchmarks/deviations_toy.py: every variant is its block with one switch at the non-reference
+    value, and the unswitched rows are the blocks exactly as params.yaml has them."""
+    import dataclasses
+    import importlib.util
+
+    from pipeline.config import load_params
+
+    spec = importlib.util.spec_from_file_location("deviations_toy", ROOT / "benchmarks" / "deviations_toy.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    params = load_params(ROOT / "params.yaml")
+    (tmp_path / "prepared").mkdir()
+    chains = bench.chains(params, tmp_path / "prepared", [0, 1, 2])
+    assert len(chains) == 3 * len(bench.VARIANTS) and len({c.key for c in chains}) == len(chains)
+    for _, block, switch, value in bench.VARIANTS:
+        mine = [c for c in chains if c.method == bench.variant_name(block, switch, value)]
+        assert [c.seed for c in mine] == [0, 1, 2]
+        base = dataclasses.asdict(params.method(block))
+        got = dataclasses.asdict(mine[0].method_cfg)
+        changed = {k for k in base if base[k] != got[k]} - {"target_prompt"}
+        assert changed == (set() if switch is None else {switch}), (block, switch, changed)
+        if switch is not None:
+            assert got[switch] == value

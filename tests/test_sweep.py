@@ -247,6 +247,26 @@ def test_local_sweep_and_its_table(root, local_run, tmp_path):
         sweep=sweep_record([], sweeps, chains[0].experiment),
     )
     assert "No sweep configured" in (tmp_path / "none" / "summary.md").read_text()
+    assert "Deviation switches" not in (tmp_path / "none" / "summary.md").read_text()
+
+    # The deviation switches' table (benchmarks/deviations_toy.py writes the same record + a note).
+    from pipeline.report import TOY_BANNER
+
+    note = "TOY-WORLD NUMBERS. Each deviation switch flipped alone."
+    write_report(
+        tmp_path / "dev",
+        [],
+        title="t",
+        experiment="toy",
+        is_demo=False,
+        settings={},
+        deviations={**record, "note": note},
+    )
+    md, page = (tmp_path / "dev" / "summary.md").read_text(), (tmp_path / "dev" / "index.html").read_text()
+    section = md.split("## Deviation switches, measured in the toy world")[1]
+    assert section.lstrip().startswith(f"> **{TOY_BANNER}**") and note in section
+    assert f"| syog | {chains[0].prompt} | 2/2 |" in section and expected in section
+    assert 'id="deviations"' in page and expected in page.split('id="deviations"')[1]
 
 
 def test_rerun_skips_finished_chains(flows, root, local_run):
