@@ -41,14 +41,35 @@ def variant_name(block: str, switch: str | None, value) -> str:
     return block if switch is None else f"{block} {switch}={value}"
 
 
-def chains(params, prepared: Path, seeds: list[int]):
+def parse_set(items: list[str]) -> dict:
+    """--set key=value (YAML value) -> {key: value}."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected key=value, e.g. g_lr=0.05")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def chains(params, prepared: Path, seeds: list[int], schedule: dict | None = None):
+    """Every (variant, seed) chain. schedule: method-block values applied to every block that has
+    the field (e.g. a toy schedule's g_lr), before the variant's switch."""
     from pipeline.fingerprint import inputs_digest
     from pipeline.sweep import resolve
 
+    schedule = schedule or {}
+    blocks = {block for _, block, _, _ in VARIANTS}
+    for key in schedule:
+        if not any(hasattr(params.method(b), key) for b in blocks):
+            raise SystemExit(f"--set {key}: no method block of {sorted(blocks)} has this field")
     inputs = inputs_digest(prepared)
     out = []
     for _, block, switch, value in VARIANTS:
         cfg = params.method(block)
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in schedule.items() if hasattr(cfg, k)})
         if switch is not None:
             assert getattr(cfg, switch) != value, f"{block}.{switch} is already {value!r} in params.yaml"
             cfg = dataclasses.replace(cfg, **{switch: value})
@@ -87,6 +108,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--jobs", type=int, default=2, help="chains at once, one torch thread each")
     ap.add_argument("--iters", type=int, default=None, help="fine-tune iterations (default: the experiment's)")
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a schedule for every variant: method-block values, applied where the block has the field",
+    )
+    ap.add_argument("--only", nargs="*", default=None, help="variant names to run (default: all)")
     ap.add_argument("--out", default=str(ROOT / "data" / "deviations_toy"))
     ap.add_argument("--report", default=str(ROOT / "docs" / "deviations_toy"), help="writes .md and .json")
     args = ap.parse_args()
@@ -107,8 +136,11 @@ def main() -> None:
     if not (prepared / "world.json").exists():
         print(f"preparing the toy data in {prepared}", flush=True)
         prepare(exp, out / "raw", prepared)
-    todo = chains(params, prepared, args.seeds)
-    print(f"{len(todo)} chains ({len(VARIANTS)} variants x {len(args.seeds)} seeds), {args.jobs} at once", flush=True)
+    schedule = parse_set(args.set)
+    todo = chains(params, prepared, args.seeds, schedule)
+    if args.only is not None:
+        todo = [c for c in todo if c.method in args.only]
+    print(f"{len(todo)} chains, {args.jobs} at once", flush=True)
     t0 = time.time()
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futs = [pool.submit(run_one, c, str(out / "chains"), str(prepared), str(out / "cache")) for c in todo]
@@ -123,7 +155,9 @@ def main() -> None:
     head = (
         f"TOY-WORLD NUMBERS. Each deviation switch flipped alone from the reference default; "
         f"mean ± std (ddof 1) over seeds {args.seeds}, {exp.train.iters} fine-tune iterations, "
-        f"{exp.eval.n_samples} samples per chain; measured by `python benchmarks/deviations_toy.py`."
+        f"{exp.eval.n_samples} samples per chain"
+        + (f", toy schedule {', '.join(f'{k}={v}' for k, v in schedule.items())}" if schedule else "")
+        + f"; measured by `python benchmarks/deviations_toy.py{' --set ' + ' '.join(args.set) if args.set else ''}`."
     )
     report = Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)

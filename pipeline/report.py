@@ -10,8 +10,8 @@ module builds the values they show (one context for both, so the two always carr
   grids/*.png   copies of the grids that summary.md references
 Both pages carry the sweep table when a sweep ran (`sweep`: the record the `sweep` stage writes to
 reports/sweep.json, pipeline.sweep.sweep_record): mean ± std over seeds per method and prompt; and
-the deviation switches' measured effect (`deviations`: the same record, committed in
-docs/deviations_toy.json by benchmarks/deviations_toy.py; toy-world numbers).
+the deviation switches' measured effect (`deviations`: a list of the same records, one per
+schedule, committed in docs/deviations_toy*.json by benchmarks/deviations_toy.py; toy-world numbers).
 Every file is written atomically (temporary file in the same folder + os.replace), so a crashed
 or interrupted report stage never leaves half a page behind.
 """
@@ -254,11 +254,9 @@ def _sweep_context(sweep: dict | None) -> dict:
     }
 
 
-def _deviations_context(deviations: dict | None) -> dict | None:
-    """The deviation switches' table (benchmarks/deviations_toy.py), or None when it was not measured."""
-    if not deviations or sweep_note(deviations):
-        return None
-    return {**_sweep_context(deviations), "note": deviations.get("note", "")}
+def _deviations_context(deviations: list[dict] | None) -> list[dict]:
+    """The deviation switches' tables (benchmarks/deviations_toy.py), one per measured schedule."""
+    return [{**_sweep_context(d), "note": d.get("note", "")} for d in deviations or [] if d and not sweep_note(d)]
 
 
 def _image(png) -> str | None:
@@ -305,7 +303,7 @@ def render_pages(
     pretrained_grid_png=None,
     edits: dict | None = None,
     sweep: dict | None = None,
-    deviations: dict | None = None,
+    deviations: list[dict] | None = None,
     toy: dict | None = None,
     grid_paths: dict[str, str] | None = None,
     extra_images: dict[str, str] | None = None,
@@ -379,7 +377,7 @@ def write_report(
     pretrained_grid_png=None,
     edits: dict | None = None,
     sweep: dict | None = None,
-    deviations: dict | None = None,
+    deviations: list[dict] | None = None,
     toy: dict | None = None,
 ) -> dict[str, Path]:
     """Write index.html, summary.md, metrics.json and grids/*.png under out_dir; returns their paths

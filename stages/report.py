@@ -84,9 +84,8 @@ def run(params, args):
             edits[gen] = {tool: {**info, "png": folder / info["png"]} for tool, info in tools.items()}
     sweep_json = ROOT / "reports" / "sweep.json"  # written by the `sweep` stage
     sweep = _read_json(sweep_json, "sweep") if sweep_json.is_file() else None
-    # The deviation switches' effect, measured once by benchmarks/deviations_toy.py (committed).
-    deviations_json = ROOT / "docs" / "deviations_toy.json"
-    deviations = json.loads(deviations_json.read_text()) if deviations_json.is_file() else None
+    # The deviation switches' effect, measured by benchmarks/deviations_toy.py (committed), per schedule.
+    deviations = [json.loads(p.read_text()) for p in sorted((ROOT / "docs").glob("deviations_toy*.json"))]
     toy = None
     if exp.is_toy:
         from pipeline.methods import prompts

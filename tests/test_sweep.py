@@ -260,13 +260,14 @@ def test_local_sweep_and_its_table(root, local_run, tmp_path):
         experiment="toy",
         is_demo=False,
         settings={},
-        deviations={**record, "note": note},
+        deviations=[{**record, "note": note}, {**record, "note": "second schedule"}],
     )
     md, page = (tmp_path / "dev" / "summary.md").read_text(), (tmp_path / "dev" / "index.html").read_text()
     section = md.split("## Deviation switches, measured in the toy world")[1]
     assert section.lstrip().startswith(f"> **{TOY_BANNER}**") and note in section
     assert f"| syog | {chains[0].prompt} | 2/2 |" in section and expected in section
-    assert 'id="deviations"' in page and expected in page.split('id="deviations"')[1]
+    assert "second schedule" in section and section.count(f"| syog | {chains[0].prompt} | 2/2 |") == 2
+    assert page.count('class="deviations"') == 2 and expected in page.split('class="deviations"')[1]
 
 
 def test_rerun_skips_finished_chains(flows, root, local_run):
