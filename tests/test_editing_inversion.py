@@ -134,6 +134,9 @@ def test_scribble_lowers_masked_error_and_the_prior_protects_the_rest(G):
     w, hist = scribble_edit(G, w0, scribble, mask, steps=40, lr=0.05, lam=2.0)
     w_free, _ = scribble_edit(G, w0, scribble, mask, steps=40, lr=0.05, lam=0.0)
     assert len(hist["loss"]) == 41 and hist["prior"][0] == 0.0
+    # the recorded loss is the objective: masked error + λ prior, at every step
+    for total, data, prior in zip(hist["loss"], hist["masked_mse"], hist["prior"], strict=True):
+        assert total == pytest.approx(data + 2.0 * prior, rel=1e-5)
     img, img_free = synth(G, w), synth(G, w_free)
     start_err = masked_mse(img0, scribble, mask).item()
     assert masked_mse(img, scribble, mask).item() < 0.5 * start_err

@@ -182,6 +182,32 @@ def test_translation_moves_content_by_integer_shift():
             assert torch.equal(out[i], expect), (seed, i, ty, tx)
 
 
+def test_translation_matches_diffaugment_draw_for_draw():
+    """DiffAugment's rand_translation (mit-han-lab/data-efficient-gans, GANSketching's diffaug.py),
+    written out pixel by pixel: shift_h = int(H/8 + 0.5) and shift_w likewise; t_h = randint(-shift_h,
+    shift_h + 1) per sample, then t_w; out[b, :, i, j] = x[b, :, i + t_h, j + t_w], 0 outside."""
+    b, c, h, w = 6, 2, 16, 24
+    x = torch.randn(b, c, h, w)
+    seen = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        out = translation(x)
+        torch.manual_seed(seed)
+        sh, sw = int(h * 0.125 + 0.5), int(w * 0.125 + 0.5)
+        t_h = torch.randint(-sh, sh + 1, (b, 1, 1)).flatten().tolist()
+        t_w = torch.randint(-sw, sw + 1, (b, 1, 1)).flatten().tolist()
+        want = torch.zeros_like(x)
+        for n in range(b):
+            for i in range(h):
+                for j in range(w):
+                    si, sj = i + t_h[n], j + t_w[n]
+                    if 0 <= si < h and 0 <= sj < w:
+                        want[n, :, i, j] = x[n, :, si, sj]
+        assert torch.equal(out, want), (seed, t_h, t_w)
+        seen += [*t_h, *t_w]
+    assert min(seen) < 0 < max(seen)  # both directions were exercised
+
+
 def test_translation_is_seeded():
     x = torch.randn(4, 3, 16, 16)
     torch.manual_seed(7)
@@ -236,6 +262,29 @@ def test_cutout_zeroes_one_block():
                 assert n == ch * cw
                 fully_inside += 1
     assert fully_inside > 0
+
+
+def test_cutout_matches_diffaugment_draw_for_draw():
+    """DiffAugment's rand_cutout, written out: size = int(H/2 + 0.5) (and W); offset_h = randint(0,
+    H + 1 - size_h % 2) per sample, then offset_w; the block's indices offset - size // 2 + k,
+    clamped into the image, are zeroed."""
+    for b, h, w in ((8, 16, 16), (8, 15, 13)):
+        x = torch.randn(b, 2, h, w)
+        for seed in range(3):
+            torch.manual_seed(seed)
+            out = cutout(x)
+            torch.manual_seed(seed)
+            sh, sw = int(h * 0.5 + 0.5), int(w * 0.5 + 0.5)
+            oh = torch.randint(0, h + (1 - sh % 2), (b, 1, 1)).flatten().tolist()
+            ow = torch.randint(0, w + (1 - sw % 2), (b, 1, 1)).flatten().tolist()
+            mask = torch.ones(b, h, w)
+            for n in range(b):
+                for i in range(sh):
+                    for j in range(sw):
+                        yi = min(max(i + oh[n] - sh // 2, 0), h - 1)
+                        xj = min(max(j + ow[n] - sw // 2, 0), w - 1)
+                        mask[n, yi, xj] = 0
+            assert torch.equal(out, x * mask[:, None]), (b, h, w, seed)
 
 
 def test_cutout_odd_size_block():

@@ -19,9 +19,10 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = torch.randint(-sy, sy + 1, (b, 1, 1)).to(x.device)
     tx = torch.randint(-sx, sx + 1, (b, 1, 1)).to(x.device)
-    # out[b, :, i, j] = x[b, :, i - ty, j - tx] if inside, else 0; via a zero-padded gather
-    gy = (torch.arange(h, device=x.device)[None, :, None] - ty + sy).expand(b, h, w)
-    gx = (torch.arange(w, device=x.device)[None, None, :] - tx + sx).expand(b, h, w)
+    # out[b, :, i, j] = x[b, :, i + ty, j + tx] if inside, else 0 (DiffAugment's `rand_translation`:
+    # the same draws, in the same order, give the same image on CPU); via a zero-padded gather
+    gy = (torch.arange(h, device=x.device)[None, :, None] + ty + sy).expand(b, h, w)
+    gx = (torch.arange(w, device=x.device)[None, None, :] + tx + sx).expand(b, h, w)
     xp = F.pad(x, [sx, sx, sy, sy])  # [B, C, H+2sy, W+2sx]
     bi = torch.arange(b, device=x.device)[:, None, None].expand(b, h, w)
     return xp.permute(0, 2, 3, 1)[bi, gy, gx].permute(0, 3, 1, 2)
