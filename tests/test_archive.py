@@ -5,6 +5,7 @@ import io
 import struct
 import tarfile
 
+import numpy as np
 import pytest
 from PIL import Image
 from tiny import make_zip
@@ -158,3 +159,16 @@ def test_zip_symlink_entries_refused(tmp_path):
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
             zf.writestr(info, target)
         refused(buf.getvalue(), tmp_path, "symbolic link|symlink")
+
+
+def test_lsun_square_resize_crops_the_centre():
+    """A 10 x 4 image whose columns are numbered: the 4 x 4 crop is columns 3-6 (the centre), and
+    resizing to the same size leaves it as it is."""
+    from pipeline.assets.lsun import square_resize
+
+    cols = np.tile(np.arange(10, dtype=np.uint8) * 20, (4, 1))  # [H=4, W=10]
+    img = Image.fromarray(np.stack([cols] * 3, -1), "RGB")
+    out = np.asarray(square_resize(img, 4))[..., 0]
+    assert out.tolist() == [[60, 80, 100, 120]] * 4
+    rows = Image.fromarray(np.stack([cols.T] * 3, -1), "RGB")  # [H=10, W=4]: rows 3-6
+    assert np.asarray(square_resize(rows, 4))[..., 0].T.tolist() == [[60, 80, 100, 120]] * 4

@@ -126,6 +126,20 @@ def test_resume_within_one_call_and_server_ignoring_range(server, tmp_path):
     assert (tmp_path / "b.bin").read_bytes() == PAYLOAD
 
 
+def test_complete_or_oversized_part_file(server, tmp_path):
+    """A `.part` already holding the whole file gets 416 for its Range: it is kept and finished
+    with no second request. One bigger than the resource is stale: dropped, fetched again."""
+    server.files["/a.bin"] = PAYLOAD
+    (tmp_path / "a.bin.part").write_bytes(PAYLOAD)
+    assert download(server.url + "/a.bin", tmp_path / "a.bin", sha(PAYLOAD), **FAST) == sha(PAYLOAD)
+    assert server.log == [("/a.bin", f"bytes={len(PAYLOAD)}-")]
+    (tmp_path / "b.bin.part").write_bytes(PAYLOAD + b"stale tail")
+    server.files["/b.bin"] = PAYLOAD
+    assert download(server.url + "/b.bin", tmp_path / "b.bin", sha(PAYLOAD), **FAST) == sha(PAYLOAD)
+    assert server.log[1:] == [("/b.bin", f"bytes={len(PAYLOAD) + 10}-"), ("/b.bin", None)]
+    assert (tmp_path / "b.bin").read_bytes() == PAYLOAD
+
+
 def test_wrong_checksum_leaves_no_file(server, tmp_path):
     server.files["/a.bin"] = PAYLOAD
     with pytest.raises(FetchError, match="Checksum mismatch") as e:

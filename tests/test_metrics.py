@@ -280,6 +280,9 @@ def test_chamfer_along_line_shift_by_hand():
     assert chamfer(a, b) == pytest.approx(3 / 41)
     d, k = nearest_chamfer(a[None], np.stack([b, a]))
     assert d[0] == 0.0 and k[0] == 1
+    # an input sketch without strokes is named by its index
+    with pytest.raises(ValueError, match=r"input sketch\(es\) \[1\] have no strokes"):
+        nearest_chamfer(a[None], np.stack([b, np.zeros_like(a), a]))
 
 
 def test_chamfer_mean_over_samples_and_empty_strokes(tmp_path):

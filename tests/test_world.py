@@ -148,6 +148,15 @@ def test_every_trained_file_loads_strictly_through_the_real_loaders():
         torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
     )[0].shape == (2, 128)
     assert not any(p.requires_grad for p in oracle.parameters())
+    # anything but uint8 [B, 3, H, W] is refused, naming what came (float images in [0, 1] would
+    # otherwise give features of near-black images without a word)
+    extractor = ToyOracleExtractor("toy-oracle", ["128"], feature_extractor_weights_path=files["oracle.pth"])
+    for bad, named in (
+        (torch.zeros(2, 3, 32, 32), "torch.float32"),
+        (torch.zeros(2, 1, 32, 32, dtype=torch.uint8), ""),
+    ):
+        with pytest.raises(ValueError, match=f"toy-oracle expects uint8 \\[B,3,H,W\\], got {named}"):
+            extractor(bad)
     for name, path in files.items():
         assert path.stat().st_size < 5e6, f"{name}: {path.stat().st_size} bytes (limit 5 MB)"
     assert sum(p.stat().st_size for p in files.values()) < 20e6
