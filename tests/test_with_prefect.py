@@ -145,3 +145,24 @@ print("API", env_url, setting_url, os.environ.get("PREFECT_API_URL"))
         raise AssertionError(f"the server at {env_url} is still up")
     except OSError:
         pass
+
+
+def test_where_sockets_cannot_be_read_the_health_check_decides(monkeypatch):
+    """psutil AccessDenied (macOS without root): ownership cannot be checked, so it is not refused;
+    a process that has exited is never taken for the owner."""
+    import psutil
+
+    sys.path.insert(0, str(ROOT / "stages"))
+    import with_prefect
+
+    def denied(self, kind="inet"):
+        raise psutil.AccessDenied(self.pid)
+
+    monkeypatch.setattr(psutil.Process, "net_connections", denied)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert with_prefect.listens_on(alive, 1)
+    finally:
+        alive.kill()
+        alive.wait()
+    assert not with_prefect.listens_on(alive, 1)
