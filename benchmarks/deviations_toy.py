@@ -26,14 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 METRICS = ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"]
-# (label, block, switch, its non-reference value); switch None: the block as configured
+# (block, switch, its non-reference value); switch None: the block as configured
 VARIANTS = [
-    ("clip_global", "clip_global", None, None),
-    ("clip_global", "clip_global", "prompt_templates", "imagenet"),
-    ("clip_direction", "clip_direction", None, None),
-    ("clip_direction", "clip_direction", "prompt_templates", "imagenet"),
-    ("clip_direction", "clip_direction", "layer_map", "actual"),
-    ("clip_direction", "clip_direction", "direction_inputs", "shared"),
+    ("clip_global", None, None),
+    ("clip_global", "prompt_templates", "imagenet"),
+    ("clip_direction", None, None),
+    ("clip_direction", "prompt_templates", "imagenet"),
+    ("clip_direction", "layer_map", "actual"),
+    ("clip_direction", "direction_inputs", "shared"),
 ]
 
 
@@ -61,13 +61,13 @@ def chains(params, prepared: Path, seeds: list[int], schedule: dict | None = Non
     from pipeline.sweep import resolve
 
     schedule = schedule or {}
-    blocks = {block for _, block, _, _ in VARIANTS}
+    blocks = {block for block, _, _ in VARIANTS}
     for key in schedule:
         if not any(hasattr(params.method(b), key) for b in blocks):
             raise SystemExit(f"--set {key}: no method block of {sorted(blocks)} has this field")
     inputs = inputs_digest(prepared)
     out = []
-    for _, block, switch, value in VARIANTS:
+    for block, switch, value in VARIANTS:
         cfg = params.method(block)
         cfg = dataclasses.replace(cfg, **{k: v for k, v in schedule.items() if hasattr(cfg, k)})
         if switch is not None:

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
-# The temporary server gives up after 20 s by default; a loaded machine (parallel `dvc exp` runs) needs longer.
+# How long a stage waits for its own Prefect server (prefect_api below; Prefect's own name for it):
+# a loaded machine (parallel `dvc exp` runs) needs longer than Prefect's 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_MININTERVAL", "2")

@@ -17,6 +17,7 @@ from pipeline.config import to_jsonable, write_json
 from pipeline.data import DataError
 
 ORDER = ("grids", "index.html", "summary.md", "config.json", "metrics.json")  # metrics.json last
+DEVIATION_TABLES = (ROOT / "docs" / "deviations_toy.json", ROOT / "docs" / "deviations_toy_schedule.json")
 
 
 def _read_json(path: Path, stage: str) -> dict:
@@ -84,8 +85,9 @@ def run(params, args):
             edits[gen] = {tool: {**info, "png": folder / info["png"]} for tool, info in tools.items()}
     sweep_json = ROOT / "reports" / "sweep.json"  # written by the `sweep` stage
     sweep = _read_json(sweep_json, "sweep") if sweep_json.is_file() else None
-    # The deviation switches' effect, measured by benchmarks/deviations_toy.py (committed), per schedule.
-    deviations = [json.loads(p.read_text()) for p in sorted((ROOT / "docs").glob("deviations_toy*.json"))]
+    # The deviation switches' effect, measured by benchmarks/deviations_toy.py (committed), per schedule;
+    # the same files are this stage's deps in dvc.yaml.
+    deviations = [json.loads(p.read_text()) for p in DEVIATION_TABLES if p.is_file()]
     toy = None
     if exp.is_toy:
         from pipeline.methods import prompts

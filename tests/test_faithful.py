@@ -173,7 +173,7 @@ def test_deviation_benchmark_flips_exactly_one_switch_per_variant(tmp_path):
     (tmp_path / "prepared").mkdir()
     chains = bench.chains(params, tmp_path / "prepared", [0, 1, 2])
     assert len(chains) == 3 * len(bench.VARIANTS) and len({c.key for c in chains}) == len(chains)
-    for _, block, switch, value in bench.VARIANTS:
+    for block, switch, value in bench.VARIANTS:
         mine = [c for c in chains if c.method == bench.variant_name(block, switch, value)]
         assert [c.seed for c in mine] == [0, 1, 2]
         base = dataclasses.asdict(params.method(block))
@@ -182,3 +182,11 @@ def test_deviation_benchmark_flips_exactly_one_switch_per_variant(tmp_path):
         assert changed == (set() if switch is None else {switch}), (block, switch, changed)
         if switch is not None:
             assert got[switch] == value
+    # a schedule reaches each block only through the fields it has, and the switch still on top
+    fast = bench.chains(params, tmp_path / "prepared", [0], {"g_lr": 0.05, "direction_lr": 0.01})
+    by_name = {c.method: c.method_cfg for c in fast}
+    assert by_name["clip_global"].g_lr == 0.05 and not hasattr(by_name["clip_global"], "direction_lr")
+    assert by_name["clip_direction layer_map=actual"].direction_lr == 0.01
+    assert by_name["clip_direction layer_map=actual"].layer_map == "actual"
+    with pytest.raises(SystemExit, match="no_such_field"):
+        bench.chains(params, tmp_path / "prepared", [0], {"no_such_field": 1})
