@@ -9,6 +9,7 @@ produced generator). All state that matters is on disk: sketch sets (pipeline.sk
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class Studio:
         self.runner = JobRunner(self.root, state_dir)
         self.params = load_params(self.root / "params.yaml")
         self.sessions: dict[str, object] = {}  # generator key -> EditSession
+        self._session_lock = threading.Lock()
 
     # -- sketch set ---------------------------------------------------------------
 
@@ -129,31 +131,35 @@ class Studio:
 
     def edit_session(self, key: str):
         """The live-edit session of a generator: 'pretrained' or '<experiment>/<method>' (cached)."""
+        with self._session_lock:  # the sliders all ask at once when the generator changes: build it once
+            if key not in self.sessions:
+                self.sessions[key] = self._new_session(key)
+        return self.sessions[key]
+
+    def _new_session(self, key: str):
         from pipeline.editing.session import EditSession
         from pipeline.models import load_generator
         from pipeline.nets.clip import build_clip
 
-        if key not in self.sessions:
-            exp = self.params.experiment
-            if key == "pretrained":
-                path = (
-                    self.root / (exp.assets.world_dir or "data/world") / "gan" / "netG.pth"
-                    if exp.is_toy
-                    else self.root / "data/prepared/pretrained/netG.pth"
-                )
-            else:
-                name, method = key.split("/", 1)
-                res = {r.name: r for r in results_lib.experiments(self.root)}[name]
-                path = self.runner.dir / "results" / name / f"{method}.netG.pth"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(results_lib.read_bytes(self.root, res.rev, f"data/finetune/{method}/model/netG.pth"))
-            c = exp.clip
-            checkpoint = str(self.root / c.checkpoint) if c.checkpoint else None
-            clip = build_clip(c.model, c.pretrained, checkpoint, cache_dir=c.cache_dir)
-            self.sessions[key] = EditSession(
-                load_generator(exp, path), clip, cache_dir=self.runner.dir / "relevance", seed=exp.seed
+        exp = self.params.experiment
+        if key == "pretrained":
+            path = (
+                self.root / (exp.assets.world_dir or "data/world") / "gan" / "netG.pth"
+                if exp.is_toy
+                else self.root / "data/prepared/pretrained/netG.pth"
             )
-        return self.sessions[key]
+        else:
+            name, method = key.split("/", 1)
+            res = {r.name: r for r in results_lib.experiments(self.root)}[name]
+            path = self.runner.dir / "results" / name / f"{method}.netG.pth"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(path.name + ".part")  # never a half-written file where a reader looks
+            part.write_bytes(results_lib.read_bytes(self.root, res.rev, f"data/finetune/{method}/model/netG.pth"))
+            part.replace(path)
+        c = exp.clip
+        checkpoint = str(self.root / c.checkpoint) if c.checkpoint else None
+        clip = build_clip(c.model, c.pretrained, checkpoint, cache_dir=c.cache_dir)
+        return EditSession(load_generator(exp, path), clip, cache_dir=self.runner.dir / "relevance", seed=exp.seed)
 
     def status(self) -> dict:
         job = self.runner.current()
@@ -481,7 +487,7 @@ def build(studio: Studio):
 
         def winterp(key, other, w, sd, tt):
             s = session(key)
-            return to_np(s.interpolate_weights(session(other).G.state_dict(), the_code(key, w, sd), float(tt)))
+            return to_np(s.interpolate_weights(session(other).weights(), the_code(key, w, sd), float(tt)))
 
         outs = [code, start_img, scribble, edit_msg]
         for c in (edit_src, seed):

@@ -84,6 +84,38 @@ def test_interpolation_sliders_start_and_end_at_their_endpoints(session):
     assert all(torch.equal(v, own_before[k]) for k, v in session.G.state_dict().items())
 
 
+def test_sliders_called_at_once_from_threads_render_this_generator_not_a_blend(session):
+    """A UI calls the session from several threads at once (the studio's sliders all fire when the
+    start code changes). A weight interpolation swaps G's weights for a moment; a render running
+    meanwhile must still see this generator's own weights, and the weights must be whole afterwards."""
+    import threading
+
+    w = session.sample_w(7)
+    expect = session.render(w)
+    other_state = gen(1).state_dict()
+    own = session.weights()
+    stop, bad = threading.Event(), []
+
+    def blend():
+        while not stop.is_set():
+            session.interpolate_weights(other_state, w, 1.0)
+
+    def look():
+        for _ in range(300):
+            if not torch.equal(session.render(w), expect):
+                bad.append(1)
+        stop.set()
+
+    threads = [threading.Thread(target=blend), threading.Thread(target=look)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert bad == [], f"{len(bad)} of 300 renders saw the other generator's weights"
+    assert all(torch.equal(v, own[k]) for k, v in session.G.state_dict().items())
+    assert session.weights() is own and all(torch.equal(v, own[k]) for k, v in session.weights().items())
+
+
 def test_inverting_a_render_finds_a_code_that_renders_it_again(session):
     target = session.render(session.sample_w(11))
     w = session.invert(target, steps=200, restarts=2)

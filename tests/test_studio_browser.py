@@ -117,12 +117,28 @@ def draw_stroke(page, points):
     page.mouse.up()
 
 
+def _timed_out(page, what: str, timeout_ms: int):
+    """Fail with the studio's own log: a handler's traceback is there, never in the page."""
+    log = (page.folder / "server.log").read_text(errors="replace")[-4000:]
+    pytest.fail(f"{what} not shown after {timeout_ms / 1000:.0f} s; the studio's log ends:\n{log}")
+
+
+def wait_for(page, selector: str, timeout_ms: int = 60_000) -> None:
+    try:
+        page.wait_for_selector(selector, timeout=timeout_ms)
+    except playwright.TimeoutError:
+        _timed_out(page, selector, timeout_ms)
+
+
 def wait_text(page, selector: str, text: str, timeout_ms: int = 30_000) -> None:
-    page.wait_for_function(
-        "([sel, t]) => (document.querySelector(sel) || {innerText: ''}).innerText.includes(t)",
-        arg=[selector, text],
-        timeout=timeout_ms,
-    )
+    try:
+        page.wait_for_function(
+            "([sel, t]) => (document.querySelector(sel) || {innerText: ''}).innerText.includes(t)",
+            arg=[selector, text],
+            timeout=timeout_ms,
+        )
+    except playwright.TimeoutError:
+        _timed_out(page, f"{text!r} in {selector}", timeout_ms)
 
 
 def nothing_written(page) -> bool:
@@ -148,7 +164,7 @@ def test_drawing_on_the_canvas_adds_a_sketch(page):
         draw_stroke(page, [(x, 0.45), (x, 0.65)])
     draw_stroke(page, [(0.60, 0.45), (0.64, 0.36), (0.68, 0.40)])
     page.click("#add-drawing")
-    page.wait_for_selector("#gallery img", timeout=30_000)
+    wait_for(page, "#gallery img", 30_000)
     assert page.locator("#gallery img").count() == 1
     # shown as a thumbnail, one of 8 per row (Gradio's own layout made it the gallery's full width,
     # so only the sketch's white top was visible)
@@ -216,7 +232,7 @@ def test_the_whole_loop_customize_wait_compare_and_find_it_in_dvc(page):
     name = re.search(r"studio-[0-9-]+", page.inner_text("#job-status")).group(0)
     page.click("#customize")  # a second launch while the first runs
     wait_text(page, "#form-error", "a customization is already running", timeout_ms=120_000)
-    page.wait_for_selector("#preview img", timeout=600_000)  # a preview grid while it trains
+    wait_for(page, "#preview img", 600_000)  # a preview grid while it trains
     first_preview_s = time.time() - started
     page.screenshot(path=str(page.folder / "running.png"), full_page=True)
     page.wait_for_function(
@@ -240,9 +256,9 @@ def test_the_whole_loop_customize_wait_compare_and_find_it_in_dvc(page):
     page.click("#refresh-results")
     wait_text(page, "#results-table", name, timeout_ms=60_000)
     choose(page, "#pick-result", name)
-    page.wait_for_selector("#before img", timeout=60_000)
-    page.wait_for_selector("#after img", timeout=60_000)
-    page.wait_for_selector("#result-sketches img", timeout=60_000)
+    wait_for(page, "#before img", 60_000)
+    wait_for(page, "#after img", 60_000)
+    wait_for(page, "#result-sketches img", 60_000)
     before, after = _image(page, "#before img"), _image(page, "#after img")
     assert before.shape == after.shape
     # The customized grid is not the pretrained one. Same weights would give the same pixels (fixed
@@ -255,8 +271,8 @@ def test_the_whole_loop_customize_wait_compare_and_find_it_in_dvc(page):
 def test_a_global_directions_slider_changes_the_customized_generator(page):
     page.click("button[role='tab']:has-text('Edit')")
     choose(page, "#edit-generator", page.customized)
-    page.wait_for_selector("#edit-start img", timeout=60_000)
-    page.wait_for_selector("#edit-global img", timeout=300_000)  # relevance: computed once per generator
+    wait_for(page, "#edit-start img", 60_000)
+    wait_for(page, "#edit-global img", 300_000)  # relevance: computed once per generator
     page.wait_for_timeout(2000)  # the generator switch's own updates settle
     src = page.locator("#edit-global img").get_attribute("src")  # before the move: the update may be quick
     before = _image(page, "#edit-global img")

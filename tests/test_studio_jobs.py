@@ -248,3 +248,27 @@ def test_the_job_is_on_disk_before_its_worker_starts(tmp_path, monkeypatch):
     with pytest.raises(JobBusy):
         runner.launch_command(py("pass"), "second")
     assert runner.wait(30)["status"] == "succeeded"
+
+
+def test_an_edit_session_asked_for_by_several_sliders_at_once_is_built_once(tmp_path, monkeypatch):
+    """Changing the generator fires every slider's handler at once, each asking for its session;
+    building it more than once would load (and, for a result, write) the same checkpoint in parallel."""
+    import threading
+
+    studio = _studio(tmp_path)
+    built = []
+
+    def slow_build(key):
+        built.append(key)
+        time.sleep(0.3)  # long enough for every thread to arrive while the first still builds
+        return object()
+
+    monkeypatch.setattr(studio, "_new_session", slow_build)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(studio.edit_session("exp/syog"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert built == ["exp/syog"] and len(got) == 4 and all(g is got[0] for g in got)
+    assert studio.edit_session("exp/syog") is got[0] and built == ["exp/syog"]

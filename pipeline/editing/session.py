@@ -12,17 +12,34 @@ Per generator, once: the style statistics and StyleCLIP channel relevance (cache
 generator and CLIP digest, global_directions.channel_relevance), the GANSpace components. Per prompt
 pair, once: the text direction. Per slider move: one synthesis from style space or W+, which is
 milliseconds at the toy world's 32 px. Images come back as [3, H, W] in [-1, 1], CPU.
+
+Thread-safe: a UI calls several of these at once from its worker threads (the studio's sliders all
+fire when the start code changes), and `interpolate_weights` swaps G's weights for a moment, so
+every method that touches G holds the session's lock. One render at a time loses nothing on a CPU
+that a single render already keeps busy.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 
 import torch
 
 from . import ganspace as gs
 from . import global_directions as gd
 from .interpolation import interpolate_weights
+
+
+def _serial(fn):
+    """Run the method under the session's (re-entrant) lock."""
+
+    @functools.wraps(fn)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return fn(self, *args, **kwargs)
+
+    return locked
 
 
 class EditSession:
@@ -44,28 +61,34 @@ class EditSession:
         self.noise = G.stored_noise()  # fixed: the same code always renders the same image
         self.device = next(G.parameters()).device
         self._directions: dict[tuple[str, str], torch.Tensor] = {}  # prompt pair -> text direction
+        self._lock = threading.RLock()  # re-entrant: global_direction -> relevance -> render
 
     # -- codes and rendering ----------------------------------------------------------
 
     @torch.no_grad()
+    @_serial
     def sample_w(self, seed: int) -> torch.Tensor:
         z = torch.randn(1, self.G.style_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
         return self.G.mapping(z)
 
+    @_serial
     def wplus(self, w: torch.Tensor) -> torch.Tensor:
         return w if w.ndim == 3 else self.G.make_wplus(w, input_is_latent=True)
 
     @torch.no_grad()
+    @_serial
     def render(self, w: torch.Tensor) -> torch.Tensor:
         return self.G.synthesis(self.wplus(w), noise=self.noise)[0].clamp(-1, 1).cpu()
 
     # -- StyleCLIP global directions ----------------------------------------------------
 
     @functools.cached_property
+    @_serial
     def stats(self):
         return gd.style_stats(self.G, n=self.stats_n, seed=self.seed)
 
     @functools.cached_property
+    @_serial
     def relevance(self):
         if self.clip is None:
             raise ValueError("global directions need a CLIP model; this session has none")
@@ -79,6 +102,7 @@ class EditSession:
             noise=self.noise,
         )
 
+    @_serial
     def text_direction(self, neutral: str, target: str) -> torch.Tensor:
         key = (neutral, target)
         if key not in self._directions:
@@ -86,6 +110,7 @@ class EditSession:
         return self._directions[key]
 
     @torch.no_grad()
+    @_serial
     def global_direction(self, w, neutral: str, target: str, alpha: float, beta: float) -> tuple[torch.Tensor, int]:
         """(image, channels moved): s' = s + alpha * ds(beta) for the prompt pair (StyleCLIP MapTS)."""
         delta = gd.global_direction(self.relevance, self.text_direction(neutral, target), beta=beta, std=self.stats[1])
@@ -96,12 +121,14 @@ class EditSession:
     # -- GANSpace -----------------------------------------------------------------------
 
     @functools.cached_property
+    @_serial
     def components(self) -> dict:
         return gs.compute_ganspace(
             self.G, n_samples=self.ganspace_samples, n_components=self.ganspace_components, seed=self.seed
         )
 
     @torch.no_grad()
+    @_serial
     def ganspace(self, w, scalars: dict[int, float], layers: tuple[int, int] = (0, 10_000)) -> torch.Tensor:
         """w + sum_k scalars[k] * stdev_k * comp_k on the rows in `layers` (inclusive), no truncation."""
         wp = self.wplus(w)
@@ -112,15 +139,22 @@ class EditSession:
 
     # -- interpolation ------------------------------------------------------------------
 
+    @_serial
     def interpolate_w(self, w_a, w_b, t: float) -> torch.Tensor:
         """(1 - t) w_a + t w_b in W+ (linear, as StyleGAN's W is): t = 0 renders w_a exactly."""
         return self.render(torch.lerp(self.wplus(w_a), self.wplus(w_b), float(t)))
 
     @functools.cached_property
+    @_serial
     def _own_state(self) -> dict:
         return {k: v.detach().clone() for k, v in self.G.state_dict().items()}
 
+    def weights(self) -> dict:
+        """This generator's own weights (a copy, never a blend an interpolation holds for a moment)."""
+        return self._own_state
+
     @torch.no_grad()
+    @_serial
     def interpolate_weights(self, other_state: dict, w, t: float) -> torch.Tensor:
         """The same code through (1 - t) G + t G_other: t = 0 is this generator, t = 1 the other."""
         own = self._own_state
@@ -132,6 +166,7 @@ class EditSession:
 
     # -- new codes by optimization (seconds, not milliseconds) -----------------------------
 
+    @_serial
     def invert(self, image: torch.Tensor, steps: int = 60, restarts: int = 2) -> torch.Tensor:
         """W+ [1, n_latent, D] whose render matches `image` [3, H, W] in [-1, 1] (any size: resized).
         The project's inverter with its weight-free perceptual term and this session's fixed noise."""
@@ -149,6 +184,7 @@ class EditSession:
         )
         return res.wplus.detach()
 
+    @_serial
     def latent_opt(self, w, prompt: str, steps: int = 40, callback=None) -> torch.Tensor:
         """StyleCLIP latent optimization of w toward `prompt`; callback(step, w) after each step."""
         from .latent_opt import latent_optimization
@@ -160,6 +196,7 @@ class EditSession:
         )
         return out
 
+    @_serial
     def scribble(self, w, colours: torch.Tensor, mask: torch.Tensor, steps: int = 60) -> torch.Tensor:
         """w moved so that the render takes `colours` [3, H, W] where `mask` [1, H, W] is 1."""
         from .scribble import scribble_edit
