@@ -321,8 +321,9 @@ class Experiment:
     photosketch_bn_mode: Literal["train", "eval"] = "train"
     photosketch_ngf: PosInt = 64  # PhotoSketch width (published: 64; the toy world's is narrower)
     editing: EditingSpec = field(default_factory=EditingSpec)
-    # Values that replace the method blocks' own in this experiment, for every block that has the key
-    # (the toy world's short schedule, e.g. {direction_every: 10}); see README "The toy world".
+    # Values that replace the method blocks' own in this experiment: `key: value` for every block that
+    # has the key, `<block>: {key: value}` for that block only (applied after the shared ones); the toy
+    # world's short schedule, e.g. {direction_every: 10, syog: {l_image: 0.3}}; README "The toy world".
     method_overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -478,7 +479,7 @@ def params_from_dict(raw: dict, where: str) -> Params:
         if not isinstance(block, dict) or "method" not in block:
             raise ConfigError(f"{mpath}.method: required (the registered method this block configures)")
         cls = method_config_class(block["method"], mpath)
-        methods[mname] = from_dict(cls, apply_overrides(cls, block, experiment, where), mpath)
+        methods[mname] = from_dict(cls, apply_overrides(cls, block, experiment, mname, where), mpath)
     check_method_overrides(experiment, methods, where)
     if experiment.is_toy:
         check_toy_prompts(experiment, methods, where)
@@ -490,24 +491,39 @@ def params_from_dict(raw: dict, where: str) -> Params:
     return Params(experiment=experiment, methods=methods, raw=raw, sweep=sweep, world=world)
 
 
-def apply_overrides(cls, block: dict, exp: Experiment, where: str) -> dict:
-    """The block with the experiment's `method_overrides` applied to the keys its method has."""
+def apply_overrides(cls, block: dict, exp: Experiment, name: str, where: str) -> dict:
+    """Block `name` with the experiment's `method_overrides`: the shared ones for the keys its method
+    has, then the ones under its own name (each of which its method must have)."""
     names = {f.name for f in dataclasses.fields(cls)} - {"method", "description"}
-    return {**block, **{k: v for k, v in exp.method_overrides.items() if k in names}}
+    shared = {k: v for k, v in exp.method_overrides.items() if not isinstance(v, dict) and k in names}
+    own = exp.method_overrides.get(name)
+    own = own if isinstance(own, dict) else {}
+    for k in own:
+        if k not in names:
+            raise ConfigError(
+                f"{where}: experiments.{exp.name}.method_overrides.{name}.{k}: block {name} has no such key; "
+                f"its keys: {', '.join(sorted(names))}"
+            )
+    return {**block, **shared, **own}
 
 
 def check_method_overrides(exp: Experiment, methods: dict, where: str) -> None:
-    """Every override key must be a setting of some registered method (blocks without it ignore it)."""
+    """A shared key must be a setting of some registered method (blocks without it ignore it); a
+    mapping must be under a block's name (its keys are checked by `apply_overrides`)."""
     from .methods import METHODS, _import_builtin
 
     _import_builtin()
+    key = f"{where}: experiments.{exp.name}.method_overrides"
     names = set().union(*({f.name for f in dataclasses.fields(m.Config)} for m in METHODS.values()))
-    for k in exp.method_overrides:
-        if k not in names or k in ("method", "description"):
+    names -= {"method", "description"}
+    for k, v in exp.method_overrides.items():
+        if isinstance(v, dict) and k not in methods:
             raise ConfigError(
-                f"{where}: experiments.{exp.name}.method_overrides.{k}: no method has this "
-                f"key; method keys: {', '.join(sorted(names - {'method', 'description'}))}"
+                f"{key}.{k}: no method block of this name; blocks: {', '.join(methods)} "
+                "(a mapping here overrides one block's settings)"
             )
+        if not isinstance(v, dict) and k not in names:
+            raise ConfigError(f"{key}.{k}: no method has this key; method keys: {', '.join(sorted(names))}")
 
 
 def check_toy_prompts(exp: Experiment, methods: dict, where: str) -> None:

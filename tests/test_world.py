@@ -228,6 +228,24 @@ def test_method_overrides_apply_per_experiment():
         )
 
 
+def test_a_block_s_own_method_overrides_apply_to_that_block_only():
+    from pipeline.config import ConfigError, load_params
+
+    mo = "experiments.toy.method_overrides"
+    p = load_params(
+        ROOT / "params.yaml",
+        overrides={"experiment": "toy", mo: {"l_image": 0.5, "syog": {"l_image": 0.25, "mixing": 0.5}}},
+    )
+    assert p.methods["syog"].l_image == 0.25 and p.methods["syog"].mixing == 0.5  # own after shared
+    assert p.methods["clip_global"].l_image == 0.5 and p.methods["clip_direction"].l_image == 0.5
+    for bad, match in [
+        ({"no_block": {"l_image": 0.1}}, r"method_overrides.no_block: no method block of this name; blocks: syog"),
+        ({"syog": {"lambda_global": 1.0}}, r"method_overrides.syog.lambda_global: block syog has no such key"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            load_params(ROOT / "params.yaml", overrides={"experiment": "toy", mo: bad})
+
+
 def test_world_parts_train_deterministically(tmp_path):
     """The world stage's training is a function of its settings: two runs, the same bytes."""
     from pipeline.world.build import train_part
