@@ -22,12 +22,16 @@ It returns flat float values (`{"fid": 12.3, "kid_mean": ..., ...}`) and a prove
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+log = logging.getLogger(__name__)
 
 __all__ = ["EvalContext", "register_metric", "compute_metrics", "registered_metrics", "list_images", "load_images"]
 
@@ -134,7 +138,9 @@ def compute_metrics(names: list[str], ctx: EvalContext) -> tuple[dict[str, float
     values: dict[str, float] = {}
     provenance: dict = {"seed": ctx.seed, "device": str(ctx.device), "metrics": list(dict.fromkeys(names))}
     for key, (fn, group_names) in groups.items():
+        t0 = time.perf_counter()
         group_values, group_prov = fn(ctx, group_names)
+        log.info("%s (%s): %.1f s", key, ", ".join(group_names), time.perf_counter() - t0)
         for k, v in group_values.items():
             if k in values:
                 raise RuntimeError(f"metric value {k!r} produced twice")
