@@ -1,11 +1,12 @@
-"""DVC stage `evaluate@<method>`: FID/KID/precision/recall, CLIP scores and sketch fidelity -> flat JSON
-(`--method pretrained`: the unmodified generator, stage `evaluate_pretrained`; in the toy world also
-the ground-truth metrics pose_acc, colour_acc, joint_acc, fid_target, fid_prior).
+"""DVC stage `evaluate@<method>`: draw the method's fixed-noise grid and metric samples, then
+FID/KID/precision/recall, CLIP scores and sketch fidelity -> flat JSON (`--method pretrained`: the
+unmodified generator, stage `evaluate_pretrained`; in the toy world also the ground-truth metrics
+pose_acc, colour_acc, joint_acc, fid_target, fid_prior).
 
 What the metrics need is checked before any work (`preflight`): a bad setting or a missing input
-stops the stage with one line naming the key or folder. The output is built in a temporary folder
-and renamed to data/metrics/<method> when complete (metrics.json is written last inside it), so a
-failed or killed run never leaves partial metrics for the report to read.
+stops the stage with one line naming the key or folder. Both outputs are built in temporary folders
+and renamed to data/samples/<method> and data/metrics/<method> when complete (metrics.json is
+written last), so a failed or killed run never leaves partial samples or metrics for the report.
 """
 
 from _common import PRETRAINED, ROOT, check_device, main
@@ -22,8 +23,9 @@ def folder(path, what: str, fix: str) -> list:
     return list_images(path, what)
 
 
-def preflight(exp, method: str, samples, prepared) -> None:
-    """ConfigError / DataError for what compute_metrics would otherwise fail on (after Prefect started)."""
+def preflight(exp, method: str, model, prepared) -> None:
+    """ConfigError / DataError for what sampling and compute_metrics would otherwise fail on (after
+    Prefect started). `model`: the generator's folder (netG.pth)."""
 
     from pipeline.metrics import registered_metrics
 
@@ -49,7 +51,11 @@ def preflight(exp, method: str, samples, prepared) -> None:
             f"{key}.eval.feature_weights: {ROOT / ev.feature_weights}: weights file not found "
             "(fetched by `dvc repro fetch`)"
         )
-    fakes = folder(samples / "images", "generated samples", f"run `dvc repro sample@{method}`")
+    stage = "prepare" if method == PRETRAINED else f"finetune@{method}"
+    if not (model / "netG.pth").is_file():
+        raise DataError(f"{model / 'netG.pth'}: generator not found (run `dvc repro {stage}`)")
+    if not (prepared / "fixed_inputs.pt").is_file():
+        raise DataError(f"{prepared / 'fixed_inputs.pt'}: the grid's fixed inputs not found (run `dvc repro prepare`)")
     if "sketch_chamfer" in names:
         folder(prepared / "sketches", "input sketches", "run `dvc repro prepare`")
     if not {"fid", "kid", "precision", "recall"} & set(names):
@@ -60,22 +66,16 @@ def preflight(exp, method: str, samples, prepared) -> None:
         f"run `dvc repro prepare`; it makes the evaluation set from the fetched eval_data.zip, the "
         f"demo data or your own folder {key}.assets.eval_dir",
     )
-    if "kid" in names:
-        for what, files, where in (
-            ("generated samples", fakes, samples / "images"),
-            ("evaluation photos", reals, prepared / "eval"),
-        ):
-            if len(files) < ev.kid_subset_size:
-                raise DataError(
-                    f"{where}: {len(files)} {what}, fewer than {key}.eval.kid_subset_size = "
-                    f"{ev.kid_subset_size} (KID draws subsets of that size); lower "
-                    f"eval.kid_subset_size or provide more images"
-                )
-    if {"precision", "recall"} & set(names) and min(len(fakes), len(reals)) <= 3:
+    if "kid" in names and len(reals) < ev.kid_subset_size:
+        raise DataError(
+            f"{prepared / 'eval'}: {len(reals)} evaluation photos, fewer than {key}.eval.kid_subset_size = "
+            f"{ev.kid_subset_size} (KID draws subsets of that size); lower eval.kid_subset_size or provide "
+            "more images"
+        )
+    if {"precision", "recall"} & set(names) and min(ev.n_samples, len(reals)) <= 3:
         raise DataError(
             f"precision/recall need more than 3 images per set (k = 3 nearest neighbours); got "
-            f"{len(fakes)} generated samples in {samples / 'images'} and {len(reals)} evaluation "
-            f"photos in {prepared / 'eval'}"
+            f"{key}.eval.n_samples = {ev.n_samples} and {len(reals)} evaluation photos in {prepared / 'eval'}"
         )
 
 
@@ -84,24 +84,37 @@ def run(params, args):
 
     exp = params.experiment
     cfg = None if args.method == PRETRAINED else params.method(args.method)
-    out = ROOT / "data" / "metrics" / args.method
-    samples, prepared = ROOT / "data" / "samples" / args.method, ROOT / "data" / "prepared"
+    data, prepared = ROOT / "data", ROOT / "data" / "prepared"
+    model = prepared / "pretrained" if cfg is None else data / "finetune" / args.method / "model"
     if args.dry_run:
         print(to_yaml(eval=exp.eval, clip=exp.clip))
         return
-    preflight(exp, args.method, samples, prepared)
+    preflight(exp, args.method, model, prepared)
     from flows import evaluate_flow
 
-    with atomic_dir(out, tmp_dir=ROOT / "data" / ".tmp") as tmp:
-        model = prepared / "pretrained" if cfg is None else ROOT / "data" / "finetune" / args.method / "model"
-        values, provenance = evaluate_flow(
-            exp, cfg, str(samples), str(prepared), str(ROOT / "data" / "cache" / "features"), str(model)
+    with (
+        atomic_dir(data / "samples" / args.method, tmp_dir=data / ".tmp") as samples,
+        atomic_dir(data / "metrics" / args.method, tmp_dir=data / ".tmp") as metrics,
+    ):
+        summary, values, provenance = evaluate_flow(
+            exp,
+            cfg,
+            str(model),
+            str(prepared / "fixed_inputs.pt"),
+            str(samples),
+            str(prepared),
+            str(data / "cache" / "features"),
         )
-        write_json(provenance, tmp / "provenance.json")
         write_json(
-            {"stage": "evaluate", "method_name": args.method, "eval": exp.eval, "clip": exp.clip}, tmp / "config.json"
+            {"stage": "evaluate", "method_name": args.method, "eval": exp.eval, "seed": exp.seed, "summary": summary},
+            samples / "config.json",
         )
-        write_json(values, tmp / "metrics.json")  # last: its presence means the stage finished
+        write_json(provenance, metrics / "provenance.json")
+        write_json(
+            {"stage": "evaluate", "method_name": args.method, "eval": exp.eval, "clip": exp.clip},
+            metrics / "config.json",
+        )
+        write_json(values, metrics / "metrics.json")  # last: its presence means the stage finished
 
 
 if __name__ == "__main__":

@@ -64,11 +64,6 @@ def sample_task(exp, method_cfg, finetune_dir: str, fixed: str, out: str) -> dic
     return sample_lib.sample_method(exp, method_cfg, Path(finetune_dir), Path(fixed), Path(out))
 
 
-@flow(name="sample", log_prints=True)
-def sample_flow(exp, method_cfg, finetune_dir: str, fixed: str, out: str) -> dict:
-    return sample_task(exp, method_cfg, finetune_dir, fixed, out)
-
-
 def _worth_retrying(task, task_run, state) -> bool:
     """Retry transfers that may succeed later; never a wrong checksum or a refused archive
     (re-downloading would fetch the same bytes, tens of GB for LSUN)."""
@@ -107,8 +102,11 @@ def evaluate_task(exp, method_cfg, samples: str, prepared: str, cache_dir: str, 
 
 
 @flow(name="evaluate", log_prints=True)
-def evaluate_flow(exp, method_cfg, samples: str, prepared: str, cache_dir: str, model_dir: str | None = None):
-    return evaluate_task(exp, method_cfg, samples, prepared, cache_dir, model_dir)
+def evaluate_flow(exp, method_cfg, model_dir: str, fixed: str, samples: str, prepared: str, cache_dir: str):
+    """Draw the grid and the metric samples into `samples`, then measure them: (summary, values, provenance)."""
+    summary = sample_task(exp, method_cfg, model_dir, fixed, samples)
+    values, provenance = evaluate_task(exp, method_cfg, samples, prepared, cache_dir, model_dir)
+    return summary, values, provenance
 
 
 @task(name="write-report")

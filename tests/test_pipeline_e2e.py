@@ -78,8 +78,8 @@ def test_killed_finetune_resumes_from_checkpoint(killed_then_completed):
 def test_every_declared_output(proj, killed_then_completed):
     lock = yaml.safe_load((proj / "dvc.lock").read_text())["stages"]
     expected = (
-        {"fetch", "prepare", "edit", "sweep", "report", "sample_pretrained", "evaluate_pretrained"}
-        | {f"{s}@{m}" for s in ("finetune", "sample", "evaluate") for m in ("syog", "syog_noaug")}
+        {"fetch", "prepare", "edit", "sweep", "report", "evaluate_pretrained"}
+        | {f"{s}@{m}" for s in ("finetune", "evaluate") for m in ("syog", "syog_noaug")}
         | {f"world@{p}" for p in ("oracle", "sketcher", "clip", "gan")}
     )  # frozen: verified, not run
     assert set(lock) == expected
@@ -158,4 +158,4 @@ def test_changing_one_learning_rate_reruns_only_that_method(proj, killed_then_co
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
     # `edit` works on the syog generator here (tests/tiny.py), so it follows; syog_noaug is untouched.
     # `sweep` reads every method block (its grid is empty here: it runs no chain and takes seconds).
-    assert ran == {"finetune@syog", "sample@syog", "evaluate@syog", "edit", "sweep", "report"}, out[-3000:]
+    assert ran == {"finetune@syog", "evaluate@syog", "edit", "sweep", "report"}, out[-3000:]

@@ -111,7 +111,7 @@ class SketchYourOwnGAN:
 
     @classmethod
     def load_sampler(cls, exp, cfg, finetune_dir, device):
-        """What sample@<method> renders with: the exported netG.pth in the published format."""
+        """What evaluate@<method> draws its samples with: the exported netG.pth in the published format."""
         from ..models import load_generator
         from ..sample import Sampler
 

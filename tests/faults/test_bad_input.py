@@ -4,7 +4,7 @@ exit code 2, one `error:` line naming the key or file and what was expected, and
 
 Most checks run before Prefect starts, so each case takes seconds. Two cases need a whole stage
 run: the RGBA + odd-sized sketches that are normalized (prepare), and CUDA requested on a machine
-without it (finetune: checked inside its flow; sample and evaluate check it before).
+without it (finetune: checked inside its flow; evaluate checks it before).
 """
 
 import shutil
@@ -170,13 +170,14 @@ def test_base_url_without_official_source(proj, params):
 # Devices and evaluation
 
 
-def fake_evaluation_inputs(proj, n_samples=16, n_eval=16):
-    """What evaluate reads, as tiny PNGs (the checks run before any metric)."""
-    for i in range(n_samples):
-        png(proj / f"data/samples/syog/images/{i:06d}.png", "RGB", fill=(i * 9, 80, 120))
+def fake_evaluation_inputs(proj, n_eval=16):
+    """What evaluate reads besides the settings, as tiny files (the checks run before any work)."""
     for i in range(n_eval):
         png(proj / f"data/prepared/eval/{i:06d}.png", "RGB", fill=(120, i * 9, 80))
     png(proj / "data/prepared/sketches/000000.png")
+    for f in ("data/finetune/syog/model/netG.pth", "data/prepared/fixed_inputs.pt"):
+        (proj / f).parent.mkdir(parents=True, exist_ok=True)
+        (proj / f).write_bytes(b"")  # present: the checks under test come first or look elsewhere
 
 
 def test_unknown_clip_model(proj, params):
@@ -192,25 +193,33 @@ def test_cuda_requested_but_absent(proj, params):
     fake_evaluation_inputs(proj)
     r = stage(proj, "evaluate", "--method", "syog", params=p)  # checked before Prefect starts
     fails(r, "experiments.demo.train.device: 'cuda' requested but no CUDA device is available", "use 'auto' or 'cpu'")
-    r = stage(proj, "sample", "--method", "syog", params=p)
-    fails(r, "experiments.demo.train.device: 'cuda' requested but no CUDA device is available")
     nothing_written(proj, out="data/metrics/syog")
+    assert not (proj / "data" / "samples").exists()
+    shutil.rmtree(proj / "data" / "finetune")  # the fake generator: finetune must write none
     r = stage(proj, "finetune", "--method", "syog", params=p)  # inside the flow: after Prefect started
     fails(r, "train.device: 'cuda' requested but no CUDA device is available")
     assert not (proj / "data" / "finetune" / "syog" / "model").exists()
 
 
-def test_fewer_samples_than_kid_subset(proj, params):
+def test_fewer_evaluation_photos_or_samples_than_kid_subset(proj, params):
     r = stage(proj, "evaluate", "--method", "syog", params=params({"experiments.demo.eval.kid_subset_size": 32}))
     fails(r, "experiments.demo.eval.kid_subset_size: 32 exceeds n_samples 16")  # in params.yaml
-    fake_evaluation_inputs(proj, n_samples=5)  # or in the samples folder (made with other settings)
+    fake_evaluation_inputs(proj, n_eval=5)  # or too few evaluation photos (a folder of your own)
     r = stage(proj, "evaluate", "--method", "syog", params=params())
     fails(
         r,
-        f"{proj / 'data/samples/syog/images'}: 5 generated samples, fewer than "
-        "experiments.demo.eval.kid_subset_size = 8",
+        f"{proj / 'data/prepared/eval'}: 5 evaluation photos, fewer than experiments.demo.eval.kid_subset_size = 8",
     )
     nothing_written(proj, out="data/metrics/syog")
+
+
+def test_a_missing_generator_names_the_stage_that_makes_it(proj, params):
+    fake_evaluation_inputs(proj)
+    (proj / "data/finetune/syog/model/netG.pth").unlink()
+    r = stage(proj, "evaluate", "--method", "syog", params=params())
+    fails(r, f"{proj / 'data/finetune/syog/model/netG.pth'}: generator not found (run `dvc repro finetune@syog`)")
+    nothing_written(proj, out="data/metrics/syog")
+    assert not (proj / "data" / "samples").exists()
 
 
 def test_missing_evaluation_set(proj, params):
