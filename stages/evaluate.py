@@ -4,9 +4,10 @@ unmodified generator, stage `evaluate_pretrained`; in the toy world also the gro
 pose_acc, colour_acc, joint_acc, fid_target, fid_prior).
 
 What the metrics need is checked before any work (`preflight`): a bad setting or a missing input
-stops the stage with one line naming the key or folder. Both outputs are built in temporary folders
-and renamed to data/samples/<method> and data/metrics/<method> when complete (metrics.json is
-written last), so a failed or killed run never leaves partial samples or metrics for the report.
+stops the stage with one line naming the key or folder. Each output is built in a temporary folder
+and renamed when complete: data/samples/<method> before the metrics are computed (they read, and
+record, the samples where they stay), then data/metrics/<method> (metrics.json written last). So a
+failed or killed run never leaves partial samples or metrics for the report.
 """
 
 from _common import PRETRAINED, ROOT, check_device, main
@@ -92,22 +93,17 @@ def run(params, args):
     preflight(exp, args.method, model, prepared)
     from flows import evaluate_flow
 
-    with (
-        atomic_dir(data / "samples" / args.method, tmp_dir=data / ".tmp") as samples,
-        atomic_dir(data / "metrics" / args.method, tmp_dir=data / ".tmp") as metrics,
-    ):
-        summary, values, provenance = evaluate_flow(
+    with atomic_dir(data / "metrics" / args.method, tmp_dir=data / ".tmp") as metrics:
+        values, provenance = evaluate_flow(
             exp,
             cfg,
             str(model),
             str(prepared / "fixed_inputs.pt"),
-            str(samples),
+            str(data / "samples" / args.method),
             str(prepared),
             str(data / "cache" / "features"),
-        )
-        write_json(
-            {"stage": "evaluate", "method_name": args.method, "eval": exp.eval, "seed": exp.seed, "summary": summary},
-            samples / "config.json",
+            str(data / ".tmp"),
+            {"stage": "evaluate", "method_name": args.method, "eval": exp.eval, "seed": exp.seed},
         )
         write_json(provenance, metrics / "provenance.json")
         write_json(

@@ -60,8 +60,16 @@ def world_flow(part: str, spec, out: str, ckpt_dir: str, tmp_dir: str) -> dict:
 
 
 @task(name="render-grid-and-samples")
-def sample_task(exp, method_cfg, finetune_dir: str, fixed: str, out: str) -> dict:
-    return sample_lib.sample_method(exp, method_cfg, Path(finetune_dir), Path(fixed), Path(out))
+def sample_task(exp, method_cfg, finetune_dir: str, fixed: str, out: str, tmp_dir: str, config: dict) -> dict:
+    """The grid and the metric samples into `out`, whole or not at all (built in a temp folder and
+    renamed): the evaluation then reads them, and records, where they stay."""
+    from pipeline.config import write_json
+    from pipeline.io import atomic_dir
+
+    with atomic_dir(out, tmp_dir=tmp_dir) as tmp:
+        summary = sample_lib.sample_method(exp, method_cfg, Path(finetune_dir), Path(fixed), tmp)
+        write_json({**config, "summary": summary}, tmp / "config.json")
+    return summary
 
 
 def _worth_retrying(task, task_run, state) -> bool:
@@ -102,11 +110,13 @@ def evaluate_task(exp, method_cfg, samples: str, prepared: str, cache_dir: str, 
 
 
 @flow(name="evaluate", log_prints=True)
-def evaluate_flow(exp, method_cfg, model_dir: str, fixed: str, samples: str, prepared: str, cache_dir: str):
-    """Draw the grid and the metric samples into `samples`, then measure them: (summary, values, provenance)."""
-    summary = sample_task(exp, method_cfg, model_dir, fixed, samples)
-    values, provenance = evaluate_task(exp, method_cfg, samples, prepared, cache_dir, model_dir)
-    return summary, values, provenance
+def evaluate_flow(
+    exp, method_cfg, model_dir: str, fixed: str, samples: str, prepared: str, cache_dir: str, tmp_dir: str, config: dict
+):
+    """Draw the grid and the metric samples into `samples` (with `config` as its config.json), then
+    measure them: (values, provenance)."""
+    sample_task(exp, method_cfg, model_dir, fixed, samples, tmp_dir, config)
+    return evaluate_task(exp, method_cfg, samples, prepared, cache_dir, model_dir)
 
 
 @task(name="write-report")
