@@ -8,7 +8,7 @@ temporary folder, makes it a git repository, and runs there, with this checkout'
   2. `dvc repro` again, which should find nothing to do.
 Stable output:
 
-    demo_pipeline server=shared stages=22 repro_s=... noop_repro_s=... cpus=2
+    demo_pipeline server=shared stages=18 repro_s=... noop_repro_s=... cpus=2
 
 Run: .venv/bin/python benchmarks/demo_pipeline.py [--server shared|per-stage] [--keep DIR]
 """
