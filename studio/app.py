@@ -19,6 +19,7 @@ from PIL import Image
 
 from pipeline.config import load_params
 from pipeline.data import DataError
+from pipeline.io import write_bytes
 from pipeline.sketchset import MAX_SKETCHES, as_sketch, decode_upload, save_set, set_folder
 
 from . import experiment as form_lib
@@ -153,9 +154,8 @@ class Studio:
             res = {r.name: r for r in results_lib.experiments(self.root)}[name]
             path = self.runner.dir / "results" / name / f"{method}.netG.pth"
             path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_name(path.name + ".part")  # never a half-written file where a reader looks
-            part.write_bytes(results_lib.read_bytes(self.root, res.rev, f"data/finetune/{method}/model/netG.pth"))
-            part.replace(path)
+            # atomic (temp file + rename): never a half-written file where a reader looks
+            write_bytes(path, results_lib.read_bytes(self.root, res.rev, f"data/finetune/{method}/model/netG.pth"))
         c = exp.clip
         checkpoint = str(self.root / c.checkpoint) if c.checkpoint else None
         clip = build_clip(c.model, c.pretrained, checkpoint, cache_dir=c.cache_dir)
