@@ -40,6 +40,31 @@ def load_sampler(exp: Experiment, method_cfg, model_dir: Path, device):
     return get_method(method_cfg.method).load_sampler(exp, method_cfg, model_dir, device)
 
 
+def generator_fid(exp: Experiment, sampler, prepared: Path, cache_dir: Path | None, n: int, seed: int, device) -> float:
+    """FID of n seeded samples of `sampler` against the evaluation set prepared/eval, measured as the
+    evaluate stage measures it (same extractor, weights, resize, truncation and reference-set cache):
+    the score of GANSketching's checkpoint selection (pipeline/selection.py)."""
+    import tempfile
+
+    from .sample import write_samples
+
+    with tempfile.TemporaryDirectory(prefix="select-fid-") as tmp:
+        write_samples(sampler, Path(tmp), n, seed, batch=exp.eval.batch, truncation=exp.eval.truncation, device=device)
+        ctx = EvalContext(
+            fakes_dir=Path(tmp),
+            reals_dir=prepared / "eval",
+            feature_extractor=exp.eval.feature_extractor,
+            feature_weights_path=exp.eval.feature_weights,
+            resize=exp.eval.resize,
+            cache_dir=cache_dir,
+            device=str(device),
+            seed=exp.seed,
+            batch_size=exp.eval.batch,
+        )
+        values, _ = compute_metrics(["fid"], ctx)
+    return values["fid"]
+
+
 def evaluate(
     exp: Experiment, method_cfg, samples: Path, prepared: Path, cache_dir: Path, model_dir: Path | None = None
 ) -> tuple[dict, dict]:

@@ -47,6 +47,8 @@ def finetune_fingerprint(exp, method_cfg, prepared: Path) -> str:
                 exp.target_prompt,
                 exp.source_prompt,
                 to_jsonable(method_cfg),
+                # how the selection FID is measured (pipeline/selection.py)
+                [exp.eval.feature_extractor, exp.eval.feature_weights, exp.eval.resize, exp.eval.truncation],
             ],
             sort_keys=True,
         ).encode()

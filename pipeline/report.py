@@ -54,6 +54,7 @@ class MethodResult:
     metrics: dict = field(default_factory=dict)  # flat {metric: value}
     provenance: dict = field(default_factory=dict)  # as returned by pipeline.metrics.compute_metrics
     history: Path | None = None  # the loss history: a CSV or a DVCLive folder (report_charts.read_history)
+    selection: dict | None = None  # the fine-tune's selection.json: which iteration was exported
 
 
 # ----------------------------------------------------------------------------
@@ -263,6 +264,22 @@ def _image(png) -> str | None:
     return _data_uri(png) if png is not None and Path(png).is_file() else None
 
 
+def selection_note(sel: dict | None) -> str:
+    """One line: which iteration a method's numbers are of (pipeline/selection.py's record)."""
+    if not sel:
+        return ""
+    last = sel["last_step"]
+    if sel["policy"] != "best_fid" or not sel["scores"]:
+        return f"Exported: the last iteration ({last})."
+    steps = [s["step"] for s in sel["scores"]]
+    return (
+        f"Exported: iteration {sel['exported_step']} of {last}, the lowest FID against the evaluation set "
+        f"({sel['exported_fid']:.2f} on {sel['n_samples']} samples) of {len(steps)} iterations evaluated "
+        f"({steps[0]} to {steps[-1]}, every {sel['every']}); at the last iteration it was {sel['last_fid']:.2f}. "
+        "GANSketching's selection: chosen on the set the FID is then reported on, so optimistic."
+    )
+
+
 def _method_context(m: MethodResult) -> dict:
     from .report_charts import loss_chart
 
@@ -271,6 +288,7 @@ def _method_context(m: MethodResult) -> dict:
     return {
         "name": m.name,
         "description": m.description,
+        "selection": selection_note(m.selection),
         "grid": _image(m.grid_png),
         "chart": chart,
         "chart_note": "no loss values logged" if has_history else "no training history",

@@ -187,7 +187,9 @@ def run_chain(
     t0 = time.time()
     try:
         with atomic_dir(out, tmp_dir=sweeps_dir / ".tmp") as tmp:
-            trained = finetune(exp, cfg, prepared, tmp / "model", tmp / "history.csv", ckpt_dir, chain.fingerprint)
+            trained = finetune(
+                exp, cfg, prepared, tmp / "model", tmp / "history.csv", ckpt_dir, chain.fingerprint, cache_dir=cache_dir
+            )
             t1 = time.time()
             # Each step starts from the chain's seed, whatever ran before in this process.
             seed_everything(exp.seed)

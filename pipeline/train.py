@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from .methods import get_method
 from .models import build_nets, resolve_device
 from .nets.checkpoint import CheckpointError, load_file, save_atomic
 from .perf import configure as configure_perf
+from .selection import Selection, fid_score_fn
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +82,15 @@ def latest_checkpoint(ckpt_dir: Path):
     return 0, None
 
 
-def save_checkpoint(ckpt_dir: Path, step: int, method, fingerprint: str, history: list, keep: int = 2) -> Path:
+def save_checkpoint(
+    ckpt_dir: Path, step: int, method, fingerprint: str, history: list, keep: int = 2, selection: dict | None = None
+) -> Path:
     ckpt = {
         "step": step,
         "fingerprint": fingerprint,
         "rng": rng_state(),
         "history": history,
+        "selection": selection or {},  # pipeline/selection.py: the scores so far and the best snapshot
         "modules": {k: m.state_dict() for k, m in method.modules().items()},
         "optimizers": {k: o.state_dict() for k, o in method.optimizers().items()},
     }
@@ -169,6 +174,8 @@ def finetune(
     fingerprint: str,
     stop_after: int | None = None,
     progress: Progress | None = None,
+    cache_dir: Path | None = None,
+    score_fn=None,
 ) -> dict:
     """Fine-tune the pretrained generator with one method.
 
@@ -180,6 +187,9 @@ def finetune(
     resumed (they are set aside instead), so editing params never silently mixes two runs.
     stop_after: stop (without exporting) after this many steps in this call — for tests that
     simulate an interruption.
+    Which iteration is exported follows the method's `select` (pipeline/selection.py); with best_fid
+    the FID is measured against prepared/eval, its reference features cached in cache_dir, unless
+    score_fn(sampler, n, seed) -> FID is given. model_dir/selection.json records the choice.
     """
     device = resolve_device(exp.train.device)
     seed_everything(exp.seed)
@@ -208,6 +218,13 @@ def finetune(
     else:
         log.info("starting %s from the pretrained generator (step 0)", method_cfg.method)
 
+    selection = Selection(
+        method_cfg,
+        exp.seed,
+        score_fn or (fid_score_fn(exp, prepared, cache_dir, device) if method_cfg.select == "best_fid" else None),
+        ckpt.get("selection") if ckpt is not None else None,
+    )
+
     progress = progress or Progress()
     progress.start(start, history.rows)
     every = exp.train.preview_every
@@ -233,8 +250,10 @@ def finetune(
         done = it + 1
         if every and (done % every == 0 or done == total):
             progress.preview(done, preview_grid(method, fixed, 16, device))
+        if selection.due(done, total):
+            selection.evaluate(method, done)
         if done % exp.train.ckpt_every == 0 and done < total:
-            save_checkpoint(ckpt_dir, done, method, fingerprint, history.rows)
+            save_checkpoint(ckpt_dir, done, method, fingerprint, history.rows, selection=selection.state())
             history.write()
         if stop_after is not None and steps_run >= stop_after:
             history.write()
@@ -244,12 +263,15 @@ def finetune(
     history.write()
     progress.end(total)
     elapsed = time.time() - t0
-    # The published format: a bare Generator state dict (GANSketching `weights/*.pth`).
-    save_atomic(method.generator().state_dict(), model_dir / "netG.pth")
-    for name, state in method.extra_exports().items():
+    # The published format: a bare Generator state dict (GANSketching `weights/*.pth`), of the
+    # selected iteration; the method's extra files beside it.
+    for name, state in selection.exports(method).items():
         save_atomic(state, model_dir / name)
-    save_checkpoint(ckpt_dir, total, method, fingerprint, history.rows)
+    record = selection.record(total)
+    write_bytes(model_dir / "selection.json", json.dumps(record, indent=2) + "\n")
+    save_checkpoint(ckpt_dir, total, method, fingerprint, history.rows, selection=selection.state())
     return {
+        "selection": {k: v for k, v in record.items() if k != "scores"},
         "steps": total,
         "resumed_from": start,
         "seconds_this_run": round(elapsed, 2),

@@ -38,6 +38,7 @@ def finetune_task(exp, method_cfg, prepared: str, out: str, ckpt_dir: str, finge
         Path(ckpt_dir),
         fingerprint,
         progress=LiveProgress(Path(out) / "live"),
+        cache_dir=Path(prepared).parent / "cache" / "features",  # the evaluate stage's (selection FID)
     )
 
 

@@ -29,6 +29,11 @@ def _read_json(path: Path, stage: str) -> dict:
         raise DataError(f"{path}: not valid JSON ({e}); re-run `dvc repro -f {stage}`") from None
 
 
+def _read_selection(path: Path) -> dict | None:
+    """The fine-tune's selection record; None for a model exported before selection.json existed."""
+    return _read_json(path, "finetune") if path.is_file() else None
+
+
 def publish(tmp: Path, dest: Path) -> None:
     """Move the finished report from `tmp` into `dest`, one rename per entry."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -75,6 +80,7 @@ def run(params, args):
                 metrics=_read_json(d / "metrics" / name / "metrics.json", f"evaluate@{name}"),
                 provenance=_read_json(d / "metrics" / name / "provenance.json", f"evaluate@{name}"),
                 history=d / "finetune" / name / "live",  # DVCLive (stages/live.py)
+                selection=_read_selection(d / "finetune" / name / "model" / "selection.json"),
             )
         )
     edits = {}

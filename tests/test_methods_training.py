@@ -428,7 +428,7 @@ def test_method_block_finetunes_and_samples(block, prepared, tmp_path):
         assert moved <= style, sorted(moved - style)
 
     exports = {f.name for f in model.iterdir()}
-    assert exports == ({"netG.pth", "content.pth"} if cfg.method == "diagonal" else {"netG.pth"})
+    assert exports == {"netG.pth", "selection.json"} | ({"content.pth"} if cfg.method == "diagonal" else set())
     branch = None
     if cfg.method == "diagonal":
         branch = ContentBranch(G, cfg.content_dim or G.style_dim, cfg.content_mlp, cfg.attention_max_res)

@@ -180,3 +180,28 @@ def test_edits_section(tmp_path, methods):
         tmp_path / "lo.png"
     ).read_bytes()
     assert "grids/edit_clip_global_scribble.png" in written
+
+
+def test_each_method_states_which_iteration_it_exported(tmp_path, methods):
+    """A best-FID selection names its step, its FID and the last step's FID under the method, in both
+    pages; a last-iteration export says so; a method without a record says nothing."""
+    best = {
+        "policy": "best_fid",
+        "every": 25,
+        "n_samples": 400,
+        "scores": [{"step": 25, "fid": 9.5}, {"step": 50, "fid": 7.25}, {"step": 75, "fid": 8.0}],
+        "exported_step": 50,
+        "exported_fid": 7.25,
+        "last_step": 75,
+        "last_fid": 8.0,
+    }
+    final = {**best, "policy": "final", "scores": [], "exported_step": 75, "exported_fid": None, "last_fid": None}
+    methods[0].selection, methods[1].selection = best, final
+    out, _ = write(tmp_path, methods, False)
+    for page in ((out / "summary.md").read_text(), (out / "index.html").read_text()):
+        assert "Exported: iteration 50 of 75, the lowest FID against the evaluation set (7.25 on 400 samples)" in page
+        assert "3 iterations evaluated (25 to 75, every 25); at the last iteration it was 8.00" in page
+        assert "Exported: the last iteration (75)." in page
+    methods[0].selection = methods[1].selection = None
+    out, _ = write(tmp_path / "none", methods, False)
+    assert "Exported:" not in (out / "summary.md").read_text()

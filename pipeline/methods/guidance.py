@@ -22,6 +22,10 @@ class ClipConfig(SyogConfig):
     # templates, as the references do; imagenet: every text embedding is the re-normalized
     # 79-template average (this project's earlier behaviour; README deviations).
     prompt_templates: Literal["reference", "imagenet"] = "reference"
+    # The text methods export their last iteration: the evaluation set holds the sketched pose in
+    # natural colours, so its FID would select the iteration that has moved least toward the prompt
+    # (README "Which iteration is exported"). `select: best_fid` selects as SYOG does.
+    select: Literal["best_fid", "final"] = "final"
 
 
 class ClipGuidance:

@@ -19,7 +19,7 @@ from typing import Annotated, Literal, Optional
 import torch
 from pydantic import Field, Strict
 
-from ..config import Bool, ConfigError, NonNegFloat, NonNegInt, PosFloat, Prompt, Str, Unit, spec
+from ..config import Bool, ConfigError, NonNegFloat, NonNegInt, PosFloat, PosInt, Prompt, Str, Unit, spec
 from ..losses.diffaug import diff_augment, parse_policy
 from ..losses.gan import d_logistic, g_nonsaturating, r1_penalty
 from . import register_method
@@ -43,6 +43,12 @@ class SyogConfig:
     # judges realism unchanged, so it cannot learn that the sketched pose is rare in the photos (README)
     image_d: Literal["trained", "frozen"] = "trained"
     target_prompt: Optional[Prompt] = None  # used by CLIP metrics; defaults to the experiment's
+    # Which iteration is exported (pipeline/selection.py). best_fid (reference: GANSketching's
+    # `--eval_freq` 5000 evaluation): the lowest FID against the evaluation set, measured every
+    # `select_every` steps and at the last on `select_samples` samples; final: the last iteration.
+    select: Literal["best_fid", "final"] = "best_fid"
+    select_every: PosInt = 5000
+    select_samples: PosInt = 2500
 
     def validate(self, path):
         try:
