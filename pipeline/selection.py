@@ -58,7 +58,10 @@ class Selection:
         return done % self.every == 0 if done < total else bool(self.scores) or done % self.every == 0
 
     def evaluate(self, method, done: int) -> float:
-        fid = float(self.score_fn(method.sampler(), self.n, self.seed))
+        # The training's random stream must not depend on whether, or how, it is evaluated: a
+        # best_fid run then trains exactly as a final one does, and resume stays bit-exact.
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+            fid = float(self.score_fn(method.sampler(), self.n, self.seed))
         self.scores.append({"step": done, "fid": fid})
         if self.best is None or fid < self.best["fid"]:
             self.best = {"step": done, "fid": fid, "files": _snapshot(method)}

@@ -99,6 +99,19 @@ def test_download_ok_and_existing_file_skips_network(server, tmp_path):
     assert len(server.log) == 1
 
 
+def test_a_digest_written_in_upper_case_is_the_same_digest(server, tmp_path):
+    """Published digests come in either case (torch hub names are lower, some READMEs upper)."""
+    server.files["/u.bin"] = PAYLOAD
+    dest = tmp_path / "u.bin"
+    assert download(server.url + "/u.bin", dest, sha(PAYLOAD).upper(), **FAST) == sha(PAYLOAD)
+    assert dest.read_bytes() == PAYLOAD
+    assert download(server.url + "/u.bin", dest, sha(PAYLOAD)[:10].upper(), **FAST) == sha(PAYLOAD)
+    assert len(server.log) == 1  # the file on disk matched: no second transfer
+    wrong = sha(PAYLOAD + b"x").upper()
+    with pytest.raises(FetchError, match="sha256"):
+        download(server.url + "/u.bin", tmp_path / "w.bin", wrong, **FAST)
+
+
 def test_resume_after_truncated_transfer(server, tmp_path):
     server.files["/a.bin"] = PAYLOAD
     server.mode, dest = "drop", tmp_path / "a.bin"

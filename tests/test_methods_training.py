@@ -458,3 +458,33 @@ def test_method_block_finetunes_and_samples(block, prepared, tmp_path):
         assert torch.equal(render_fixed(Sampler(G, branch), fixed), without)
         if not cfg.syog:
             assert torch.equal(without, pretrained_imgs)  # nothing else moved
+
+
+def test_diagonal_steps_each_optimizer_with_its_own_lr(pretrained):
+    """Adam's first step moves every parameter with a gradient by lr (m/sqrt(v) = sign(g)): the content
+    branch by content_lr, the mapping by g_lr, and nothing else in G."""
+    method, nets = build(pretrained, "diagonal", g_lr=0.03, content_lr=0.004)
+    set_gamma(method, 0.5)  # so every content tensor gets a gradient
+    B0, G0 = snapshot(method.branch), snapshot(nets.G)
+    torch.manual_seed(11)
+    method.g_step(FakeData(SIZE))
+    steps: dict[float, list] = {}
+    for name, before in (("content", B0), ("G", G0)):
+        module = method.branch if name == "content" else nets.G
+        for k, v in module.state_dict().items():
+            step = (v - before[k]).abs()
+            if k.startswith("style.") and name == "G":
+                lr = 0.03
+            elif name == "content":
+                lr = 0.004
+            else:
+                assert torch.equal(v, before[k]), f"G.{k} moved"
+                continue
+            steps.setdefault(lr, []).append(step.flatten())
+    # |step| = lr |g| / (|g| + eps): lr exactly where |g| >> eps (Adam's eps 1e-8), less for tiny
+    # gradients, never more. So the largest step of each group is its lr.
+    assert set(steps) == {0.03, 0.004}
+    for lr, s in steps.items():
+        s = torch.cat(s)
+        assert s.max() == pytest.approx(lr, rel=1e-4), (lr, s.max())
+        assert (s > 0.5 * lr).float().mean() > 0.5  # most entries took a full step

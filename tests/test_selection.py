@@ -71,6 +71,22 @@ def test_best_fid_exports_the_lowest_scoring_step_bit_for_bit(setup):
     assert score.calls == [(7, seed + 7919)] * 4 and seed + 7919 != seed + 1000
 
 
+def test_scoring_does_not_change_the_training(setup):
+    """A score function that draws from torch's global RNG (as sampling does) must not shift the
+    training's random stream: the best (last) step of a best_fid run is a final run's generator."""
+
+    class Drawing(Scripted):
+        def __call__(self, sampler, n, seed):
+            torch.rand(1000)
+            torch.manual_seed(seed)  # as a careless metric might
+            return super().__call__(sampler, n, seed)
+
+    _, G_sel, rec = run(setup, "drawing", Drawing([4.0, 3.0, 2.0, 1.0]), select="best_fid", select_every=1)
+    _, G_fin, _ = run(setup, "undisturbed", select="final")
+    assert rec["exported_step"] == ITERS
+    assert all(torch.equal(G_sel[k], G_fin[k]) for k in G_fin)
+
+
 def test_ties_keep_the_earlier_step_and_final_ignores_scores(setup):
     _, G_tie, rec = run(setup, "tie", Scripted([2.0, 1.0, 1.0, 1.0]), select="best_fid", select_every=1)
     assert rec["exported_step"] == 2
