@@ -230,7 +230,7 @@ def finetune(
     every = exp.train.preview_every
     fixed = load_file(prepared / "fixed_inputs.pt") if every else None
 
-    total = exp.train.iters
+    total = method_cfg.iters or exp.train.iters  # a block may set its own length (toy schedule)
     t0, steps_run = time.time(), 0
     bar = tqdm(
         range(start, total),

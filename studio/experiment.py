@@ -53,6 +53,20 @@ def overrides(form: Form, raw: dict) -> dict:
         f"{e}.train.preview_every": max(1, min(form.preview_every, form.iters // 4)),
         f"{e}.train.ckpt_every": max(1, min(form.iters, 100)),
     }
+    # The form's iterations are every chosen block's: a block's own `iters` (or the toy schedule's
+    # per-block one) would silently run another length. A per-block override of a block not chosen
+    # goes with the block (it would name a block that is no longer there).
+    method_overrides = ((raw.get("experiments") or {}).get(exp) or {}).get("method_overrides") or {}
+    if "iters" in method_overrides:
+        out[f"{e}.method_overrides.iters"] = DELETE
+    for name, block in method_overrides.items():
+        if isinstance(block, dict) and name not in form.methods:
+            out[f"{e}.method_overrides.{name}"] = DELETE
+        elif isinstance(block, dict) and "iters" in block:
+            out[f"{e}.method_overrides.{name}.iters"] = DELETE
+    for name, block in (raw.get("methods") or {}).items():
+        if name in form.methods and isinstance(block, dict) and "iters" in block:
+            out[f"methods.{name}.iters"] = DELETE
     if form.source_prompt.strip():
         out[f"{e}.source_prompt"] = form.source_prompt
     if form.sketch_dir:

@@ -42,10 +42,10 @@ class Scripted:
         return self.scores[len(self.calls) - 1]
 
 
-def run(setup, name, score_fn=None, iters=ITERS, stops=(), **changes):
+def run(setup, name, score_fn=None, exp_iters=ITERS, stops=(), **changes):
     tmp, params = setup
     exp = params.experiment
-    exp = dataclasses.replace(exp, train=dataclasses.replace(exp.train, iters=iters))
+    exp = dataclasses.replace(exp, train=dataclasses.replace(exp.train, iters=exp_iters))
     cfg = dataclasses.replace(params.method("syog"), **changes)
     args = (exp, cfg, tmp / "prepared", tmp / name, None, tmp / f"ck_{name}", "fp")
     for k in stops:
@@ -57,7 +57,7 @@ def run(setup, name, score_fn=None, iters=ITERS, stops=(), **changes):
 def test_best_fid_exports_the_lowest_scoring_step_bit_for_bit(setup):
     score = Scripted([3.0, 1.0, 2.0, 5.0])  # steps 1, 2, 3, 4: step 2 is best
     _, G_sel, rec = run(setup, "best", score, select="best_fid", select_every=1, select_samples=7)
-    _, G_two, _ = run(setup, "two_steps", iters=2, select="final")
+    _, G_two, _ = run(setup, "two_steps", exp_iters=2, select="final")
     _, G_last, _ = run(setup, "four_steps", select="final")
     assert [s["step"] for s in rec["scores"]] == [1, 2, 3, 4]
     assert [s["fid"] for s in rec["scores"]] == [3.0, 1.0, 2.0, 5.0]
@@ -109,7 +109,7 @@ def test_a_run_no_longer_than_select_every_is_never_scored(setup):
 def test_every_two_steps_scores_steps_two_and_four(setup):
     score = Scripted([1.0, 2.0])
     _, G_sel, rec = run(setup, "every2", score, select="best_fid", select_every=2)
-    _, G_two, _ = run(setup, "two_steps_b", iters=2, select="final")
+    _, G_two, _ = run(setup, "two_steps_b", exp_iters=2, select="final")
     assert [s["step"] for s in rec["scores"]] == [2, 4] and rec["exported_step"] == 2
     assert all(torch.equal(G_sel[k], G_two[k]) for k in G_two)
 
@@ -154,3 +154,12 @@ def test_text_methods_default_to_the_last_iteration():
         expected = "best_fid" if cfg.method == "syog" else "final"
         assert cfg.select == expected, name
     assert method_config_class("syog", "methods.syog").__dataclass_fields__["select_every"].default == 5000
+
+
+def test_a_blocks_own_iters_replaces_the_experiments(setup):
+    """`iters` in a method block (the toy schedule gives syog its own) sets that block's length; the
+    generator it exports is the one a run of that many experiment iterations exports."""
+    summary, G_own, rec = run(setup, "own_length", select="final", iters=2)
+    _, G_two, _ = run(setup, "two_steps_c", exp_iters=2, select="final")
+    assert summary["steps"] == 2 and rec["last_step"] == 2
+    assert all(torch.equal(G_own[k], G_two[k]) for k in G_two)

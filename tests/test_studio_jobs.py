@@ -108,6 +108,33 @@ def test_dvc_applies_the_set_arguments_to_params_yaml_as_the_form_says(tmp_path)
     assert params_from_dict(raw, "applied").experiment.train.preview_every == 25
 
 
+@pytest.mark.parametrize("methods", [("clip_global",), ("syog",), ("clip_direction", "syog")])
+def test_any_choice_of_blocks_runs_the_forms_iterations(methods, tmp_path):
+    """The toy schedule overrides some blocks by name (method_overrides.syog, with its own iters):
+    leaving such a block out must not leave its overrides behind, and every chosen block runs the
+    form's iterations, in the validated params and through `dvc exp run -S` alike."""
+    import shutil
+
+    import yaml
+    from dvc.utils.hydra import apply_overrides
+
+    from pipeline.config import params_from_dict
+
+    raw = read_params(ROOT)
+    assert raw["experiments"][raw["experiment"]]["method_overrides"]["syog"]["iters"] != 77
+    f = form(methods=methods, iters=77)
+    params = validate(f, ROOT)
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    apply_overrides(tmp_path / "params.yaml", dvc_set_args(overrides(f, raw))[1::2])
+    applied = params_from_dict(yaml.safe_load((tmp_path / "params.yaml").read_text()), "applied")
+    for p in (params, applied):
+        assert set(p.methods) == set(methods)
+        for name in methods:
+            assert (p.method(name).iters or p.experiment.train.iters) == 77, name
+    if "syog" in methods:  # its other toy-schedule values stay
+        assert params.method("syog").g_lr == raw["experiments"][raw["experiment"]]["method_overrides"]["syog"]["g_lr"]
+
+
 @pytest.mark.parametrize(
     "changes,field,text",
     [

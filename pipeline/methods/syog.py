@@ -31,6 +31,7 @@ class SyogConfig:
     description: Str = ""
     lr: PosFloat = 0.002  # Adam lr for G (stored mapping weights; effective x lr_mlp) and D
     g_lr: Optional[PosFloat] = None  # G's own lr; None = `lr`, as GANSketching (a toy-schedule switch)
+    iters: Optional[PosInt] = None  # this block's fine-tune length; None: the experiment's train.iters
     beta1: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.0
     beta2: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.99
     l_image: NonNegFloat = 0.7  # image-regularization weight (LSUN scripts: 0.7)
