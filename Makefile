@@ -67,7 +67,7 @@ schema: venv
 mutation: venv
 	$(BIN)/pip install --quiet mutmut==3.8.1
 ifeq ($(SAMPLE),)
-	$(BIN)/mutmut run --max-children 2 || true
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 || true
 	$(BIN)/python benchmarks/mutation_score.py
 else
 	$(BIN)/python benchmarks/mutation_score.py --sample $(SAMPLE)

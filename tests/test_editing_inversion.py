@@ -322,3 +322,48 @@ def test_ganspace_moves_along_the_component_it_names(G):
     torch.testing.assert_close(delta[:, 1:3], want.expand_as(delta[:, 1:3]))
     proj = delta[0, 1] @ comps["lat_comp"].T  # only component 3 carries the shift
     assert proj[3] > 0 and proj[[0, 1, 2, 4, 5]].abs().max() < 1e-4 * proj[3]
+
+
+def test_projector_pools_large_images_to_256_by_block_means():
+    """rosinality's projector shows LPIPS at most 256 px: f x f block means, f = W // 256."""
+    import torch.nn.functional as F
+
+    from pipeline.editing.projector import pool_to_256
+
+    x = torch.randn(2, 3, 512, 512, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(pool_to_256(x), F.avg_pool2d(x, 2), atol=1e-6)
+    y = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(1))
+    assert pool_to_256(y).shape == (1, 3, 256, 256)
+    assert torch.allclose(pool_to_256(y), F.avg_pool2d(y, 4), atol=1e-6)
+    small = torch.randn(1, 3, 256, 256)
+    assert pool_to_256(small) is small
+
+
+def test_projector_in_w_plus_optimizes_one_code_per_layer(G):
+    from pipeline.editing.projector import project
+
+    torch.manual_seed(2)
+    with torch.no_grad():
+        target = G.synthesis(G.make_wplus(G.mapping(torch.randn(2, G.style_dim)), input_is_latent=True))
+    short = project(G, target, perceptual=mse, steps=2, n_mean=200, w_plus=True)
+    res = project(G, target, perceptual=mse, steps=120, n_mean=200, w_plus=True)
+    assert res.space == "wplus" and res.latent.shape == (2, G.n_latent, G.style_dim)
+    assert torch.equal(res.wplus, res.latent)
+    # the rows move apart from the shared start: each layer has its own code
+    assert (res.latent - res.latent[:, :1]).abs().amax() > 1e-3
+    assert (res.loss < 0.5 * short.loss).all()
+
+
+def test_boomerang_gif_plays_forward_then_back(tmp_path):
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
+    # [n, B=1, 3, 8, 8] solid frames in [-1, 1]
+    frames = torch.stack(
+        [torch.tensor(c, dtype=torch.float32)[:, None, None].expand(3, 8, 8) / 127.5 - 1 for c in colours]
+    )
+    save_gif(frames[:, None], tmp_path / "b.gif", boomerang=True)
+    seen = []
+    with Image.open(tmp_path / "b.gif") as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            seen.append(im.convert("RGB").getpixel((4, 4)))
+    assert seen == [colours[i] for i in (0, 1, 2, 3, 2, 1)]

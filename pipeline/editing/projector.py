@@ -74,6 +74,16 @@ def lpips_vgg(device="cpu", hub_dir=None) -> Callable[[torch.Tensor, torch.Tenso
     return lambda x, y: net(x, y, normalize=False).reshape(x.shape[0], -1).mean(1)
 
 
+def pool_to_256(img: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] -> [B, C, H/f, W/f] by f x f block means, f = W // 256, when W > 256 (rosinality
+    `projector.py`: LPIPS sees at most 256 px); unchanged otherwise."""
+    if img.shape[-1] <= 256:
+        return img
+    b, c, h, w = img.shape
+    f = w // 256
+    return img.reshape(b, c, h // f, f, w // f, f).mean([3, 5])
+
+
 def project(
     G,
     target: torch.Tensor,
@@ -108,12 +118,6 @@ def project(
     space = "wplus" if w_plus else "w"
     opt = torch.optim.Adam([latent] + noises, lr=lr)
 
-    def pooled(img):
-        if img.shape[-1] > 256:
-            f = img.shape[-1] // 256
-            img = img.reshape(B, 3, img.shape[-2] // f, f, img.shape[-1] // f, f).mean([3, 5])
-        return img
-
     with frozen(G):
         for i in range(steps):
             t = i / steps
@@ -121,11 +125,11 @@ def project(
                 g["lr"] = get_lr(t, lr)
             strength = w_std * noise * max(0.0, 1 - t / noise_ramp) ** 2
             latent_n = latent + torch.randn(latent.shape, generator=gen).to(dev) * strength
-            img = pooled(G.synthesis(to_wplus(G, latent_n, space), noise=noises))
+            img = pool_to_256(G.synthesis(to_wplus(G, latent_n, space), noise=noises))
             loss = (
-                perceptual(img, pooled(target)).sum()
+                perceptual(img, pool_to_256(target)).sum()
                 + noise_regularize_weight * noise_regularize(noises)
-                + mse * F.mse_loss(img, pooled(target))
+                + mse * F.mse_loss(img, pool_to_256(target))
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -134,7 +138,7 @@ def project(
         with torch.no_grad():
             wplus = to_wplus(G, latent.detach(), space)
             image = G.synthesis(wplus, noise=[n.detach() for n in noises])
-            p = perceptual(pooled(image), pooled(target)).reshape(B)
+            p = perceptual(pool_to_256(image), pool_to_256(target)).reshape(B)
             err = (image - target).pow(2).flatten(1).mean(1)
     return InversionResult(
         latent=latent.detach(),
