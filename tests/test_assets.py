@@ -288,3 +288,44 @@ def test_a_download_already_on_disk_that_does_not_match_is_never_used(toy, serve
     fetch_asset("toy", tmp_path / "out", lock_file=lock, **FETCH)
     assert (tmp_path / "out/raw/toy/a.txt").read_bytes() == b"hello" and stale.read_bytes() == TOY
     assert lock.read_text() == before
+
+
+def test_a_mirror_copy_into_an_existing_folder_replaces_a_stale_archive(toy, tmp_path):
+    """The downloads folder already exists (an earlier fetch) and holds a stale archive: the mirror
+    copy replaces it through a temporary file in that folder, and nothing temporary is left."""
+    toy(TOY, sha256=sha(TOY))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "toy.zip").write_bytes(TOY)
+    downloads = tmp_path / "out" / "downloads"
+    downloads.mkdir(parents=True)
+    (downloads / "toy.zip").write_bytes(b"stale partial copy")
+    fetch_asset("toy", tmp_path / "out", "mirror", mirror, tmp_path / "lock.json", **FETCH)
+    assert (downloads / "toy.zip").read_bytes() == TOY
+    assert sorted(p.name for p in downloads.iterdir()) == ["toy.zip"]
+    assert (tmp_path / "out/raw/toy/a.txt").read_bytes() == b"hello"
+
+
+def test_content_range_total():
+    from pipeline.assets.download import _total_from_content_range as total
+
+    assert total("bytes 0-99/1000") == 1000 and total("bytes */4096") == 4096 and total("bytes 5-9/12 ") == 12
+    assert total("bytes 0-99/*") is None and total("") is None and total(None) is None
+
+
+def test_registry_file_names_and_layout():
+    """Each archive is saved under its URL's file name and unpacked where prepare reads it (reference
+    spec's data layout: data/raw/sketch, data/raw/eval, data/raw/pretrained, data/raw/lsun)."""
+    for name in sources.REGISTRY:
+        a = get_asset(name)
+        assert a.filename == a.url.split("?")[0].rsplit("/", 1)[-1], name
+    layout = {
+        "sketch_data": "raw",
+        "eval_data": "raw",
+        "pretrained_models": "raw/pretrained",
+        "gansketching_weights": "raw/weights",
+        "lsun_cat": "raw/lsun",
+    }
+    for name, subdir in layout.items():
+        assert get_asset(name).subdir == subdir, name
+    assert get_asset("lsun_cat").url == "http://dl.yf.io/lsun/objects/cat.zip"

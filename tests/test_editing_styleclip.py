@@ -194,6 +194,9 @@ def test_beta_threshold(G, clip, relevance, stats):
         assert torch.allclose(d, (r @ dt) / peak * sd, atol=1e-6)
     # ToRGB channels never move
     assert all(not full[i].any() for i in gd.torgb_layers(G))
+    # statistics of another generator (another layer count) are refused, naming both counts
+    with pytest.raises(ValueError, match=f"std has {len(stats[1]) - 1} layers, relevance {len(relevance)}"):
+        gd.global_direction(relevance, dt, beta=0.0, std=stats[1][:-1])
 
 
 def test_relevance_cache_reused(G, clip, stats, relevance, tmp_path, monkeypatch):
