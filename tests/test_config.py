@@ -365,3 +365,13 @@ def test_method_prompts_fall_back_to_the_experiment():
     assert prompts(exp, p.method("syog")) == (exp.target_prompt, exp.source_prompt)
     p = load(**{"methods.clip_global.target_prompt": "a photo of open mouth cat"})
     assert prompts(p.experiment, p.method("clip_global")) == ("a photo of open mouth cat", exp.source_prompt)
+
+
+@pytest.mark.parametrize("layers", [[4, 2], [3], [1, 2, 3]])
+def test_ganspace_layers_must_be_an_ordered_pair(layers):
+    from pipeline.config import from_dict
+    from pipeline.editing.spec import GanspaceSpec
+
+    with pytest.raises(ConfigError, match=r"x\.layers: expected \[l_start, l_end\] with l_start <= l_end"):
+        from_dict(GanspaceSpec, {"layers": layers}, "x")
+    assert from_dict(GanspaceSpec, {"layers": [2, 2]}, "x").layers == (2, 2)

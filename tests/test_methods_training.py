@@ -230,6 +230,48 @@ def test_direction_step_with_only_torgb_rows_selected_trains_nothing(pretrained,
     assert all(p.requires_grad for p in method.g_params)
 
 
+def test_direction_step_runs_after_every_direction_every_th_iteration(pretrained):
+    """direction_every 3: after iterations 2, 5, 8, ... (the 3rd, 6th, ...), never after 0, 1, 3, 4."""
+    method, _ = build(pretrained, "clip_direction", direction_every=3, layer_batch=2, direction_batch=2)
+    data = FakeData(SIZE)
+    torch.manual_seed(0)
+    ran = ["clip_direction" in method.step(it, data) for it in range(6)]
+    assert ran == [False, False, True, False, False, True]
+
+
+def test_set_grads_skips_parameters_a_loss_does_not_reach():
+    """A loss that does not reach one of its group's parameters leaves that gradient alone (None,
+    or what another loss put there) instead of failing."""
+    from pipeline.methods.guidance import set_grads
+
+    a, b, c = (torch.nn.Parameter(torch.tensor(v)) for v in (2.0, 3.0, 5.0))
+    set_grads([(a * a, [a, b]), (b * c, [b, c])])
+    assert a.grad.item() == 4.0 and b.grad.item() == 5.0 and c.grad.item() == 3.0
+    set_grads([(a * 1.0, [a, c])])  # c unused: its gradient stays, a's accumulates
+    assert a.grad.item() == 5.0 and c.grad.item() == 3.0
+
+
+def test_clip_guidance_loads_the_configured_weights(monkeypatch):
+    """The model name, the pretrained tag and the local checkpoint reach build_clip as configured."""
+    import pipeline.nets.clip as clip_mod
+    from pipeline.config import ClipSpec
+    from pipeline.methods.guidance import ClipGuidance
+
+    seen = {}
+    real = clip_mod.build_clip
+
+    def spy(model, pretrained=None, checkpoint=None, device="cpu", cache_dir=None):
+        seen.update(model=model, pretrained=pretrained, checkpoint=checkpoint, cache_dir=cache_dir)
+        return real("demo-tiny-clip", None, None, device=device)
+
+    monkeypatch.setattr(clip_mod, "build_clip", spy)
+    p = small_params()
+    spec = ClipSpec(model="ViT-B-32-quickgelu", pretrained="openai", checkpoint="w/clip.pt", cache_dir="c")
+    cfg = dataclasses.replace(p.method("clip_global"), clip=spec)
+    ClipGuidance(cfg, p.experiment, CPU)
+    assert seen == {"model": "ViT-B-32-quickgelu", "pretrained": "openai", "checkpoint": "w/clip.pt", "cache_dir": "c"}
+
+
 def test_direction_step_runs_every_direction_every_iterations(pretrained):
     method, nets = build(pretrained, "clip_direction", direction_every=2, layer_batch=2, direction_batch=2)
     data = FakeData(SIZE)

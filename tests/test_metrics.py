@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -503,3 +505,59 @@ def test_truncation_reaches_the_samples(tmp_path):
     half = load_images(sorted((tmp_path / "0.5").glob("*.png")))
     assert not torch.equal(full, half)
     assert half.std(0).mean() < 0.8 * full.std(0).mean()  # less spread across samples
+
+
+def test_load_images_maps_black_and_white_to_minus_one_and_one(tmp_path):
+    arr = np.zeros((4, 6, 3), np.uint8)
+    arr[:, 3:] = 255
+    arr[0, 0] = (128, 64, 191)
+    Image.fromarray(arr).save(tmp_path / "a.png")
+    x = load_images([tmp_path / "a.png"])
+    assert x.shape == (1, 3, 4, 6) and x.dtype == torch.float32
+    assert x[0, :, 1, 1].tolist() == [-1.0, -1.0, -1.0] and x[0, :, 1, 4].tolist() == [1.0, 1.0, 1.0]
+    assert x[0, :, 0, 0].tolist() == pytest.approx([128 / 127.5 - 1, 64 / 127.5 - 1, 191 / 127.5 - 1], abs=1e-7)
+
+
+def test_stroke_mask_refuses_anything_but_one_channel_batches():
+    from pipeline.metrics.sketch_fidelity import stroke_mask
+
+    for bad in (torch.zeros(2, 3, 8, 8), torch.zeros(1, 8, 8), torch.zeros(8, 8)):
+        with pytest.raises(
+            ValueError, match=r"sketches must be \[B, 1, H, W\], got " + re.escape(str(tuple(bad.shape)))
+        ):
+            stroke_mask(bad)
+
+
+def test_nearest_chamfer_after_a_fake_without_strokes():
+    """An empty fake gets the diagonal and index -1; the fakes after it are still measured."""
+    sketch = np.zeros((1, 16, 16), bool)
+    sketch[0, 4:12, 8] = True
+    other = np.zeros((16, 16), bool)
+    other[8, 2:14] = True
+    fakes = np.stack([np.zeros((16, 16), bool), sketch[0], other])
+    d, idx = nearest_chamfer(fakes, sketch)
+    assert idx.tolist() == [-1, 0, 0]
+    assert d[0] == pytest.approx(math.hypot(16, 16)) and d[1] == 0.0
+    assert d[2] == pytest.approx(chamfer(other, sketch[0]), rel=1e-9) and d[2] > 0
+
+
+def test_inception_weights_provenance_names_torch_fidelitys_url(tmp_path):
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    from pipeline.metrics.fidelity import _weights_provenance
+
+    ctx = EvalContext(fakes_dir=tmp_path, feature_extractor="inception-v3-compat")
+    assert _weights_provenance(ctx)["weights"] == URL_INCEPTION_V3
+    other = EvalContext(fakes_dir=tmp_path, feature_extractor="some-extractor")
+    assert _weights_provenance(other) == {"weights": "torch-fidelity default", "weights_sha256": None}
+    local = tmp_path / "w.pth"
+    local.write_bytes(b"weights")
+    ctx = EvalContext(fakes_dir=tmp_path, feature_extractor="inception-v3-compat", feature_weights_path=local)
+    assert _weights_provenance(ctx) == {"weights": str(local), "weights_sha256": hashlib.sha256(b"weights").hexdigest()}
+
+
+def test_clip_score_definition_states_the_prompt_text_used():
+    from pipeline.metrics.clip_score import definition
+
+    assert "the prompt as written" in definition("none")
+    assert "79 ImageNet templates" in definition("imagenet") and "as written" not in definition("imagenet")
