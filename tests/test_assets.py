@@ -329,3 +329,29 @@ def test_registry_file_names_and_layout():
     for name, subdir in layout.items():
         assert get_asset(name).subdir == subdir, name
     assert get_asset("lsun_cat").url == "http://dl.yf.io/lsun/objects/cat.zip"
+
+
+def test_retries_back_off_one_two_four_seconds_by_default(server, tmp_path, monkeypatch):
+    """A server error is retried after 1, 2, 4 s (doubling from retry_wait's default), then reported
+    with the server's answer."""
+    import importlib
+
+    dl = importlib.import_module("pipeline.assets.download")  # the module, not the function of that name
+    waits = []
+    monkeypatch.setattr(dl.time, "sleep", waits.append)
+    server.files["/x.bin"] = PAYLOAD
+    server.mode = "error500"
+    with pytest.raises(FetchError, match=r"after 4 attempt\(s\): the server answered HTTP 500"):
+        download(server.url + "/x.bin", tmp_path / "x.bin", sha(PAYLOAD), timeout=5, progress=False)
+    assert waits == [1.0, 2.0, 4.0] and len(server.log) == 4
+
+
+def test_inception_url_is_none_without_torch_fidelity(monkeypatch):
+    import importlib.util
+
+    from pipeline.assets.sources import INCEPTION_URL_FALLBACK, inception_url_from_torch_fidelity
+
+    assert inception_url_from_torch_fidelity().endswith(".pth")  # read from the installed package
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert inception_url_from_torch_fidelity() is None
+    assert get_asset("inception_fid").url == INCEPTION_URL_FALLBACK

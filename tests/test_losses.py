@@ -377,3 +377,12 @@ def test_diff_augment_applies_in_order():
     expect = cutout(translation(x))
     torch.manual_seed(5)
     assert torch.equal(diff_augment(x, "translation,cutout"), expect)
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_diff_augment_keeps_a_bf16_batch_in_bf16(policy):
+    """Under CUDA autocast D's inputs are bf16: an augmentation that promoted them to float32 would
+    change D's precision behind the user's back."""
+    x = torch.rand(2, 3, 8, 8).bfloat16() * 2 - 1
+    torch.manual_seed(0)
+    assert diff_augment(x, policy).dtype == torch.bfloat16
