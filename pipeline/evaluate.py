@@ -40,6 +40,21 @@ def load_sampler(exp: Experiment, method_cfg, model_dir: Path, device):
     return get_method(method_cfg.method).load_sampler(exp, method_cfg, model_dir, device)
 
 
+def feature_settings(exp: Experiment, cache_dir: Path | None, device) -> dict:
+    """EvalContext fields that decide the FID-family numbers: the extractor, its weights, the resize,
+    the reference-feature cache, the device, the seed and the batch (shared by the evaluate stage and
+    the fine-tune's selection FID, so that both measure alike)."""
+    return {
+        "feature_extractor": exp.eval.feature_extractor,
+        "feature_weights_path": exp.eval.feature_weights,
+        "resize": exp.eval.resize,
+        "cache_dir": cache_dir,
+        "device": str(device),
+        "seed": exp.seed,
+        "batch_size": exp.eval.batch,
+    }
+
+
 def generator_fid(exp: Experiment, sampler, prepared: Path, cache_dir: Path | None, n: int, seed: int, device) -> float:
     """FID of n seeded samples of `sampler` against the evaluation set prepared/eval, measured as the
     evaluate stage measures it (same extractor, weights, resize, truncation and reference-set cache):
@@ -50,17 +65,7 @@ def generator_fid(exp: Experiment, sampler, prepared: Path, cache_dir: Path | No
 
     with tempfile.TemporaryDirectory(prefix="select-fid-") as tmp:
         write_samples(sampler, Path(tmp), n, seed, batch=exp.eval.batch, truncation=exp.eval.truncation, device=device)
-        ctx = EvalContext(
-            fakes_dir=Path(tmp),
-            reals_dir=prepared / "eval",
-            feature_extractor=exp.eval.feature_extractor,
-            feature_weights_path=exp.eval.feature_weights,
-            resize=exp.eval.resize,
-            cache_dir=cache_dir,
-            device=str(device),
-            seed=exp.seed,
-            batch_size=exp.eval.batch,
-        )
+        ctx = EvalContext(fakes_dir=Path(tmp), reals_dir=prepared / "eval", **feature_settings(exp, cache_dir, device))
         values, _ = compute_metrics(["fid"], ctx)
     return values["fid"]
 
@@ -109,14 +114,8 @@ def evaluate(
         ppl_samples=exp.eval.ppl_samples,
         ppl_distance=exp.eval.ppl_distance,
         torch_hub_dir=exp.eval.torch_hub_dir,
-        feature_extractor=exp.eval.feature_extractor,
-        feature_weights_path=exp.eval.feature_weights,
         kid_subset_size=exp.eval.kid_subset_size,
-        resize=exp.eval.resize,
-        cache_dir=cache_dir,
-        device=str(device),
-        seed=exp.seed,
-        batch_size=exp.eval.batch,
+        **feature_settings(exp, cache_dir, device),
         **world,
     )
     values, provenance = compute_metrics(names, ctx)
