@@ -110,21 +110,23 @@ def test_dvc_applies_the_set_arguments_to_params_yaml_as_the_form_says(tmp_path)
 
 @pytest.mark.parametrize("methods", [("clip_global",), ("syog",), ("clip_direction", "syog")])
 def test_any_choice_of_blocks_runs_the_forms_iterations(methods, tmp_path):
-    """The toy schedule overrides some blocks by name (method_overrides.syog, with its own iters):
-    leaving such a block out must not leave its overrides behind, and every chosen block runs the
-    form's iterations, in the validated params and through `dvc exp run -S` alike."""
-    import shutil
-
+    """The toy schedule overrides some blocks by name (method_overrides.syog), and a block may set its
+    own length (here: syog 400 through the overrides, clip_direction 300 in its block): leaving such
+    a block out must not leave its overrides behind, and every chosen block runs the form's
+    iterations, in the validated params and through `dvc exp run -S` alike."""
     import yaml
     from dvc.utils.hydra import apply_overrides
 
     from pipeline.config import params_from_dict
 
     raw = read_params(ROOT)
-    assert raw["experiments"][raw["experiment"]]["method_overrides"]["syog"]["iters"] != 77
+    exp_block = raw["experiments"][raw["experiment"]]
+    exp_block["method_overrides"]["syog"]["iters"] = 400
+    raw["methods"]["clip_direction"]["iters"] = 300
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert params_from_dict(raw, "edited").method("syog").iters == 400
     f = form(methods=methods, iters=77)
-    params = validate(f, ROOT)
-    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    params = validate(f, tmp_path)
     apply_overrides(tmp_path / "params.yaml", dvc_set_args(overrides(f, raw))[1::2])
     applied = params_from_dict(yaml.safe_load((tmp_path / "params.yaml").read_text()), "applied")
     for p in (params, applied):
@@ -132,7 +134,7 @@ def test_any_choice_of_blocks_runs_the_forms_iterations(methods, tmp_path):
         for name in methods:
             assert (p.method(name).iters or p.experiment.train.iters) == 77, name
     if "syog" in methods:  # its other toy-schedule values stay
-        assert params.method("syog").g_lr == raw["experiments"][raw["experiment"]]["method_overrides"]["syog"]["g_lr"]
+        assert params.method("syog").g_lr == exp_block["method_overrides"]["syog"]["g_lr"]
 
 
 @pytest.mark.parametrize(
