@@ -6,6 +6,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect reads its settings once, at its first import (whichever test module imports it first), so
+# the stages' own 180 s default (stages/_common.py) comes too late here: under the other worker's
+# load its temporary server can take longer than Prefect's 20 s default to start (seen in CI).
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 # Under pytest-xdist (`make test` runs two workers on this 2-core machine) each worker, and every
 # subprocess it starts (dvc, stages), computes on one thread, so the two never oversubscribe the CPU.
