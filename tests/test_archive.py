@@ -172,3 +172,9 @@ def test_lsun_square_resize_crops_the_centre():
     assert out.tolist() == [[60, 80, 100, 120]] * 4
     rows = Image.fromarray(np.stack([cols.T] * 3, -1), "RGB")  # [H=10, W=4]: rows 3-6
     assert np.asarray(square_resize(rows, 4))[..., 0].T.tolist() == [[60, 80, 100, 120]] * 4
+
+
+def test_an_empty_nested_folder_entry_is_created_with_its_parents(tmp_path):
+    (tmp_path / "d.zip").write_bytes(make_zip({"a/b/c/": b"", "x.txt": b"x"}))
+    assert safe_extract(tmp_path / "d.zip", tmp_path / "out") == ["x.txt"]
+    assert (tmp_path / "out" / "a" / "b" / "c").is_dir()

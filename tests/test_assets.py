@@ -261,6 +261,9 @@ def test_registry_urls_and_digests():
     assert get_asset("sketch_data").url == "https://www.cs.cmu.edu/~gansketching/files/sketch_data.zip"
     assert "stylegan2-cat/netG.pth" in get_asset("pretrained_models").expect
     assert get_asset("lsun_cat").url == "http://dl.yf.io/lsun/objects/cat.zip"
+    for name, subdir in (("clip_vit_b32", "weights/clip"), ("inception_fid", "weights/inception")):
+        a = get_asset(name)
+        assert (a.subdir, a.unpack) == (subdir, False), name  # single weight files, kept as they are
     inception = get_asset("inception_fid")
     assert inception.filename.endswith("-6726825d.pth") and inception.sha256 == "6726825d"
     clip = get_asset("clip_vit_b32")
@@ -329,6 +332,9 @@ def test_registry_file_names_and_layout():
     for name, subdir in layout.items():
         assert get_asset(name).subdir == subdir, name
     assert get_asset("lsun_cat").url == "http://dl.yf.io/lsun/objects/cat.zip"
+    for name, subdir in (("clip_vit_b32", "weights/clip"), ("inception_fid", "weights/inception")):
+        a = get_asset(name)
+        assert (a.subdir, a.unpack) == (subdir, False), name  # single weight files, kept as they are
 
 
 def test_retries_back_off_one_two_four_seconds_by_default(server, tmp_path, monkeypatch):

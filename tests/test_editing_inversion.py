@@ -1,5 +1,6 @@
 """Inversion, interpolation, scribble editing and GANSpace on a tiny seeded generator (32 px, CPU)."""
 
+import math
 import numpy as np
 import pytest
 import torch
@@ -367,6 +368,8 @@ def test_boomerang_gif_plays_forward_then_back(tmp_path):
             im.seek(i)
             seen.append(im.convert("RGB").getpixel((4, 4)))
     assert seen == [colours[i] for i in (0, 1, 2, 3, 2, 1)]
+    with Image.open(tmp_path / "b.gif") as im:
+        assert im.info["duration"] == 100 and im.info.get("loop") == 0  # 10 frames/s, looping
 
 
 def test_to_wplus_broadcasts_w_and_maps_z():
@@ -400,3 +403,57 @@ def test_scribble_edit_is_deterministic_per_batch_item(G):
     prior = (a - w0).pow(2).flatten(1).mean(1)  # [2], one per item
     assert hb["prior"][-1] == pytest.approx(prior.mean().item(), rel=1e-5)
     assert hb["masked_mse"][-1] == pytest.approx(masked_mse(synth(G, a), sc, mask).mean().item(), rel=1e-4)
+
+
+def test_ganspace_is_the_pca_of_the_sampled_w():
+    """Against an independent PCA of the same w = mapping(z) (one batch, so the same z draws): the
+    mean, the components (up to sign) and the projections' standard deviations (ddof 1)."""
+    G = make_g(6)
+    n = 600
+    comps = compute_ganspace(G, n_samples=n, n_components=5, seed=3, batch=1024)
+    with torch.no_grad():
+        w = G.mapping(torch.randn(n, G.style_dim, generator=torch.Generator().manual_seed(3))).double()
+    assert torch.allclose(comps["lat_mean"].double(), w.mean(0), atol=1e-5)
+    evals, evecs = torch.linalg.eigh(torch.cov(w.T))
+    top = evecs.flip(1)[:, :5].T  # [5, D]
+    assert torch.allclose((comps["lat_comp"].double() * top).sum(1).abs(), torch.ones(5, dtype=torch.float64), atol=1e-4)
+    proj = (w - w.mean(0)) @ comps["lat_comp"].double().T
+    assert torch.allclose(proj.std(0), comps["lat_stdev"].double(), rtol=1e-4)
+    assert torch.allclose(comps["lat_stdev"].double() ** 2, evals.flip(0)[:5], rtol=1e-4)
+
+
+def test_inversion_lr_schedule_ramps_up_from_the_first_step():
+    """rosinality's projector: lr x min(1, (t+1)/(0.05 T)) x cosine ramp-down over the last 25 %."""
+    from pipeline.editing.inversion import _lr_at
+
+    assert _lr_at(0, 100, 0.1) == pytest.approx(0.1 * 1 / 5)  # step 1 of a 5-step warm-up
+    assert _lr_at(4, 100, 0.1) == pytest.approx(0.1)
+    assert _lr_at(50, 100, 0.1) == pytest.approx(0.1)
+    assert _lr_at(75, 100, 0.1) == pytest.approx(0.1)
+    assert _lr_at(90, 100, 0.1) == pytest.approx(0.1 * (0.5 - 0.5 * math.cos(0.4 * math.pi)))
+
+
+def test_z_space_inversion_starts_at_the_pool_code_nearest_the_mean_w(G):
+    from pipeline.editing.inversion import w_statistics
+
+    zpool, wpool, w_mean, _ = w_statistics(G, 300, 0)
+    nearest = zpool[(wpool - w_mean).pow(2).sum(1).argmin()]
+    target = synth(G, G.make_wplus(torch.randn(1, G.style_dim, generator=torch.Generator().manual_seed(9))))
+    res = invert(G, target, space="z", steps=0, restarts=1, n_mean=300, seed=0, perceptual=mse)
+    # z lives on the sphere of radius sqrt(D): the start is that code's direction
+    assert torch.allclose(res.latent[0] / res.latent[0].norm(), nearest / nearest.norm(), atol=1e-6)
+    other = zpool[(wpool - w_mean).pow(2).sum(1).argmax()]
+    assert not torch.allclose(res.latent[0] / res.latent[0].norm(), other / other.norm(), atol=1e-3)
+
+
+def test_palette_scribbles_keep_their_transparency(tmp_path):
+    """A palette PNG whose transparent index marks 'no stroke' (paint programs save these)."""
+    img = Image.new("P", (16, 16), 0)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * (254 * 3))
+    for x in range(4, 12):
+        img.putpixel((x, 8), 1)
+    img.info["transparency"] = 0
+    img.save(tmp_path / "p.png", transparency=0)
+    scribble, mask = load_scribble(tmp_path / "p.png", 16)
+    assert mask.sum().item() == 8 and mask[0, 0, 8, 4:12].eq(1).all()
+    assert scribble[0, :, 8, 5].tolist() == pytest.approx([1.0, -1.0, -1.0])

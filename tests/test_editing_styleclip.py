@@ -330,3 +330,24 @@ def test_mapper_terms_and_their_weights(G, clip):
         train_mapper(G, clip, PROMPT, wplus_sampler(G, 0.7, seed=5), steps=3, batch=2, lr=0.01, mapper=mm, **weights)
         outs.append(mm.edit(w).detach())
     assert not torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
+
+
+def test_generator_digest_covers_the_config_not_only_the_weights():
+    """Same weights, another mapping lr multiplier (which scales the weights at run time): another
+    generator, so another relevance-cache entry."""
+    torch.manual_seed(0)
+    a = Generator(size=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16, lr_mlp=0.01)
+    b = Generator(size=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16, lr_mlp=0.1)
+    b.load_state_dict(a.state_dict())
+    assert gd.generator_digest(a) != gd.generator_digest(b)
+    c = Generator(size=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16, lr_mlp=0.01)
+    c.load_state_dict(a.state_dict())
+    assert gd.generator_digest(a) == gd.generator_digest(c)
+
+
+def test_prompt_embedding_of_a_ready_embedding_is_unit_length(clip):
+    from pipeline.editing.latent_opt import prompt_embedding
+
+    e = torch.tensor([3.0, 4.0] + [0.0] * (clip.embed_prompt("x").numel() - 2))
+    out = prompt_embedding(clip, e)
+    assert out.norm().item() == pytest.approx(1.0) and out[:2].tolist() == pytest.approx([0.6, 0.8])

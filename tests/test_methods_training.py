@@ -530,3 +530,12 @@ def test_diagonal_steps_each_optimizer_with_its_own_lr(pretrained):
         s = torch.cat(s)
         assert s.max() == pytest.approx(lr, rel=1e-4), (lr, s.max())
         assert (s > 0.5 * lr).float().mean() > 0.5  # most entries took a full step
+
+
+def test_registered_methods_know_their_names_and_imagenet_direction_texts(pretrained):
+    for name in ("syog", "clip_global", "clip_direction", "diagonal"):
+        assert get_method(name).name == name
+    method, _ = build(pretrained, "clip_direction", prompt_templates="imagenet")
+    t, s = method.guide.direction_texts()  # StyleCLIP's GetDt: the re-normalized template means
+    assert torch.equal(t, method.guide.target) and torch.equal(s, method.guide.source)
+    assert t.norm().item() == pytest.approx(1.0, abs=1e-5) and not torch.equal(t, s)

@@ -561,3 +561,41 @@ def test_clip_score_definition_states_the_prompt_text_used():
 
     assert "the prompt as written" in definition("none")
     assert "79 ImageNet templates" in definition("imagenet") and "as written" not in definition("imagenet")
+
+
+def test_list_images_keeps_image_files_only(tmp_path):
+    from pipeline.metrics import list_images
+
+    for name in ("b.png", "a.JPG", "sub/c.jpeg", "notes.txt", "sub/data.npz"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "folder.png").mkdir()  # a folder named like an image is not one
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == ["a.JPG", "b.png", "sub/c.jpeg"]
+
+
+def test_cached_inception_weights_are_digested(tmp_path, monkeypatch):
+    """torch-fidelity keeps its Inception in <torch hub>/checkpoints/<URL's file name>: the provenance
+    records that file's sha256."""
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    from pipeline.metrics.fidelity import _weights_provenance
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    ctx = EvalContext(fakes_dir=tmp_path, feature_extractor="inception-v3-compat")
+    assert _weights_provenance(ctx)["weights_sha256"] is None  # not downloaded yet
+    cached = tmp_path / "hub" / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"inception")
+    assert _weights_provenance(ctx)["weights_sha256"] == hashlib.sha256(b"inception").hexdigest()
+
+
+def test_demo_extractor_names_what_it_got():
+    with pytest.raises(ValueError, match=r"demo-tiny expects uint8 \[B,3,H,W\], got torch.float32 \(2, 3, 8, 8\)"):
+        DemoTinyExtractor("demo-tiny", ["64"])(torch.zeros(2, 3, 8, 8))
+
+
+def test_register_metric_needs_a_name():
+    from pipeline.metrics import register_metric
+
+    with pytest.raises(ValueError, match="register_metric needs at least one metric name"):
+        register_metric()
