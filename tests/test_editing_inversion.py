@@ -1,6 +1,7 @@
 """Inversion, interpolation, scribble editing and GANSpace on a tiny seeded generator (32 px, CPU)."""
 
 import math
+
 import numpy as np
 import pytest
 import torch
