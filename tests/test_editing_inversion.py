@@ -417,7 +417,9 @@ def test_ganspace_is_the_pca_of_the_sampled_w():
     assert torch.allclose(comps["lat_mean"].double(), w.mean(0), atol=1e-5)
     evals, evecs = torch.linalg.eigh(torch.cov(w.T))
     top = evecs.flip(1)[:, :5].T  # [5, D]
-    assert torch.allclose((comps["lat_comp"].double() * top).sum(1).abs(), torch.ones(5, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(
+        (comps["lat_comp"].double() * top).sum(1).abs(), torch.ones(5, dtype=torch.float64), atol=1e-4
+    )
     proj = (w - w.mean(0)) @ comps["lat_comp"].double().T
     assert torch.allclose(proj.std(0), comps["lat_stdev"].double(), rtol=1e-4)
     assert torch.allclose(comps["lat_stdev"].double() ** 2, evals.flip(0)[:5], rtol=1e-4)
