@@ -3,7 +3,7 @@
 #             for the browser test when missing and possible (root + apt-get), else that test skips
 # make bench  GPU benchmarks (benchmarks/), printed, never asserted; make bench-cpu: the CPU ones
 # make mutation  mutation testing score (mutmut) of losses, methods, metrics, editing, assets;
-#                SAMPLE=40: a seeded sample of 40 mutants per module, with a 95 % interval
+#                SAMPLE=40 [SEED=2]: a seeded sample of 40 mutants per module, with a 95 % interval
 # make studio    the studio in the browser: draw, prompt, customize, edit (http://127.0.0.1:7860/)
 # make schema    regenerate params.schema.json from the config classes (a test fails when it is stale)
 
@@ -70,7 +70,7 @@ ifeq ($(SAMPLE),)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 || true
 	$(BIN)/python benchmarks/mutation_score.py
 else
-	$(BIN)/python benchmarks/mutation_score.py --sample $(SAMPLE)
+	$(BIN)/python benchmarks/mutation_score.py --sample $(SAMPLE) --seed $(or $(SEED),0)
 endif
 
 clean:
