@@ -361,3 +361,13 @@ def test_inception_url_is_none_without_torch_fidelity(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert inception_url_from_torch_fidelity() is None
     assert get_asset("inception_fid").url == INCEPTION_URL_FALLBACK
+
+
+def test_a_mirror_archive_without_the_expected_files_names_the_mirror_file(toy, tmp_path):
+    toy(TOY)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "toy.zip").write_bytes(make_zip({"other/b.txt": b"x"}))
+    with pytest.raises(FetchError) as e:
+        fetch_asset("toy", tmp_path / "out", "mirror", mirror, tmp_path / "lock.json", **FETCH)
+    assert f"(from {mirror / 'toy.zip'})" in str(e.value) and "toy/a.txt" in str(e.value)

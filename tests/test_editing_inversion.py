@@ -406,6 +406,14 @@ def test_scribble_edit_is_deterministic_per_batch_item(G):
     assert hb["masked_mse"][-1] == pytest.approx(masked_mse(synth(G, a), sc, mask).mean().item(), rel=1e-4)
 
 
+def test_ganspace_files_with_a_mean_of_several_rows_are_refused(tmp_path):
+    comps = {"lat_comp": torch.eye(4)[:2], "lat_mean": torch.zeros(2, 4), "lat_stdev": torch.ones(2)}
+    with pytest.raises(ValueError, match=r"inconsistent GANSpace shapes: .*lat_mean \[2, 4\]"):
+        save_npz(comps, tmp_path / "bad.npz")
+    ok = {**comps, "lat_mean": torch.zeros(1, 4)}  # GANSketching's [1, D] is fine
+    assert load_npz(save_npz(ok, tmp_path / "ok.npz"))["lat_mean"].shape == (4,)
+
+
 def test_ganspace_is_the_pca_of_the_sampled_w():
     """Against an independent PCA of the same w = mapping(z) (one batch, so the same z draws): the
     mean, the components (up to sign) and the projections' standard deviations (ddof 1)."""

@@ -351,3 +351,26 @@ def test_prompt_embedding_of_a_ready_embedding_is_unit_length(clip):
     e = torch.tensor([3.0, 4.0] + [0.0] * (clip.embed_prompt("x").numel() - 2))
     out = prompt_embedding(clip, e)
     assert out.norm().item() == pytest.approx(1.0) and out[:2].tolist() == pytest.approx([0.6, 0.8])
+
+
+def test_mapper_training_renders_with_the_noise_it_is_given(G, clip):
+    """noise=None uses G's stored noise; given noise maps are the ones rendered (so the same maps give
+    the same run, other maps another)."""
+    import copy
+
+    G = copy.deepcopy(G)
+    with torch.no_grad():  # a fresh StyleGAN2 ignores noise (its strengths start at 0)
+        for name, p in G.named_parameters():
+            if name.endswith("noise.weight"):
+                p.fill_(1.0)
+    fixed = wplus_sampler(G, seed=0, n_mean=256)(2)
+    stored = [n.clone() for n in G.stored_noise()]
+    other = [torch.randn(n.shape, generator=torch.Generator().manual_seed(i)) for i, n in enumerate(stored)]
+
+    def run(noise):
+        torch.manual_seed(1)
+        _, hist = train_mapper(G, clip, PROMPT, lambda b: fixed[:b], steps=3, batch=2, noise=noise)
+        return [h["loss"] for h in hist]
+
+    assert run(None) == run(stored)
+    assert run(other) != run(stored)
