@@ -371,3 +371,61 @@ def test_a_mirror_archive_without_the_expected_files_names_the_mirror_file(toy, 
     with pytest.raises(FetchError) as e:
         fetch_asset("toy", tmp_path / "out", "mirror", mirror, tmp_path / "lock.json", **FETCH)
     assert f"(from {mirror / 'toy.zip'})" in str(e.value) and "toy/a.txt" in str(e.value)
+
+
+def test_a_checksum_mismatch_names_the_file_a_mirror_needs(server, tmp_path):
+    server.files["/weights-v2.bin"] = PAYLOAD
+    with pytest.raises(FetchError) as e:
+        download(server.url + "/weights-v2.bin", tmp_path / "weights-v2.bin", "0" * 64, **FAST)
+    assert "mirror folder as 'weights-v2.bin'" in str(e.value)
+
+
+def test_a_download_shows_a_progress_bar_unless_asked_not_to(server, tmp_path, capsys):
+    """The bar (tqdm, stderr) names the file; `progress=False` prints nothing. fetch_asset shows it
+    by default, since the published weights take minutes."""
+    server.files["/a.bin"] = PAYLOAD
+    download(server.url + "/a.bin", tmp_path / "quiet.bin", sha(PAYLOAD), **FAST)
+    assert capsys.readouterr().err == ""
+    download(server.url + "/a.bin", tmp_path / "loud.bin", sha(PAYLOAD), **{**FAST, "progress": True})
+    err = capsys.readouterr().err
+    assert "loud.bin" in err and "1.05M" in err  # 1 MiB = 1.05 MB in tqdm's decimal unit_scale
+
+
+def test_fetch_asset_shows_progress_by_default(toy, tmp_path, capsys):
+    toy(PAYLOAD, sha256=sha(PAYLOAD), unpack=False)
+    fetch_asset("toy", tmp_path, timeout=5, retries=0)
+    assert "toy.bin" in capsys.readouterr().err
+
+
+def test_a_lock_digest_mismatch_says_which_lock_entry_to_delete(toy, tmp_path):
+    """The digest came from the lock (the registry pins none): the error names the lock file and
+    the entry. A digest pinned in the code is not the lock's to change: no such advice then."""
+    toy(TOY)
+    lock = tmp_path / "assets.lock.json"
+    fetch_asset("toy", tmp_path / "out", lock_file=lock, **FETCH)
+    toy(make_zip({"toy/a.txt": b"tampered"}))
+    with pytest.raises(FetchError) as e:
+        fetch_asset("toy", tmp_path / "second", lock_file=lock, **FETCH)
+    assert f"recorded for 'toy' in {lock}" in str(e.value) and "delete that entry" in str(e.value)
+    toy(TOY, sha256="0" * 64)
+    with pytest.raises(FetchError) as e:
+        fetch_asset("toy", tmp_path / "third", lock_file=lock, **FETCH)
+    assert "Checksum mismatch" in str(e.value) and "delete that entry" not in str(e.value)
+
+
+def test_the_lock_is_written_into_folders_that_do_not_exist_yet(tmp_path, monkeypatch):
+    """...through a temp file beside it: a rename from the system temp folder can cross devices."""
+    import tempfile
+
+    from pipeline.assets.fetch import read_lock, write_lock
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-temp-folder"))
+    path = tmp_path / "data" / "raw" / "assets.lock.json"
+    write_lock(path, {"toy": {"sha256": "ab" * 32}})
+    assert read_lock(path) == {"toy": {"sha256": "ab" * 32}}
+    assert [p.name for p in path.parent.iterdir()] == ["assets.lock.json"]  # no temp file left
+
+
+def test_a_file_name_from_a_url_drops_its_query():
+    assert sources._basename("https://host/models/ViT-B-32.pt?download=1&x=a?b") == "ViT-B-32.pt"
+    assert sources._basename("https://host/a b/pt_inception-2015-12-05.pth") == "pt_inception-2015-12-05.pth"

@@ -37,6 +37,7 @@ def test_sample_codes_are_seeded_and_render_deterministically(session):
     a, b = session.sample_w(3), session.sample_w(3)
     assert torch.equal(a, b) and not torch.equal(a, session.sample_w(4))
     assert torch.equal(session.render(a), session.render(a))
+    assert not any(p.requires_grad for p in session.G.parameters())  # frozen: renders build no graph
 
 
 def test_global_direction_is_the_batch_tools_edit(session):
@@ -146,6 +147,7 @@ def test_latent_optimization_lowers_the_clip_loss_and_reports_each_step(session)
     steps = []
     w = session.latent_opt(w0, "a photo of a pink cat", steps=15, callback=lambda i, _: steps.append(i))
     assert steps == list(range(15))
+    assert not any(p.requires_grad for p in session.G.parameters())  # frozen: edits build no graph through G
     text = session.clip.embed_prompt("a photo of a pink cat").to(w)
 
     def loss(code):

@@ -468,3 +468,64 @@ def test_palette_scribbles_keep_their_transparency(tmp_path):
     scribble, mask = load_scribble(tmp_path / "p.png", 16)
     assert mask.sum().item() == 8 and mask[0, 0, 8, 4:12].eq(1).all()
     assert scribble[0, :, 8, 5].tolist() == pytest.approx([1.0, -1.0, -1.0])
+
+
+def test_inversion_renders_with_the_noise_it_is_given():
+    """With noise maps that matter (the noise strengths of a trained G are not 0), the kept image is
+    G(latent) with the caller's noise, and the fit is to that rendering, not to fresh noise."""
+    G = make_g(3)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("noise.weight"):
+                p.fill_(0.5)
+    gen = torch.Generator().manual_seed(8)
+    noise = [torch.randn(n.shape, generator=gen) for n in G.stored_noise()]
+    wp = G.make_wplus(torch.randn(1, G.style_dim, generator=gen)).detach()
+    with torch.no_grad():
+        target = G.synthesis(wp, noise=noise)
+    res = invert(G, target, space="wplus", steps=30, restarts=1, noise=noise, lambda_perceptual=0.0)
+    with torch.no_grad():
+        again = G.synthesis(res.wplus, noise=noise)
+        other = G.synthesis(res.wplus, noise=G.stored_noise())
+    torch.testing.assert_close(res.image, again, rtol=0, atol=1e-5)
+    assert mse(other, res.image).item() > 100 * mse(again, res.image).item() + 1e-4  # the noise shows
+
+
+def test_a_target_of_another_size_is_resized_bilinearly_with_antialiasing(G):
+    """A 64 px target for a 32 px G: the fit is to its antialiased bilinear downscale."""
+    big = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    small = torch.nn.functional.interpolate(big, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
+    res = invert(G, big, space="w", steps=0, restarts=1, lambda_perceptual=0.0)
+    torch.testing.assert_close(res.mse, mse(res.image, small))
+    assert (mse(res.image, small) - mse(res.image, big[..., ::2, ::2])).abs().item() > 1e-4  # not subsampling
+
+
+def test_perceptual_fallback_features_are_the_image_and_its_neighbour_differences():
+    """Per level: the (pooled) image, x[:, :, :, j+1] - x[:, :, :, j] and x[:, :, i+1] - x[:, :, i]."""
+    pf = PerceptualFeatures(levels=2)
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8) ** 1.5 / 1000
+    feats = pf.features(x)
+    assert len(feats) == 6
+    img, dx, dy = feats[:3]
+    assert torch.equal(img, x)
+    torch.testing.assert_close(dx, torch.stack([x[..., :, j + 1] - x[..., :, j] for j in range(7)], -1))
+    torch.testing.assert_close(dy, torch.stack([x[..., i + 1, :] - x[..., i, :] for i in range(7)], -2))
+    pooled = torch.nn.functional.avg_pool2d(x, 2)
+    torch.testing.assert_close(feats[3], pooled)
+    torch.testing.assert_close(feats[5], pooled[..., 1:, :] - pooled[..., :-1, :])
+
+
+def test_strip_is_the_frames_side_by_side_with_the_padding_between(tmp_path):
+    frames = torch.stack([torch.full((3, 8, 6), v) for v in (-1.0, 0.0, 1.0)])  # [3, 3, H 8, W 6]
+    path = save_strip(frames, tmp_path / "strip.png", pad=2)
+    im = np.asarray(Image.open(path).convert("RGB"))
+    assert im.shape == (8, 3 * 6 + 2 * 2, 3)
+    assert (im[:, :6] == 0).all() and (im[:, 6:8] == 255).all() and (im[:, -6:] == 255).all()
+    assert abs(int(im[0, 8 + 3, 0]) - 128) <= 1
+
+
+def test_ganspace_names_the_component_it_does_not_have(G):
+    comps = compute_ganspace(G, n_samples=256, n_components=4)
+    wp = torch.zeros(1, G.n_latent, G.style_dim)
+    with pytest.raises(ValueError, match=r"comp_id 4 out of range: 4 components"):
+        apply_ganspace(wp, comps, comp_id=4, scalar=1.0)

@@ -374,3 +374,23 @@ def test_mapper_training_renders_with_the_noise_it_is_given(G, clip):
 
     assert run(None) == run(stored)
     assert run(other) != run(stored)
+
+
+def test_latent_optimization_history_and_progress_lines(G, clip, wplus, capsys):
+    """history[i] is step i; with progress on, about ten lines: every steps // 10 steps and the last."""
+    _, hist = latent_optimization(G, clip, PROMPT, wplus[:1], steps=25, progress=True)
+    assert [h["step"] for h in hist] == list(range(25))
+    lines = [s for s in capsys.readouterr().out.splitlines() if s.startswith("latent_opt ")]
+    assert [int(s.split()[1].split("/")[0]) for s in lines] == [*range(1, 26, 2)]
+
+
+def test_latent_optimization_refuses_a_start_code_of_the_wrong_shape(G, clip):
+    bad = torch.zeros(1, G.n_latent + 1, G.style_dim)
+    with pytest.raises(ValueError, match=rf"w_start must be \[B, {G.n_latent}, {G.style_dim}\]"):
+        latent_optimization(G, clip, PROMPT, bad, steps=1)
+
+
+def test_mapper_refuses_codes_that_are_not_this_generators_wplus(G):
+    mapper = LevelsMapper(G.n_latent, G.style_dim)
+    with pytest.raises(ValueError, match=rf"expected W\+ \[B, {G.n_latent}, {G.style_dim}\], got \[2, {G.style_dim}\]"):
+        mapper(torch.zeros(2, G.style_dim))

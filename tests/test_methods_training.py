@@ -539,3 +539,17 @@ def test_registered_methods_know_their_names_and_imagenet_direction_texts(pretra
     t, s = method.guide.direction_texts()  # StyleCLIP's GetDt: the re-normalized template means
     assert torch.equal(t, method.guide.target) and torch.equal(s, method.guide.source)
     assert t.norm().item() == pytest.approx(1.0, abs=1e-5) and not torch.equal(t, s)
+
+
+def test_diagonal_with_syog_runs_the_discriminator_steps_too(pretrained):
+    """`syog: true` (the `diagonal` block): each iteration is SYOG's D step, lazy R1 and G step, the
+    content branch trained in the G step; only `syog: false` skips the discriminators."""
+    method, nets = build(pretrained, "diagonal", d_reg_every=1, r1_gamma=1.0)
+    set_gamma(method, 0.5)
+    Ds0, Di0, B0 = snapshot(nets.D_sketch), snapshot(nets.D_image), snapshot(method.branch)
+    data = FakeData(SIZE)
+    torch.manual_seed(2)
+    logs = method.step(0, data)
+    assert {"d_sketch", "d_image", "r1_sketch", "g_sketch", "clip_global"} <= set(logs)
+    assert data.calls["sketches"] == 1 and data.calls["photos"] == 1
+    assert changed(Ds0, nets.D_sketch) and changed(Di0, nets.D_image) and changed(B0, method.branch)

@@ -599,3 +599,14 @@ def test_register_metric_needs_a_name():
 
     with pytest.raises(ValueError, match="register_metric needs at least one metric name"):
         register_metric()
+
+
+def test_weights_provenance_of_the_demo_extractor_and_of_a_missing_file(tmp_path):
+    from pipeline.metrics.fidelity import DEMO_EXTRACTOR, _weights_provenance, demo_extractor_digest
+
+    demo = EvalContext(fakes_dir=tmp_path, feature_extractor=DEMO_EXTRACTOR)
+    assert _weights_provenance(demo) == {"weights": "seeded random (demo)", "weights_sha256": demo_extractor_digest()}
+    gone = tmp_path / "oracle.pth"
+    ctx = EvalContext(fakes_dir=tmp_path, feature_extractor="toy-oracle", feature_weights_path=gone)
+    with pytest.raises(ValueError, match=rf"evaluate.feature_weights_path '{gone}' does not exist"):
+        _weights_provenance(ctx)

@@ -209,7 +209,9 @@ def test_dsketch_from_scratch(pretrained):
     # D_sketch was re-initialized, D_image still holds netD.pth
     ref = torch.load(pretrained / "netD.pth", weights_only=True)
     assert all(torch.equal(v, ref[k]) for k, v in nets.D_image.state_dict().items())
-    assert not torch.equal(nets.D_sketch.state_dict()["convs.0.0.weight"], ref["convs.0.0.weight"])
+    fresh = nets.D_sketch.state_dict()
+    assert {k: v.shape for k, v in fresh.items()} == {k: v.shape for k, v in ref.items()}  # same architecture
+    assert not torch.equal(fresh["convs.0.0.weight"], ref["convs.0.0.weight"])
     # and the optimizer trains the new module
     d_ids = {id(p) for g in method.d_optim.param_groups for p in g["params"]}
     assert {id(p) for p in nets.D_sketch.parameters()} <= d_ids

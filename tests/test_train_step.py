@@ -181,3 +181,65 @@ def test_r1_gradient_is_taken_upstream_of_the_augmentation(pretrained):  # noqa:
     want = g.pow(2).flatten(1).sum(1).mean().item()
     torch.manual_seed(11)
     assert method.r1_step(FakeData(16))["r1_sketch"] == pytest.approx(want, rel=1e-5)
+
+
+def test_d_step_gradients_are_the_formula_on_the_batches_each_discriminator_saw(pretrained):  # noqa: F811
+    """L_D = L_D_sketch + l_image * L_D_image (GANSketching's `train_one_step`): the D optimizer's
+    gradients equal autograd's on copies of both discriminators, fed the very batches recorded here.
+    A flipped sign or weight on either term changes these gradients by 100 % or more."""
+    import copy
+
+    from pipeline.losses.gan import d_logistic
+
+    l_image = 0.7
+    method, nets = build(pretrained, "syog", l_image=l_image, d_reg_every=0, mixing=0.0, diffaug="")
+    Ds0, Di0 = copy.deepcopy(nets.D_sketch), copy.deepcopy(nets.D_image)
+    nets.D_sketch, nets.D_image = Recorder(nets.D_sketch), Recorder(nets.D_image)
+    seen = grads_at_step(method.d_optim)
+    torch.manual_seed(5)
+    method.d_step(FakeData(16))
+    real_s, fake_s = nets.D_sketch.inputs  # reals first (d_logistic(real, fake))
+    photos, fake = nets.D_image.inputs
+    want_s = torch.autograd.grad(d_logistic(Ds0(real_s), Ds0(fake_s)), list(Ds0.parameters()))
+    want_i = torch.autograd.grad(l_image * d_logistic(Di0(photos), Di0(fake)), list(Di0.parameters()))
+    got = seen[0]
+    assert len(got) == len(want_s) + len(want_i)
+    for g, w in zip(got, [*want_s, *want_i]):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6 * max(w.abs().max().item(), 1e-3))
+    assert max(w.abs().max().item() for w in want_i) > 1e-4  # the image term is there to be checked
+
+
+def test_lazy_ratio_with_an_interval_of_one(pretrained):  # noqa: F811
+    """k = 1 (R1 every step) is still lazy regularization: ratio 1/2, not the ratio of R1 off."""
+    method, _ = build(pretrained, "syog", d_reg_every=1, lr=0.002, beta1=0.0, beta2=0.99)
+    g = method.d_optim.param_groups[0]
+    assert g["lr"] == pytest.approx(0.001)
+    assert g["betas"] == pytest.approx((0.0, 0.99**0.5))
+
+
+def test_style_mixing_crossover_covers_every_row_after_the_first(pretrained):  # noqa: F811
+    """rosinality `mixing_noise`: the crossover row is uniform over 1 .. n_latent - 1."""
+    method, nets = build(pretrained, "syog", mixing=1.0)
+    torch.manual_seed(0)
+    rows = [method.mixed_z(2)[1] for _ in range(600)]
+    assert set(rows) == set(range(1, nets.G.n_latent))
+    counts = [rows.count(r) for r in range(1, nets.G.n_latent)]
+    expected = 600 / (nets.G.n_latent - 1)
+    assert all(0.6 * expected < c < 1.4 * expected for c in counts), counts
+
+
+def test_the_synthesis_optimizer_is_nadas_adam_without_momentum(pretrained):  # noqa: F811
+    """StyleGAN-NADA: Adam with betas (0, 0.99^0.8) (its g_reg_ratio 4/5) at lr `direction_lr`.
+    Without momentum, a step on gradient +1 then one on -1 bring a weight back where it started."""
+    method, _ = build(pretrained, "clip_direction", direction_lr=0.01)
+    group = method.s_optim.param_groups[0]
+    assert group["lr"] == 0.01 and group["betas"] == pytest.approx((0.0, 0.99**0.8))
+    p = group["params"][0]
+    start = p.detach().clone()
+    for sign in (1.0, -1.0):
+        method.s_optim.zero_grad(set_to_none=True)
+        p.grad = torch.full_like(p, sign)
+        method.s_optim.step()
+        if sign > 0:
+            torch.testing.assert_close(start - p.detach(), torch.full_like(p, 0.01), rtol=0, atol=1e-4)
+    torch.testing.assert_close(p.detach(), start, rtol=0, atol=1e-4)  # with beta1 0.9 it would stay 0.0095 off
