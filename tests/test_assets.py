@@ -175,6 +175,8 @@ def test_network_failures_point_to_a_mirror(server, tmp_path, case):
     msg = str(e.value)
     assert url in msg and "mirror folder" in msg and "assets.source=mirror" in msg and "assets.mirror_dir" in msg
     assert {"error500": "HTTP 500", "refused": "network error", "404": "HTTP 404"}[case] in msg
+    if case == "refused":
+        assert "Connection refused" in msg  # the operating system's reason, not only the error class
     assert len(server.log) == {"error500": 2, "refused": 0, "404": 1}[case]  # 4xx is not retried
     assert not (tmp_path / "a.zip").exists()
 
@@ -234,6 +236,9 @@ def test_code_digest_wins_over_lock(toy, tmp_path):
 
 def test_mirror_source(toy, tmp_path):
     asset = toy(TOY)
+    needs = rf"assets.source=mirror needs assets.mirror_dir: a folder holding 'toy.zip' \(downloaded from {asset.url}\)"
+    with pytest.raises(FetchError, match=needs):
+        fetch_asset("toy", tmp_path / "out", "mirror", None, **FETCH)
     mirror, lock = tmp_path / "mirror", tmp_path / "lock.json"
     with pytest.raises(FetchError) as e:
         fetch_asset("toy", tmp_path / "out", "mirror", mirror, lock, **FETCH)

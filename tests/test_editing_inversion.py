@@ -529,3 +529,41 @@ def test_ganspace_names_the_component_it_does_not_have(G):
     wp = torch.zeros(1, G.n_latent, G.style_dim)
     with pytest.raises(ValueError, match=r"comp_id 4 out of range: 4 components"):
         apply_ganspace(wp, comps, comp_id=4, scalar=1.0)
+
+
+def test_inversion_objective_adds_the_weighted_perceptual_distance(G):
+    """loss = MSE + lambda_perceptual * d_perceptual(image, target), with the weight-free features."""
+    target = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(9)) * 2 - 1
+    res = invert(G, target, space="w", steps=0, restarts=1, lambda_perceptual=0.5)
+    want = res.mse + 0.5 * PerceptualFeatures()(res.image, target)
+    torch.testing.assert_close(res.loss, want)
+    assert (res.loss - res.mse).min().item() > 0.01
+
+
+def test_inversion_follows_its_lr_schedule_step_by_step(G, monkeypatch):
+    """Each Adam step runs at _lr_at(step): warm-up over 5 %, cosine ramp-down over the last 25 %."""
+    import pipeline.editing.inversion as inv
+
+    seen = []
+
+    class Recording(torch.optim.Adam):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(inv.torch.optim, "Adam", Recording)
+    target = torch.zeros(1, 3, 32, 32)
+    invert(G, target, space="w", steps=40, restarts=1, lr=0.2, lambda_perceptual=0.0)
+    want = [
+        0.2 * min(1.0, (s + 1) / 2) * (0.5 - 0.5 * math.cos(min(1.0, (1 - s / 40) / 0.25) * math.pi)) for s in range(40)
+    ]
+    assert seen == pytest.approx(want) and seen[0] == pytest.approx(0.1) and seen[-1] < 0.01
+
+
+def test_projector_fits_a_target_of_another_size_at_the_generators(G):
+    from pipeline.editing.projector import project
+
+    big = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    small = torch.nn.functional.interpolate(big, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
+    res = project(G, big, perceptual=mse, steps=2, n_mean=200)
+    torch.testing.assert_close(res.mse, mse(res.image, small))

@@ -394,3 +394,28 @@ def test_mapper_refuses_codes_that_are_not_this_generators_wplus(G):
     mapper = LevelsMapper(G.n_latent, G.style_dim)
     with pytest.raises(ValueError, match=rf"expected W\+ \[B, {G.n_latent}, {G.style_dim}\], got \[2, {G.style_dim}\]"):
         mapper(torch.zeros(2, G.style_dim))
+
+
+def test_prompt_embedding_of_a_short_embedding_is_stretched_to_unit_length(clip):
+    from pipeline.editing.latent_opt import prompt_embedding
+
+    e = torch.zeros(clip.embed_prompt("x").numel())
+    e[:2] = torch.tensor([0.003, 0.004])
+    assert prompt_embedding(clip, e)[:2].tolist() == pytest.approx([0.6, 0.8])
+
+
+def test_mapper_edit_adds_a_tenth_of_the_mapper_output(G, wplus):
+    """StyleCLIP's mapper step: w' = w + 0.1 M(w)."""
+    torch.manual_seed(3)
+    mapper = LevelsMapper(G.n_latent, G.style_dim, zero_init=False)
+    with torch.no_grad():
+        out = mapper(wplus)
+        assert out.abs().max() > 0.01
+        torch.testing.assert_close(mapper.edit(wplus), wplus + 0.1 * out)
+
+
+def test_mapper_training_prints_about_ten_progress_lines(G, clip, capsys):
+    fixed = wplus_sampler(G, seed=0, n_mean=256)(2)
+    train_mapper(G, clip, PROMPT, lambda b: fixed[:b], steps=12, batch=2, progress=True)
+    lines = [s for s in capsys.readouterr().out.splitlines() if s.startswith("mapper ")]
+    assert [s.split()[1] for s in lines] == [f"{i}/12" for i in range(1, 13)]  # every 12 // 10 = 1 step

@@ -553,3 +553,46 @@ def test_diagonal_with_syog_runs_the_discriminator_steps_too(pretrained):
     assert {"d_sketch", "d_image", "r1_sketch", "g_sketch", "clip_global"} <= set(logs)
     assert data.calls["sketches"] == 1 and data.calls["photos"] == 1
     assert changed(Ds0, nets.D_sketch) and changed(Di0, nets.D_image) and changed(B0, method.branch)
+
+
+def test_nadas_frozen_copy_never_trains(pretrained):
+    """G_frozen is the pretrained generator: after direction and G steps no parameter of it requires
+    or holds a gradient, and its weights are the pretrained ones."""
+    method, nets = build(pretrained, "clip_direction", direction_every=1, layer_batch=2, direction_batch=2)
+    frozen = snapshot(method.G_frozen)
+    torch.manual_seed(4)
+    for it in range(2):
+        method.step(it, FakeData(SIZE))
+    assert not any(p.requires_grad for p in method.G_frozen.parameters())
+    assert all(p.grad is None for p in method.G_frozen.parameters())
+    assert not changed(frozen, method.G_frozen) and changed(frozen, nets.G)
+
+
+def test_diagonal_attention_only_up_to_attention_max_res(pretrained):
+    """DiagonalGAN's attention on the convolutions at resolutions <= attention_max_res: at 8 on a
+    16 px generator, conv1 (4 px) and the two 8 px convolutions."""
+    method, nets = build(pretrained, "diagonal", attention_max_res=8)
+    assert sorted(method.branch.attentions) == ["0", "1", "2"]
+    with_att = [c.attention is not None for c in nets.G.styled_convs()]
+    assert with_att == [True, True, True, False, False]
+
+
+@pytest.mark.parametrize("templates", ["reference", "imagenet"])
+def test_source_and_target_prompts_are_embedded_alike(pretrained, templates):
+    """The global loss's target and the source share their templates (the prompt as written for the
+    reference, the 79 ImageNet templates otherwise): NADA's direction is target minus source."""
+    from pipeline.nets.clip import IMAGENET_TEMPLATES, RAW
+
+    method, _ = build(pretrained, "clip_direction", prompt_templates=templates)
+    g = method.guide
+    t = RAW if templates == "reference" else IMAGENET_TEMPLATES
+    torch.testing.assert_close(g.source, g.clip.embed_prompt(g.source_prompt, t))
+    torch.testing.assert_close(g.target, g.clip.embed_prompt(g.target_prompt, t))
+    other = IMAGENET_TEMPLATES if t is RAW else RAW
+    assert (g.source - g.clip.embed_prompt(g.source_prompt, other)).abs().max() > 1e-3
+
+
+def test_guidance_image_embeddings_are_unit_length(pretrained):
+    method, _ = build(pretrained, "clip_global")
+    images = torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    torch.testing.assert_close(method.guide.encode(images).norm(dim=-1), torch.ones(3))

@@ -69,6 +69,7 @@ def test_fidelity_identical_sets(sets, tmp_path):
     assert p["n_fakes"] == N and p["n_reals"] == N and p["demo"] is True
     assert p["comparable_to_published"] is False and p["torch_fidelity_version"]
     assert len(p["reals_digest"]) == 64 and len(p["weights_sha256"]) == 64
+    assert prov["metrics"] == FIDELITY and prov["seed"] == 0  # what was asked for, in order
 
 
 def test_fidelity_grows_with_shift(sets, tmp_path):
@@ -610,3 +611,25 @@ def test_weights_provenance_of_the_demo_extractor_and_of_a_missing_file(tmp_path
     ctx = EvalContext(fakes_dir=tmp_path, feature_extractor="toy-oracle", feature_weights_path=gone)
     with pytest.raises(ValueError, match=rf"evaluate.feature_weights_path '{gone}' does not exist"):
         _weights_provenance(ctx)
+
+
+def test_demo_extractor_names_a_non_tensor_input():
+    with pytest.raises(ValueError, match=r"demo-tiny expects uint8 \[B,3,H,W\], got <class 'list'> \(\)$"):
+        DemoTinyExtractor("demo-tiny", ["64"])([1, 2])
+
+
+def test_chamfer_against_an_empty_sketch_is_the_image_diagonal():
+    one = np.zeros((12, 16), bool)
+    one[3, 4] = True
+    empty = np.zeros_like(one)
+    assert chamfer(one, empty) == chamfer(empty, one) == pytest.approx(20.0)  # hypot(12, 16)
+    assert chamfer(empty, empty) == 0.0
+
+
+def test_list_images_names_a_missing_folder():
+    from pipeline.metrics import list_images
+
+    with pytest.raises(ValueError, match=r"^image folder 'None' does not exist$"):
+        list_images(None)
+    with pytest.raises(ValueError, match=r"^evaluation photos '/no/such/dir' does not exist$"):
+        list_images(Path("/no/such/dir"), "evaluation photos")
