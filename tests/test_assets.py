@@ -266,6 +266,9 @@ def test_registry_urls_and_digests():
     assert get_asset("sketch_data").url == "https://www.cs.cmu.edu/~gansketching/files/sketch_data.zip"
     assert "stylegan2-cat/netG.pth" in get_asset("pretrained_models").expect
     assert get_asset("lsun_cat").url == "http://dl.yf.io/lsun/objects/cat.zip"
+    assert get_asset("lsun_cat").expect == ("cat/data.mdb",)  # the LMDB the export reads
+    with pytest.raises(KeyError, match=r"unknown asset 'lsun_dog'; known assets: sketch_data, eval_data, "):
+        get_asset("lsun_dog")
     for name, subdir in (("clip_vit_b32", "weights/clip"), ("inception_fid", "weights/inception")):
         a = get_asset(name)
         assert (a.subdir, a.unpack) == (subdir, False), name  # single weight files, kept as they are
@@ -434,3 +437,17 @@ def test_the_lock_is_written_into_folders_that_do_not_exist_yet(tmp_path, monkey
 def test_a_file_name_from_a_url_drops_its_query():
     assert sources._basename("https://host/models/ViT-B-32.pt?download=1&x=a?b") == "ViT-B-32.pt"
     assert sources._basename("https://host/a b/pt_inception-2015-12-05.pth") == "pt_inception-2015-12-05.pth"
+
+
+def test_a_plain_file_is_recorded_in_the_lock_and_its_timeout_reaches_the_download(toy, tmp_path, monkeypatch):
+    from pipeline.assets import fetch as fetch_module
+
+    toy(PAYLOAD, unpack=False)
+    seen = []
+    real = fetch_module.download
+    monkeypatch.setattr(fetch_module, "download", lambda *a, **k: seen.append(k["timeout"]) or real(*a, **k))
+    lock = tmp_path / "lock.json"
+    fetch_asset("toy", tmp_path, lock_file=lock, timeout=7.5, retries=0, progress=False)
+    assert seen == [7.5]
+    entry = json.loads(lock.read_text())["toy"]
+    assert entry == {"filename": "toy.bin", "sha256": sha(PAYLOAD), "url": get_asset("toy").url}

@@ -375,3 +375,13 @@ def test_ganspace_layers_must_be_an_ordered_pair(layers):
     with pytest.raises(ConfigError, match=r"x\.layers: expected \[l_start, l_end\] with l_start <= l_end"):
         from_dict(GanspaceSpec, {"layers": layers}, "x")
     assert from_dict(GanspaceSpec, {"layers": [2, 2]}, "x").layers == (2, 2)
+
+
+@pytest.mark.parametrize("psi", [0.0, 1.5, -0.5])
+def test_ganspace_truncation_must_be_in_the_unit_interval(psi):
+    from pipeline.config import from_dict
+    from pipeline.editing.spec import GanspaceSpec
+
+    with pytest.raises(ConfigError, match=rf"x\.truncation: must be in \(0, 1\], got {psi}"):
+        from_dict(GanspaceSpec, {"truncation": psi}, "x")
+    assert from_dict(GanspaceSpec, {"truncation": 1.0}, "x").truncation == 1.0

@@ -120,6 +120,14 @@ def test_perceptual_vgg_loads_local_weights_only(tmp_path):
     assert d.shape == (1,) and torch.isfinite(x.grad).all()
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         PerceptualFeatures(tmp_path / "missing.pth")
+    # the distance: sum over the four taps of the mean over pixels of the squared channel-unit difference
+    x, y = torch.rand(2, 1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        fx, fy = pf.features(x), pf.features(y)
+        want = sum(((a - b) ** 2).sum(1).mean((1, 2)) for a, b in zip(fx, fy))
+        torch.testing.assert_close(pf(x, y), want)
+        torch.testing.assert_close(pf(y, x), pf(x, y))
+        assert len(fx) == 4 and all(torch.allclose(f.norm(dim=1), torch.ones(1)) for f in fx)
 
 
 # ----------------------------------------------------------------------------
@@ -177,6 +185,8 @@ def test_lerp_and_slerp_endpoints_are_exact():
     assert torch.isfinite(mid).all() and torch.allclose(mid, a)
     per_row = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
     assert torch.equal(per_row[0], a[0]) and torch.equal(per_row[2], b[2])
+    column = slerp(a, b, torch.tensor([[0.0], [0.5], [1.0]]))  # t already [N, 1]: the same walk
+    assert column.shape == a.shape and torch.equal(column, per_row)
 
 
 @pytest.mark.parametrize("space", ["w", "z"])
@@ -567,3 +577,11 @@ def test_projector_fits_a_target_of_another_size_at_the_generators(G):
     small = torch.nn.functional.interpolate(big, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
     res = project(G, big, perceptual=mse, steps=2, n_mean=200)
     torch.testing.assert_close(res.mse, mse(res.image, small))
+
+
+def test_projector_reports_its_one_restart(G):
+    from pipeline.editing.projector import project
+
+    target = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    res = project(G, target, perceptual=mse, steps=2, n_mean=200)
+    assert torch.equal(res.restart_losses, res.loss[None]) and res.best_restart.tolist() == [0, 0]

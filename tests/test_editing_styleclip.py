@@ -419,3 +419,38 @@ def test_mapper_training_prints_about_ten_progress_lines(G, clip, capsys):
     train_mapper(G, clip, PROMPT, lambda b: fixed[:b], steps=12, batch=2, progress=True)
     lines = [s for s in capsys.readouterr().out.splitlines() if s.startswith("mapper ")]
     assert [s.split()[1] for s in lines] == [f"{i}/12" for i in range(1, 13)]  # every 12 // 10 = 1 step
+
+
+def test_latent_optimization_renders_with_the_noise_it_is_given(G, clip, wplus):
+    """With noise that matters, the same given noise maps give the same run, other maps another,
+    and noise=None means G's stored maps."""
+    import copy
+
+    G = copy.deepcopy(G)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("noise.weight"):
+                p.fill_(1.0)
+    gen = torch.Generator().manual_seed(6)
+    noise = [torch.randn(n.shape, generator=gen) for n in G.stored_noise()]
+    run = lambda nz: latent_optimization(G, clip, PROMPT, wplus[:1], steps=4, lambda_id=0.1, noise=nz)[0]  # noqa: E731
+    a, b, c = run(noise), run(noise), run([n.clone() for n in G.stored_noise()])
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(c, run(None))
+
+
+def test_mapper_groups_must_be_ordered_row_ranges(G):
+    with pytest.raises(ValueError, match=r"^medium rows must be 0 <= start <= stop, got \(3, 2\)$"):
+        LevelsMapper(G.n_latent, G.style_dim, medium=(3, 2))
+
+
+def test_zero_init_zeroes_the_last_layer_only(G):
+    """The untrained mapper is an exact identity edit because its *last* layer is 0; the others keep
+    their random init, so the first step's gradient reaches every layer."""
+    from pipeline.editing.mapper import Mapper
+
+    torch.manual_seed(0)
+    m = Mapper(G.style_dim).zero_last()
+    layers = [layer for layer in m.net if hasattr(layer, "weight")]
+    assert layers[-1].weight.abs().max() == 0 and layers[-1].bias.abs().max() == 0
+    assert all(layer.weight.abs().min() > 0 for layer in layers[:-1])

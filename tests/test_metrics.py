@@ -70,6 +70,7 @@ def test_fidelity_identical_sets(sets, tmp_path):
     assert p["comparable_to_published"] is False and p["torch_fidelity_version"]
     assert len(p["reals_digest"]) == 64 and len(p["weights_sha256"]) == 64
     assert prov["metrics"] == FIDELITY and prov["seed"] == 0  # what was asked for, in order
+    assert prov["device"] == "cpu"
 
 
 def test_fidelity_grows_with_shift(sets, tmp_path):
@@ -633,3 +634,17 @@ def test_list_images_names_a_missing_folder():
         list_images(None)
     with pytest.raises(ValueError, match=r"^evaluation photos '/no/such/dir' does not exist$"):
         list_images(Path("/no/such/dir"), "evaluation photos")
+
+
+def test_stroke_masks_are_resized_with_antialiasing():
+    """Sketches of another size are resized as the sketch extractor's outputs are (antialiased
+    bilinear), then thresholded at 0: a plain bilinear resize would keep other pixels."""
+    from pipeline.metrics.sketch_fidelity import stroke_mask
+
+    g = torch.Generator().manual_seed(0)
+    sketch = torch.where(torch.rand(2, 1, 64, 64, generator=g) < 0.4, -1.0, 1.0)
+    F = torch.nn.functional
+    want = (F.interpolate(sketch, size=(16, 16), mode="bilinear", align_corners=False, antialias=True) < 0)[:, 0]
+    plain = (F.interpolate(sketch, size=(16, 16), mode="bilinear", align_corners=False) < 0)[:, 0]
+    mask = stroke_mask(sketch, (16, 16))
+    assert np.array_equal(mask, want.numpy()) and (want != plain).sum() > 20

@@ -148,6 +148,13 @@ def test_every_trained_file_loads_strictly_through_the_real_loaders():
         torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
     )[0].shape == (2, 128)
     assert not any(p.requires_grad for p in oracle.parameters())
+    # the extractor's features are the oracle's embedding of the image mapped 0..255 -> -1..1
+    img = torch.randint(0, 256, (3, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    with torch.no_grad():
+        got = ToyOracleExtractor("toy-oracle", ["128"], feature_extractor_weights_path=files["oracle.pth"])(img)[0]
+        torch.testing.assert_close(got, oracle.embed(img.float() * (2 / 255) - 1), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"^toy-oracle needs the oracle's weights: set eval.feature_weights"):
+        ToyOracleExtractor("toy-oracle", ["128"])
     # anything but uint8 [B, 3, H, W] is refused, naming what came (float images in [0, 1] would
     # otherwise give features of near-black images without a word)
     extractor = ToyOracleExtractor("toy-oracle", ["128"], feature_extractor_weights_path=files["oracle.pth"])

@@ -1,0 +1,270 @@
+"""Realistic single-line bugs, injected one at a time; the tests that should catch each are run.
+
+    python benchmarks/realistic_bugs.py [--only N ...]
+
+The complement of `make mutation` (benchmarks/mutation_score.py): mutmut's operators change a token;
+these are the mistakes a person makes when writing or porting the methods (issue 14's categories: a
+training step's weights and schedule, which way a CLIP direction points, NADA's layer selection,
+asymmetric metrics, resume, the editing losses, asset integrity). Each bug is applied to the working
+tree, the named test files run (`-x -q -m "not slow"`, one torch thread), and the file is restored,
+whatever happens. Prints one line per bug and the share caught; never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (what, file, old, new, occurrence (1 = first), tests)
+BUGS = [
+    (
+        "NADA layer selection picks the rows that moved least",
+        "pipeline/methods/clip_direction.py",
+        "score.topk(self.k).indices",
+        "score.topk(self.k, largest=False).indices",
+        1,
+        ["tests/test_methods_training.py", "tests/test_steering.py"],
+    ),
+    (
+        "NADA's directional loss with the frozen and trained embeddings swapped",
+        "pipeline/methods/clip_direction.py",
+        "directional_loss(train_emb, frozen_emb, self.text_dir)",
+        "directional_loss(frozen_emb, train_emb, self.text_dir)",
+        1,
+        ["tests/test_methods_training.py", "tests/test_steering.py", "tests/test_clip_losses.py"],
+    ),
+    (
+        "the direction step one iteration early",
+        "pipeline/methods/clip_direction.py",
+        "if (it + 1) % self.cfg.direction_every == 0:",
+        "if it % self.cfg.direction_every == 0:",
+        1,
+        ["tests/test_methods_training.py", "tests/test_resume.py", "tests/test_train_step.py"],
+    ),
+    (
+        "text direction source minus target",
+        "pipeline/losses/clip.py",
+        "d = target_emb - source_emb",
+        "d = source_emb - target_emb",
+        1,
+        ["tests/test_clip_losses.py", "tests/test_steering.py", "tests/test_methods_training.py"],
+    ),
+    (
+        "global loss 1 + cos",
+        "pipeline/losses/clip.py",
+        "return (1 - F.cosine_similarity(image_emb,",
+        "return (1 + F.cosine_similarity(image_emb,",
+        1,
+        ["tests/test_clip_losses.py", "tests/test_steering.py"],
+    ),
+    (
+        "R1 weight gamma instead of gamma / 2",
+        "pipeline/methods/syog.py",
+        "loss = c.r1_gamma / 2 * pen * c.d_reg_every",
+        "loss = c.r1_gamma * pen * c.d_reg_every",
+        1,
+        ["tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "R1 without the lazy interval factor",
+        "pipeline/methods/syog.py",
+        "loss = c.r1_gamma / 2 * pen * c.d_reg_every",
+        "loss = c.r1_gamma / 2 * pen",
+        1,
+        ["tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "l_image dropped from the G loss",
+        "pipeline/methods/syog.py",
+        "loss = loss + c.l_image * li",
+        "loss = loss + li",
+        2,
+        ["tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "l_image dropped from the D loss",
+        "pipeline/methods/syog.py",
+        "loss = loss + c.l_image * li",
+        "loss = loss + li",
+        1,
+        ["tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "style mixing with probability 1 - p",
+        "pipeline/methods/syog.py",
+        "torch.rand(()).item() < self.cfg.mixing",
+        "torch.rand(()).item() > self.cfg.mixing",
+        1,
+        ["tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "resume forgets NADA's synthesis optimizer",
+        "pipeline/methods/clip_direction.py",
+        '"s_optim": self.s_optim}',
+        "}",
+        1,
+        ["tests/test_resume.py"],
+    ),
+    (
+        "the content branch trained at G's lr",
+        "pipeline/methods/diagonal.py",
+        "lr=cfg.content_lr",
+        "lr=cfg.lr",
+        1,
+        ["tests/test_methods_training.py", "tests/test_resume.py"],
+    ),
+    (
+        "CLIP global loss on the first mapping layers",
+        "pipeline/methods/clip_global.py",
+        "layers[-cfg.clip_layers :]",
+        "layers[: cfg.clip_layers]",
+        1,
+        ["tests/test_methods_training.py"],
+    ),
+    (
+        "precision reported as recall",
+        "pipeline/metrics/fidelity.py",
+        'values["precision"] = float(out[torch_fidelity.KEY_METRIC_PRECISION])',
+        'values["precision"] = float(out[torch_fidelity.KEY_METRIC_RECALL])',
+        1,
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "KID subset size fixed at torch-fidelity's default",
+        "pipeline/metrics/fidelity.py",
+        "kid_subset_size=int(ctx.kid_subset_size),",
+        "kid_subset_size=1000,",
+        1,
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "clean resize bilinear",
+        "pipeline/metrics/fidelity.py",
+        ".resize((size, size), Image.BICUBIC)",
+        ".resize((size, size), Image.BILINEAR)",
+        1,
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "chamfer one-sided",
+        "pipeline/metrics/sketch_fidelity.py",
+        "return 0.5 * (float(distance_to_strokes(b)[a].mean()) + float(distance_to_strokes(a)[b].mean()))",
+        "return float(distance_to_strokes(b)[a].mean())",
+        1,
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "CLIP score of the source prompt under the target's name",
+        "pipeline/metrics/clip_score.py",
+        '"clip_score_target": ctx.target_prompt',
+        '"clip_score_target": ctx.source_prompt',
+        1,
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "sampling ignores truncation",
+        "pipeline/sample.py",
+        "img = s(z_all[i : i + batch].to(device), noise, zc_all[i : i + batch].to(device), truncation, mean_w)",
+        "img = s(z_all[i : i + batch].to(device), noise, zc_all[i : i + batch].to(device), 1.0, mean_w)",
+        1,
+        ["tests/test_metrics.py", "tests/test_pipeline_e2e.py"],
+    ),
+    (
+        "a downloaded file kept without its digest checked",
+        "pipeline/assets/download.py",
+        "        if digest_matches(digest, sha256):\n            return digest",
+        "        return digest",
+        1,
+        ["tests/test_assets.py"],
+    ),
+    (
+        "latent optimization weighs L2 by the identity weight",
+        "pipeline/editing/latent_opt.py",
+        "loss = l_clip + lambda_l2 * l_l2 + lambda_id * l_id",
+        "loss = l_clip + lambda_id * l_l2 + lambda_id * l_id",
+        1,
+        ["tests/test_editing_styleclip.py"],
+    ),
+    (
+        "the mapper's identity term dropped",
+        "pipeline/editing/mapper.py",
+        "loss = lambda_clip * l_clip + lambda_l2 * l_l2 + lambda_id * l_id",
+        "loss = lambda_clip * l_clip + lambda_l2 * l_l2",
+        1,
+        ["tests/test_editing_styleclip.py"],
+    ),
+    (
+        "scribble error over every pixel",
+        "pipeline/editing/scribble.py",
+        "err = (mask * (image - scribble)).pow(2)",
+        "err = (image - scribble).pow(2)",
+        1,
+        ["tests/test_editing_inversion.py"],
+    ),
+    (
+        "GANSpace always moves along component 0",
+        "pipeline/editing/ganspace.py",
+        'shift = (c["lat_comp"][comp_id] * (scalar * c["lat_stdev"][comp_id]))',
+        'shift = (c["lat_comp"][0] * (scalar * c["lat_stdev"][comp_id]))',
+        1,
+        ["tests/test_editing_inversion.py"],
+    ),
+    (
+        "global directions ignore beta",
+        "pipeline/editing/global_directions.py",
+        "R = [torch.where(r.abs() < beta, torch.zeros_like(r), r) for r in R]",
+        "R = list(R)",
+        1,
+        ["tests/test_editing_styleclip.py", "tests/test_edit_session.py"],
+    ),
+]
+
+
+def inject(path: Path, old: str, new: str, occurrence: int) -> str:
+    text = path.read_text()
+    start = -1
+    for _ in range(occurrence):
+        start = text.find(old, start + 1)
+        if start < 0:
+            raise SystemExit(f"{path}: {old!r} (occurrence {occurrence}) not found: the bug list is stale")
+    path.write_text(text[:start] + new + text[start + len(old) :])
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", type=int, nargs="*", help="bug numbers (1-based)")
+    args = ap.parse_args()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    caught = 0
+    chosen = [(i, b) for i, b in enumerate(BUGS, 1) if not args.only or i in args.only]
+    for i, (what, file, old, new, occ, tests) in chosen:
+        path = ROOT / file
+        original = inject(path, old, new, occ)
+        t0 = time.time()
+        try:
+            r = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", *tests],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+        finally:
+            path.write_text(original)
+        ok = r.returncode != 0
+        caught += ok
+        failed = next((ln.split(" ")[1] for ln in r.stdout.splitlines() if ln.startswith("FAILED ")), "")
+        print(f"{'caught' if ok else 'MISSED'} {i:2d} {what} ({time.time() - t0:.0f} s) {failed}", flush=True)
+    print(f"realistic bugs caught: {caught} / {len(chosen)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
