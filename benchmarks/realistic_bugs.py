@@ -6,7 +6,7 @@ The complement of `make mutation` (benchmarks/mutation_score.py): mutmut's opera
 these are the mistakes a person makes when writing or porting the methods (issue 14's categories: a
 training step's weights and schedule, which way a CLIP direction points, NADA's layer selection,
 asymmetric metrics, resume, the editing losses, asset integrity). Each bug is applied to the working
-tree, the named test files run (`-x -q -m "not slow"`, one torch thread), and the file is restored,
+tree, the named test files run (`-x -q`, slow tests too, as CI runs them; one torch thread), and the file is restored,
 whatever happens. Prints one line per bug and the share caught; never asserted.
 """
 
@@ -29,7 +29,7 @@ BUGS = [
         "score.topk(self.k).indices",
         "score.topk(self.k, largest=False).indices",
         1,
-        ["tests/test_methods_training.py", "tests/test_steering.py"],
+        ["tests/test_methods_training.py", "tests/test_steering.py", "tests/test_faithful.py"],
     ),
     (
         "NADA's directional loss with the frozen and trained embeddings swapped",
@@ -37,7 +37,7 @@ BUGS = [
         "directional_loss(train_emb, frozen_emb, self.text_dir)",
         "directional_loss(frozen_emb, train_emb, self.text_dir)",
         1,
-        ["tests/test_methods_training.py", "tests/test_steering.py", "tests/test_clip_losses.py"],
+        ["tests/test_methods_training.py", "tests/test_clip_losses.py", "tests/test_toy_steering.py"],
     ),
     (
         "the direction step one iteration early",
@@ -223,6 +223,110 @@ BUGS = [
         1,
         ["tests/test_editing_styleclip.py", "tests/test_edit_session.py"],
     ),
+    (
+        "resume forgets the content branch's optimizer",
+        "pipeline/methods/diagonal.py",
+        '"c_optim": self.c_optim}',
+        "}",
+        1,
+        ["tests/test_resume.py"],
+    ),
+    (
+        "the generator's non-saturating loss with the sign of D's fake term",
+        "pipeline/losses/gan.py",
+        "return F.softplus(-at_least_fp32(fake_logits)).mean()",
+        "return F.softplus(at_least_fp32(fake_logits)).mean()",
+        1,
+        ["tests/test_losses.py", "tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "D_sketch's logistic loss with real and fake swapped",
+        "pipeline/methods/syog.py",
+        "n.D_sketch(self.to_sketch_input(real_sketch)), n.D_sketch(self.to_sketch_input(fake_sketch))",
+        "n.D_sketch(self.to_sketch_input(fake_sketch)), n.D_sketch(self.to_sketch_input(real_sketch))",
+        1,
+        ["tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "style mixing's crossover row ignored",
+        "pipeline/methods/syog.py",
+        "img, _ = self.nets.G(z, inject_index=inject)",
+        "img, _ = self.nets.G(z)",
+        1,
+        ["tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "clip_global without its lambda",
+        "pipeline/methods/clip_global.py",
+        "(self.cfg.lambda_global * l_glob, self.clip_params)",
+        "(l_glob, self.clip_params)",
+        1,
+        ["tests/test_methods_training.py"],
+    ),
+    (
+        "the diagonal content loss without its lambda",
+        "pipeline/methods/diagonal.py",
+        "content_loss = self.cfg.lambda_global * l_glob",
+        "content_loss = l_glob",
+        1,
+        ["tests/test_methods_training.py"],
+    ),
+    (
+        "joint accuracy counts either factor",
+        "pipeline/metrics/world.py",
+        "(pose_ok & colour_ok)",
+        "(pose_ok | colour_ok)",
+        1,
+        ["tests/test_world.py", "tests/test_metrics.py"],
+    ),
+    (
+        "the selection keeps the highest FID",
+        "pipeline/selection.py",
+        'fid < self.best["fid"]',
+        'fid > self.best["fid"]',
+        1,
+        ["tests/test_selection.py"],
+    ),
+    (
+        "DiffAugment translation by a quarter",
+        "pipeline/losses/diffaug.py",
+        "ratio: float = 0.125",
+        "ratio: float = 0.25",
+        1,
+        ["tests/test_losses.py", "tests/test_train_step.py"],
+    ),
+    (
+        "interpolation skips its first endpoint",
+        "pipeline/editing/interpolation.py",
+        "t = i / (n - 1)",
+        "t = (i + 1) / n",
+        1,
+        ["tests/test_editing_inversion.py", "tests/test_edit_session.py"],
+    ),
+    (
+        "inversion keeps the worst restart",
+        "pipeline/editing/inversion.py",
+        "best = restart_losses.argmin(0)",
+        "best = restart_losses.argmax(0)",
+        1,
+        ["tests/test_editing_inversion.py"],
+    ),
+    (
+        "sketch fidelity reads white as stroke",
+        "pipeline/metrics/sketch_fidelity.py",
+        "return (sketch[:, 0] < 0).cpu().numpy()",
+        "return (sketch[:, 0] > 0).cpu().numpy()",
+        1,
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "archives may write outside their folder",
+        "pipeline/assets/archive.py",
+        'if ".." in parts:',
+        "if False:",
+        1,
+        ["tests/test_archive.py"],
+    ),
 ]
 
 
@@ -250,7 +354,7 @@ def main() -> int:
         t0 = time.time()
         try:
             r = subprocess.run(
-                [sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", *tests],
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
                 cwd=ROOT,
                 env=env,
                 capture_output=True,

@@ -1,11 +1,12 @@
 """Resume contract of pipeline.train.finetune: interrupted at arbitrary steps and resumed each
 time, a CPU run ends bit-identical to an uninterrupted one (weights and loss history)."""
 
+import math
 import random
 
 import pytest
 import torch
-from tiny import write_tiny_params
+from tiny import TINY, write_tiny_params
 
 from pipeline.config import load_params
 from pipeline.nets.checkpoint import load_file
@@ -22,8 +23,11 @@ def setup(tmp_path_factory):
 
 
 # Every method: clip_direction with a direction step every 3 iterations (so checkpoints fall between
-# them and its synthesis optimizer and schedule must be restored), diagonal with its content branch.
-METHODS = {"syog": {}, "clip_direction": {"direction_every": 3}, "diagonal": {}}
+# them and its synthesis optimizer and schedule must be restored) on every W+ row (so each direction
+# step trains the same synthesis weights, and a lost Adam state would change the next step),
+# diagonal with its content branch.
+N_LATENT = 2 * int(math.log2(TINY["experiments.demo.size"])) - 2
+METHODS = {"syog": {}, "clip_direction": {"direction_every": 3, "layer_k": N_LATENT}, "diagonal": {}}
 
 
 def run(setup, name, stops=(), method="syog"):
@@ -45,7 +49,10 @@ def run(setup, name, stops=(), method="syog"):
 def test_interrupted_runs_end_bit_identical(setup, method):
     _, ref_weights, ref_hist = run(setup, f"straight_{method}", method=method)
     rng = random.Random(1234)
-    stops = [rng.randint(1, 3) for _ in range(4)]  # kills at arbitrary, not checkpoint-aligned, steps
+    # kills at arbitrary, not checkpoint-aligned, steps; the first two reach checkpoint 4 (steps 0-2,
+    # then 2-3), between clip_direction's direction steps at iterations 2 and 5: the call that runs
+    # iteration 5 resumed, so it needs the synthesis optimizer's state from the checkpoint
+    stops = [3, 2] + [rng.randint(1, 3) for _ in range(2)]
     summary, weights, hist = run(setup, f"interrupted_{method}", stops, method=method)
     assert summary["resumed_from"] > 0, "the last call should have resumed from a checkpoint"
     assert weights.keys() == ref_weights.keys()

@@ -409,6 +409,17 @@ def test_world_metrics_on_known_images(tmp_path):
             (half / f"{k}_{p.name}").write_bytes(p.read_bytes())
     h, _ = compute_metrics(names, EvalContext(fakes_dir=half, **ctx))
     assert (h["pose_acc"], h["colour_acc"], h["joint_acc"]) == (0.5, 0.5, 0.5)
+    # the factors apart: 100 standing pink, 50 standing blue, 50 sitting pink -> joint is the "and"
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for p in sorted(good.glob("*.png"))[:100]:
+        (mixed / f"a_{p.name}").write_bytes(p.read_bytes())
+    for tag, pose, colour, seed in (("b", "standing", "blue", 7), ("c", "sitting", "pink", 8)):
+        src = _write_renders(tmp_path / tag, sample_factors(50, seed, pose={pose: 1}, colour={colour: 1}))
+        for p in sorted(src.glob("*.png")):
+            (mixed / f"{tag}_{p.name}").write_bytes(p.read_bytes())
+    m, _ = compute_metrics(names[:3], EvalContext(fakes_dir=mixed, **ctx))
+    assert m == pytest.approx({"pose_acc": 0.75, "colour_acc": 0.75, "joint_acc": 0.5}, abs=0.02)
 
 
 @pytest.mark.parametrize("style", ["photosketch", "outline"])
