@@ -21,7 +21,9 @@ FAST = dict(timeout=5, retries=0, retry_wait=0, progress=False)
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Serves `server.files`; `server.mode`: normal | drop | drop_once | error500 | ignore_range."""
+    """Serves `server.files`; `server.mode`: normal | drop | drop_once | error500 | ignore_range |
+    no_length (no Content-Length: the body ends when the connection closes) | bad_range (a 206
+    without Content-Range)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -46,6 +48,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self._reply(416, b"", {"Content-Range": f"bytes */{len(body)}"})
         status = 206 if start else 200
         extra = {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"} if start else {}
+        if mode == "bad_range" and start:
+            extra = {}
+        if mode == "no_length":
+            self.send_response(status)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body[start:])
+            self.close_connection = True
+            return
         if mode in ("drop", "drop_once"):  # promise everything, send half, hang up
             self._reply(status, body[start:], extra, cut=len(body[start:]) // 2)
         else:
@@ -379,6 +390,7 @@ def test_a_mirror_archive_without_the_expected_files_names_the_mirror_file(toy, 
     with pytest.raises(FetchError) as e:
         fetch_asset("toy", tmp_path / "out", "mirror", mirror, tmp_path / "lock.json", **FETCH)
     assert f"(from {mirror / 'toy.zip'})" in str(e.value) and "toy/a.txt" in str(e.value)
+    assert f"{tmp_path / 'out' / 'raw'} holds ['other']" in str(e.value)  # what the archive did hold
 
 
 def test_a_checksum_mismatch_names_the_file_a_mirror_needs(server, tmp_path):
@@ -451,3 +463,25 @@ def test_a_plain_file_is_recorded_in_the_lock_and_its_timeout_reaches_the_downlo
     assert seen == [7.5]
     entry = json.loads(lock.read_text())["toy"]
     assert entry == {"filename": "toy.bin", "sha256": sha(PAYLOAD), "url": get_asset("toy").url}
+
+
+def test_a_server_that_sends_no_content_length_is_read_to_the_end(server, tmp_path):
+    server.files["/a.bin"] = PAYLOAD
+    server.mode = "no_length"
+    assert download(server.url + "/a.bin", tmp_path / "a.bin", sha(PAYLOAD), **FAST) == sha(PAYLOAD)
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+
+
+def test_a_partial_answer_without_content_range_is_named(server, tmp_path):
+    """A 206 must say which bytes it holds; one that does not is not appended to the kept part."""
+    server.files["/a.bin"] = PAYLOAD
+    (tmp_path / "a.bin.part").write_bytes(PAYLOAD[:1000])
+    server.mode = "bad_range"
+    with pytest.raises(FetchError, match=r"206 answer without a valid Content-Range \(got None\)"):
+        download(server.url + "/a.bin", tmp_path / "a.bin", sha(PAYLOAD), **FAST)
+    assert not (tmp_path / "a.bin").exists()
+
+
+def test_every_registry_entry_carries_its_own_name():
+    for name in sources.REGISTRY:
+        assert get_asset(name).name == name

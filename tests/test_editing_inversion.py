@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny import noisy_copy
 
 from pipeline.editing.ganspace import apply_ganspace, compute_ganspace, ganspace_edit, load_npz, save_npz
 from pipeline.editing.interpolation import interpolate_latents, interpolate_weights, lerp, save_gif, save_strip, slerp
@@ -483,11 +484,7 @@ def test_palette_scribbles_keep_their_transparency(tmp_path):
 def test_inversion_renders_with_the_noise_it_is_given():
     """With noise maps that matter (the noise strengths of a trained G are not 0), the kept image is
     G(latent) with the caller's noise, and the fit is to that rendering, not to fresh noise."""
-    G = make_g(3)
-    with torch.no_grad():
-        for name, p in G.named_parameters():
-            if name.endswith("noise.weight"):
-                p.fill_(0.5)
+    G = noisy_copy(make_g(3), 0.5)
     gen = torch.Generator().manual_seed(8)
     noise = [torch.randn(n.shape, generator=gen) for n in G.stored_noise()]
     wp = G.make_wplus(torch.randn(1, G.style_dim, generator=gen)).detach()
@@ -585,3 +582,27 @@ def test_projector_reports_its_one_restart(G):
     target = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
     res = project(G, target, perceptual=mse, steps=2, n_mean=200)
     assert torch.equal(res.restart_losses, res.loss[None]) and res.best_restart.tolist() == [0, 0]
+
+
+def test_vgg_trunk_taps_have_torchvisions_shapes():
+    """relu1_2, relu2_2, relu3_3, relu4_3 of a 32 px image: 64 x 32, 128 x 16, 256 x 8, 512 x 4
+    (2 x 2 max pooling, stride 2, as torchvision's VGG-16)."""
+    pf = PerceptualFeatures.__new__(PerceptualFeatures)
+    torch.nn.Module.__init__(pf)
+    pf.levels, pf.kind, pf.net = 4, "vgg16", vgg16_features_trunk().eval()
+    pf.register_buffer("mean", torch.zeros(1, 3, 1, 1), persistent=False)
+    pf.register_buffer("std", torch.ones(1, 3, 1, 1), persistent=False)
+    with torch.no_grad():
+        shapes = [tuple(f.shape[1:]) for f in pf.features(torch.zeros(1, 3, 32, 32))]
+    assert shapes == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4)]
+
+
+def test_perceptual_fallback_has_four_scales_by_default():
+    feats = PerceptualFeatures().features(torch.zeros(1, 3, 32, 32))
+    assert [tuple(f.shape[-2:]) for f in feats[::3]] == [(32, 32), (16, 16), (8, 8), (4, 4)]
+
+
+def test_ganspace_names_a_code_of_the_wrong_width(G):
+    comps = compute_ganspace(G, n_samples=256, n_components=4)
+    with pytest.raises(ValueError, match=rf"^components have dimension {G.style_dim}, the code 7$"):
+        apply_ganspace(torch.zeros(1, G.n_latent, 7), comps, comp_id=0, scalar=1.0)

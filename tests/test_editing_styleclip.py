@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from tiny import noisy_copy
 
 from pipeline.editing import global_directions as gd
 from pipeline.editing.latent_opt import latent_optimization, lr_schedule
@@ -356,13 +357,7 @@ def test_prompt_embedding_of_a_ready_embedding_is_unit_length(clip):
 def test_mapper_training_renders_with_the_noise_it_is_given(G, clip):
     """noise=None uses G's stored noise; given noise maps are the ones rendered (so the same maps give
     the same run, other maps another)."""
-    import copy
-
-    G = copy.deepcopy(G)
-    with torch.no_grad():  # a fresh StyleGAN2 ignores noise (its strengths start at 0)
-        for name, p in G.named_parameters():
-            if name.endswith("noise.weight"):
-                p.fill_(1.0)
+    G = noisy_copy(G)
     fixed = wplus_sampler(G, seed=0, n_mean=256)(2)
     stored = [n.clone() for n in G.stored_noise()]
     other = [torch.randn(n.shape, generator=torch.Generator().manual_seed(i)) for i, n in enumerate(stored)]
@@ -424,13 +419,7 @@ def test_mapper_training_prints_about_ten_progress_lines(G, clip, capsys):
 def test_latent_optimization_renders_with_the_noise_it_is_given(G, clip, wplus):
     """With noise that matters, the same given noise maps give the same run, other maps another,
     and noise=None means G's stored maps."""
-    import copy
-
-    G = copy.deepcopy(G)
-    with torch.no_grad():
-        for name, p in G.named_parameters():
-            if name.endswith("noise.weight"):
-                p.fill_(1.0)
+    G = noisy_copy(G)
     gen = torch.Generator().manual_seed(6)
     noise = [torch.randn(n.shape, generator=gen) for n in G.stored_noise()]
     run = lambda nz: latent_optimization(G, clip, PROMPT, wplus[:1], steps=4, lambda_id=0.1, noise=nz)[0]  # noqa: E731
@@ -454,3 +443,29 @@ def test_zero_init_zeroes_the_last_layer_only(G):
     layers = [layer for layer in m.net if hasattr(layer, "weight")]
     assert layers[-1].weight.abs().max() == 0 and layers[-1].bias.abs().max() == 0
     assert all(layer.weight.abs().min() > 0 for layer in layers[:-1])
+
+
+def test_mapper_training_defaults_and_its_lr(G, clip):
+    """StyleCLIP's mapper loss weights by default: loss = 1 * clip + 0.8 * l2 + 0.1 * id; and the lr
+    given is Adam's (its first step moves every trained weight by about lr)."""
+    fixed = wplus_sampler(G, seed=0, n_mean=256)(2)
+    torch.manual_seed(0)
+    start = LevelsMapper(G.n_latent, G.style_dim)
+    before = [p.detach().clone() for p in start.parameters()]
+    mapper, hist = train_mapper(G, clip, PROMPT, lambda b: fixed[:b], steps=1, batch=2, lr=0.003, mapper=start)
+    h = hist[0]
+    assert h["loss"] == pytest.approx(h["clip"] + 0.8 * h["l2"] + 0.1 * h["id"], rel=1e-5)
+    steps = torch.cat([(p.detach() - b).abs().flatten() for p, b in zip(mapper.parameters(), before)])
+    assert steps.max().item() == pytest.approx(0.003, rel=0.01)
+
+
+def test_mapper_training_prints_its_last_step_too(G, clip, capsys):
+    fixed = wplus_sampler(G, seed=0, n_mean=256)(2)
+    train_mapper(G, clip, PROMPT, lambda b: fixed[:b], steps=32, batch=2, progress=True)
+    lines = [s.split()[1] for s in capsys.readouterr().out.splitlines() if s.startswith("mapper ")]
+    assert lines == [f"{i}/32" for i in (1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 32)]  # every 3, and the last
+
+
+def test_mapper_groups_that_cover_no_rows_are_refused(G):
+    with pytest.raises(ValueError, match=r"^the used groups \('fine',\) cover no W\+ rows of 6: "):
+        LevelsMapper(G.n_latent, G.style_dim, use="fine")

@@ -623,3 +623,14 @@ def test_direction_steps_move_the_trained_generator_along_the_text_direction(pre
     for _ in range(20):
         method.direction_step()
     assert loss() < 0.9
+
+
+def test_clip_global_g_step_leaves_the_discriminators_without_gradients(pretrained):
+    method, nets = build(pretrained, "clip_global")
+    torch.manual_seed(3)
+    method.d_step(FakeData(SIZE))
+    after_d = {id(p): p.grad.clone() for D in (nets.D_sketch, nets.D_image) for p in D.parameters()}
+    method.g_step(FakeData(SIZE))
+    for D in (nets.D_sketch, nets.D_image):  # the G step's backward adds nothing to D's gradients
+        assert not any(p.requires_grad for p in D.parameters())
+        assert all(torch.equal(p.grad, after_d[id(p)]) for p in D.parameters())

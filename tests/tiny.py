@@ -88,3 +88,16 @@ def make_zip(members: dict) -> bytes:
         for name, data in members.items():
             zf.writestr(zipfile.ZipInfo(name), data, zipfile.ZIP_DEFLATED)
     return buf.getvalue()
+
+
+def noisy_copy(G, strength: float = 1.0):
+    """A copy of generator G whose noise inputs matter: a fresh StyleGAN2's noise strengths start at
+    0, so a test of which noise maps are used needs them set (a trained G has them non-zero)."""
+    import copy
+
+    G = copy.deepcopy(G)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("noise.weight"):
+                p.fill_(strength)
+    return G
