@@ -648,3 +648,37 @@ def test_stroke_masks_are_resized_with_antialiasing():
     plain = (F.interpolate(sketch, size=(16, 16), mode="bilinear", align_corners=False) < 0)[:, 0]
     mask = stroke_mask(sketch, (16, 16))
     assert np.array_equal(mask, want.numpy()) and (want != plain).sum() > 20
+
+
+def test_the_number_of_kid_subsets_reaches_the_computation(sets, tmp_path):
+    """KID is averaged over `kid_subsets` random subsets: one subset has no spread (std 0), and two
+    different counts give different means from the same seed."""
+    one, _ = compute_metrics(["kid"], ctx_for(sets["shift30"], sets["reals"], tmp_path, kid_subsets=1))
+    many, _ = compute_metrics(["kid"], ctx_for(sets["shift30"], sets["reals"], tmp_path, kid_subsets=50))
+    assert one["kid_std"] == 0.0 and many["kid_std"] > 0.0
+    assert one["kid_mean"] != many["kid_mean"]
+
+
+class NoisyLinearG(LinearG):
+    """LinearG plus one noise input added to the image: fresh N(0, 1) when none is given."""
+
+    def stored_noise(self):
+        return [torch.zeros(1, 3, 4, 4)]
+
+    def synthesis(self, wplus, noise=None, content=None):
+        n = noise[0] if noise is not None else torch.randn(wplus.shape[0], 3, 4, 4)
+        return super().synthesis(wplus) + n
+
+
+def test_ppl_renders_both_ends_of_a_pair_with_the_same_noise():
+    """rosinality's ppl.py: one noise draw per pair, so the noise cancels in d(G(w_a), G(w_b)) and
+    the length is that of the noiseless generator (fresh noise per image would add 2 / eps^2 = 2e8)."""
+    from types import SimpleNamespace
+
+    from pipeline.metrics.ppl import path_lengths
+
+    G = NoisyLinearG()
+    mse = lambda x, y: (x - y).pow(2).flatten(1).mean(1)  # noqa: E731
+    lengths = path_lengths(SimpleNamespace(G=G, content=None), mse, n=2000, batch=100)
+    want = 2 * G.A.pow(2).sum().item() / G.A.shape[0]
+    assert np.mean(lengths) == pytest.approx(want, rel=0.1)

@@ -447,3 +447,20 @@ def test_input_sketches_are_drawn_in_the_chosen_style_and_read_as_the_sketched_p
     assert (got - other).abs().mean() > 0.05  # the two styles differ
     oracle = load_oracle(world_files(WORLD)["oracle.pth"], 32)
     assert (oracle.predict_sketch_pose(got) == POSES.index("lying")).all()
+
+
+def test_the_target_pose_is_the_majority_the_oracle_reads(tmp_path):
+    """Sketches by another hand (tests/fixtures/other_hand): one lying cat first in name order, then
+    three standing ones: the target is standing, with the votes and the agreement recorded."""
+    from pipeline.prepare import KINDS, normalize_folder
+    from pipeline.world.data import load_oracle, read_targets
+
+    hand, drawn = ROOT / "tests" / "fixtures" / "other_hand", tmp_path / "drawn"
+    drawn.mkdir()
+    shutil.copy(hand / "lying_0.png", drawn / "a_lying.png")
+    for i in range(3):
+        shutil.copy(hand / f"standing_{i}.png", drawn / f"b_standing_{i}.png")
+    normalize_folder(drawn, tmp_path / "sketches", 32, KINDS["sketches"], None)  # as the prepare stage does
+    t = read_targets(tmp_path / "sketches", load_oracle(WORLD / "oracle" / "oracle.pth", 32), 32)
+    assert t["target_pose"] == "standing" and t["pose_votes"] == {"lying": 1, "standing": 3}
+    assert t["agreement"] == 0.75 and t["per_sketch"]["000000.png"] == "lying"  # renamed in name order
