@@ -190,3 +190,8 @@ def test_lsun_square_resize_is_lanczos():
     got = np.asarray(square_resize(img, 16)).astype(int)
     bicubic = np.asarray(img.crop((10, 0, 50, 40)).resize((16, 16), Image.BICUBIC)).astype(int)
     assert np.array_equal(got, want) and np.abs(bicubic - want).max() > 10
+
+
+def test_a_missing_archive_is_named(tmp_path):
+    with pytest.raises(ArchiveError, match=rf"^{tmp_path / 'gone.zip'}: archive not found$"):
+        safe_extract(tmp_path / "gone.zip", tmp_path / "out")

@@ -606,3 +606,11 @@ def test_ganspace_names_a_code_of_the_wrong_width(G):
     comps = compute_ganspace(G, n_samples=256, n_components=4)
     with pytest.raises(ValueError, match=rf"^components have dimension {G.style_dim}, the code 7$"):
         apply_ganspace(torch.zeros(1, G.n_latent, 7), comps, comp_id=0, scalar=1.0)
+
+
+def test_perceptual_vgg_weights_of_the_wrong_shape_are_named(tmp_path):
+    sd = {k: v for k, v in vgg16_features_trunk().state_dict().items()}
+    sd["0.weight"] = torch.zeros(64, 3, 5, 5)  # a 5 x 5 first convolution: not VGG-16's
+    torch.save(sd, tmp_path / "odd.pth")
+    with pytest.raises(ValueError, match=rf"^{tmp_path / 'odd.pth'}: VGG-16 weights do not fit: .*0\.weight"):
+        PerceptualFeatures(tmp_path / "odd.pth")

@@ -388,6 +388,7 @@ def test_diagonal_without_syog_trains_the_content_branch_only(pretrained):
     assert not changed(G0, nets.G)  # style mapping and synthesis stay pretrained
     assert changed(B0, method.branch) == set(B0)  # every content tensor moved
     assert all(p.grad is None for p in nets.G.parameters())
+    assert not any(p.requires_grad for p in nets.G.parameters())  # G frozen whole, no graph through it
 
 
 # ----------------------------------------------------------------------------
@@ -634,3 +635,40 @@ def test_clip_global_g_step_leaves_the_discriminators_without_gradients(pretrain
     for D in (nets.D_sketch, nets.D_image):  # the G step's backward adds nothing to D's gradients
         assert not any(p.requires_grad for p in D.parameters())
         assert all(torch.equal(p.grad, after_d[id(p)]) for p in D.parameters())
+
+
+def test_diagonal_content_gradient_is_linear_in_lambda(pretrained):
+    """The content branch's only loss is lambda_global * L_global: its gradient at lambda 2 is twice
+    that at lambda 1, the same draws."""
+    out = {}
+    for lam in (1.0, 2.0):
+        method, nets = build(pretrained, "diagonal", lambda_global=lam)
+        set_gamma(method, 0.5)
+        torch.manual_seed(11)
+        method.g_step(FakeData(SIZE))
+        out[lam] = content_grads(method)
+    for k, g1 in out[1.0].items():
+        torch.testing.assert_close(out[2.0][k], 2 * g1, rtol=1e-4, atol=1e-6 * g1.abs().max().item())
+    assert any(g.abs().max() > 0 for g in out[1.0].values())
+
+
+def test_a_content_step_lowers_the_global_loss_on_its_batch(pretrained):
+    """The content branch descends lambda_global * L_global: one Adam step (lr 0.01) on a pinned
+    batch lowers L_global there; a step on a function that falls as L_global rises, e.g. lambda / L,
+    would raise it."""
+    from pipeline.losses.clip import global_loss
+
+    method, nets = build(pretrained, "diagonal_no_syog", content_lr=1e-2, lambda_global=1.0)
+    set_gamma(method, 0.5)
+    G, branch = nets.G, method.branch
+    g = torch.Generator().manual_seed(5)
+    z, zc = torch.randn(4, G.style_dim, generator=g), torch.randn(4, branch.content_dim, generator=g)
+    method.fake = lambda b: G([z], content=branch.content_codes(zc, G.n_latent))[0]
+
+    def loss():
+        with torch.no_grad():
+            return global_loss(method.guide.encode(method.fake(4)), method.guide.target).item()
+
+    before = loss()
+    method.g_step(FakeData(SIZE))
+    assert loss() < before - 2.5e-4  # 5.4e-4 lower here; lambda / L would be 5.2e-4 higher

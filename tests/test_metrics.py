@@ -682,3 +682,8 @@ def test_ppl_renders_both_ends_of_a_pair_with_the_same_noise():
     lengths = path_lengths(SimpleNamespace(G=G, content=None), mse, n=2000, batch=100)
     want = 2 * G.A.pow(2).sum().item() / G.A.shape[0]
     assert np.mean(lengths) == pytest.approx(want, rel=0.1)
+
+
+def test_eval_context_takes_folders_as_strings(tmp_path):
+    ctx = EvalContext(fakes_dir=str(tmp_path), reals_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
+    assert ctx.fakes_dir == tmp_path and ctx.reals_dir == tmp_path / "r" and ctx.cache_dir == tmp_path / "c"
