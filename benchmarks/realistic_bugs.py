@@ -535,6 +535,46 @@ BUGS = [
         1,
         ["tests/test_selection.py"],
     ),
+    (
+        "clip_global's sketch loss sent to the CLIP layers only",
+        "pipeline/methods/clip_global.py",
+        "set_grads([(loss_syog, self.g_params),",
+        "set_grads([(loss_syog, self.clip_params),",
+        1,
+        ["tests/test_methods_training.py"],
+    ),
+    (
+        "the toy world's target colour from the source prompt",
+        "pipeline/evaluate.py",
+        "world = world_context(exp, prepared, target) if exp.is_toy else {}",
+        "world = world_context(exp, prepared, source) if exp.is_toy else {}",
+        1,
+        ["tests/test_world.py", "tests/test_toy_world_e2e.py", "tests/test_pipeline_e2e.py"],
+    ),
+    (
+        "a scribble's transparent pixels counted as painted",
+        "pipeline/editing/scribble.py",
+        "mask = torch.from_numpy((arr[..., 3] > 0).astype(np.float32))[None, None]",
+        "mask = torch.from_numpy((arr[..., 3] >= 0).astype(np.float32))[None, None]",
+        1,
+        ["tests/test_editing_inversion.py", "tests/test_edit_session.py"],
+    ),
+    (
+        "GANSpace's PCA of z instead of w",
+        "pipeline/editing/ganspace.py",
+        "w = G.mapping(z).double().cpu()",
+        "w = z.double().cpu()",
+        1,
+        ["tests/test_editing_inversion.py"],
+    ),
+    (
+        "weight interpolation blends the noise buffers too",
+        "pipeline/editing/interpolation.py",
+        'return key.startswith("noises.") or key.rsplit(".", 1)[-1] == "kernel"',
+        'return key.rsplit(".", 1)[-1] == "kernel"',
+        1,
+        ["tests/test_editing_inversion.py", "tests/test_edit_session.py"],
+    ),
 ]
 
 
@@ -572,7 +612,7 @@ def main() -> int:
             path.write_text(original)
         ok = r.returncode != 0
         caught += ok
-        failed = next((ln.split(" ")[1] for ln in r.stdout.splitlines() if ln.startswith("FAILED ")), "")
+        failed = next((ln.split(" ")[1] for ln in r.stdout.splitlines() if ln.startswith(("FAILED ", "ERROR "))), "")
         print(f"{'caught' if ok else 'MISSED'} {i:2d} {what} ({time.time() - t0:.0f} s) {failed}", flush=True)
     print(f"realistic bugs caught: {caught} / {len(chosen)}")
     return 0
