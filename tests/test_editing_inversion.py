@@ -129,6 +129,8 @@ def test_perceptual_vgg_loads_local_weights_only(tmp_path):
         torch.testing.assert_close(pf(x, y), want)
         torch.testing.assert_close(pf(y, x), pf(x, y))
         assert len(fx) == 4 and all(torch.allclose(f.norm(dim=1), torch.ones(1)) for f in fx)
+    # relu1_2, relu2_2, relu3_3, relu4_3 of a 32 px image, as torchvision's VGG-16 (2 x 2 max pooling)
+    assert [tuple(f.shape[1:]) for f in fx] == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4)]
 
 
 # ----------------------------------------------------------------------------
@@ -567,34 +569,14 @@ def test_inversion_follows_its_lr_schedule_step_by_step(G, monkeypatch):
     assert seen == pytest.approx(want) and seen[0] == pytest.approx(0.1) and seen[-1] < 0.01
 
 
-def test_projector_fits_a_target_of_another_size_at_the_generators(G):
+def test_projector_fits_a_target_of_another_size_at_the_generators_and_reports_one_restart(G):
     from pipeline.editing.projector import project
 
-    big = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    big = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(2)) * 2 - 1
     small = torch.nn.functional.interpolate(big, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
     res = project(G, big, perceptual=mse, steps=2, n_mean=200)
     torch.testing.assert_close(res.mse, mse(res.image, small))
-
-
-def test_projector_reports_its_one_restart(G):
-    from pipeline.editing.projector import project
-
-    target = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
-    res = project(G, target, perceptual=mse, steps=2, n_mean=200)
     assert torch.equal(res.restart_losses, res.loss[None]) and res.best_restart.tolist() == [0, 0]
-
-
-def test_vgg_trunk_taps_have_torchvisions_shapes():
-    """relu1_2, relu2_2, relu3_3, relu4_3 of a 32 px image: 64 x 32, 128 x 16, 256 x 8, 512 x 4
-    (2 x 2 max pooling, stride 2, as torchvision's VGG-16)."""
-    pf = PerceptualFeatures.__new__(PerceptualFeatures)
-    torch.nn.Module.__init__(pf)
-    pf.levels, pf.kind, pf.net = 4, "vgg16", vgg16_features_trunk().eval()
-    pf.register_buffer("mean", torch.zeros(1, 3, 1, 1), persistent=False)
-    pf.register_buffer("std", torch.ones(1, 3, 1, 1), persistent=False)
-    with torch.no_grad():
-        shapes = [tuple(f.shape[1:]) for f in pf.features(torch.zeros(1, 3, 32, 32))]
-    assert shapes == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4)]
 
 
 def test_perceptual_fallback_has_four_scales_by_default():
@@ -609,7 +591,7 @@ def test_ganspace_names_a_code_of_the_wrong_width(G):
 
 
 def test_perceptual_vgg_weights_of_the_wrong_shape_are_named(tmp_path):
-    sd = {k: v for k, v in vgg16_features_trunk().state_dict().items()}
+    sd = dict(vgg16_features_trunk().state_dict())
     sd["0.weight"] = torch.zeros(64, 3, 5, 5)  # a 5 x 5 first convolution: not VGG-16's
     torch.save(sd, tmp_path / "odd.pth")
     with pytest.raises(ValueError, match=rf"^{tmp_path / 'odd.pth'}: VGG-16 weights do not fit: .*0\.weight"):

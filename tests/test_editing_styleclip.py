@@ -409,13 +409,6 @@ def test_mapper_edit_adds_a_tenth_of_the_mapper_output(G, wplus):
         torch.testing.assert_close(mapper.edit(wplus), wplus + 0.1 * out)
 
 
-def test_mapper_training_prints_about_ten_progress_lines(G, clip, capsys):
-    fixed = wplus_sampler(G, seed=0, n_mean=256)(2)
-    train_mapper(G, clip, PROMPT, lambda b: fixed[:b], steps=12, batch=2, progress=True)
-    lines = [s for s in capsys.readouterr().out.splitlines() if s.startswith("mapper ")]
-    assert [s.split()[1] for s in lines] == [f"{i}/12" for i in range(1, 13)]  # every 12 // 10 = 1 step
-
-
 def test_latent_optimization_renders_with_the_noise_it_is_given(G, clip, wplus):
     """With noise that matters, the same given noise maps give the same run, other maps another,
     and noise=None means G's stored maps."""

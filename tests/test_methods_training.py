@@ -12,10 +12,9 @@ import pytest
 import tiny
 import torch
 from PIL import Image
-from tiny import FakeData
+from tiny import FakeData, direction_loss_on, fixed_direction_batch
 
 from pipeline.config import load_params
-from pipeline.losses.clip import directional_loss
 from pipeline.methods import get_method
 from pipeline.methods.clip_direction import ClipDirection
 from pipeline.methods.clip_global import ClipGlobal
@@ -604,26 +603,12 @@ def test_direction_steps_move_the_trained_generator_along_the_text_direction(pre
     """NADA: L = 1 - cos(E(G_train(w)) - E(G_frozen(w)), dT). A few direction steps on one pinned
     batch make the image change point along dT (loss 0.74 here, from 1 where it starts); with the two
     generators' roles swapped the change points against it (1.13)."""
-    method, nets = build(pretrained, "clip_direction", direction_lr=0.1, layer_k=4, direction_batch=4)
-    G = nets.G
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        w = method.G_frozen.mapping(torch.randn(4, G.style_dim, generator=g))
-    noise = method.random_noise(4)
-    method.direction_w = lambda b: w if b == 4 else torch.randn(b, G.style_dim)
-    method.noise_pair = lambda b: (noise, noise)
-    wplus = w[:, None].expand(-1, G.n_latent, -1)
-
-    def loss():
-        with torch.no_grad():
-            train = method.guide.encode(G.synthesis(wplus, noise=noise))
-            frozen = method.guide.encode(method.G_frozen.synthesis(wplus, noise=noise))
-            return directional_loss(train, frozen, method.text_dir).item()
-
+    method, _ = build(pretrained, "clip_direction", direction_lr=0.1, layer_k=4, direction_batch=4)
+    w, noise = fixed_direction_batch(method)
     torch.manual_seed(1)
     for _ in range(20):
         method.direction_step()
-    assert loss() < 0.9
+    assert direction_loss_on(method, w, noise) < 0.9
 
 
 def test_clip_global_g_step_leaves_the_discriminators_without_gradients(pretrained):

@@ -16,6 +16,7 @@ import dataclasses
 
 import pytest
 import torch
+from tiny import direction_loss_on, fixed_direction_batch
 from toyworld import finetune_and_measure, prepare_toy, toy_params
 
 pytestmark = pytest.mark.slow
@@ -63,32 +64,6 @@ def test_the_clip_global_loss_turns_the_cats_the_prompt_s_colour_and_not_another
 
 # ----------------------------------------------------------------------------
 # NADA's direction step, with the world's trained CLIP
-
-
-def fixed_direction_batch(method, batch=4, seed=0):
-    """Pin the direction step's w and noise to one batch, so losses before and after compare."""
-    g = torch.Generator().manual_seed(seed)
-    G = method.nets.G
-    with torch.no_grad():
-        w = method.G_frozen.mapping(torch.randn(batch, G.style_dim, generator=g))
-    noise = method.random_noise(batch)
-    draw_w, draw_noise = method.direction_w, method.noise_pair  # layer selection keeps its own batch
-    method.direction_w = lambda b: w if b == batch else draw_w(b)
-    method.noise_pair = lambda b: (noise, noise) if b == batch else draw_noise(b)
-    return w, noise
-
-
-def direction_loss_on(method, w, noise, text_dir=None):
-    from pipeline.losses.clip import directional_loss
-
-    G = method.nets.G
-    wplus = w[:, None].expand(-1, G.n_latent, -1)
-    with torch.no_grad():
-        return directional_loss(
-            method.guide.encode(G.synthesis(wplus, noise=noise)),
-            method.guide.encode(method.G_frozen.synthesis(wplus, noise=noise)),
-            method.text_dir if text_dir is None else text_dir,
-        ).item()
 
 
 def toy_method(world, **changes):

@@ -101,3 +101,32 @@ def noisy_copy(G, strength: float = 1.0):
             if name.endswith("noise.weight"):
                 p.fill_(strength)
     return G
+
+
+# NADA's direction step on one pinned batch (tests/test_methods_training.py, tests/test_toy_steering.py)
+
+
+def fixed_direction_batch(method, batch=4, seed=0):
+    """Pin the direction step's w and noise to one batch, so losses before and after compare."""
+    g = torch.Generator().manual_seed(seed)
+    G = method.nets.G
+    with torch.no_grad():
+        w = method.G_frozen.mapping(torch.randn(batch, G.style_dim, generator=g))
+    noise = method.random_noise(batch)
+    draw_w, draw_noise = method.direction_w, method.noise_pair  # layer selection keeps its own batch
+    method.direction_w = lambda b: w if b == batch else draw_w(b)
+    method.noise_pair = lambda b: (noise, noise) if b == batch else draw_noise(b)
+    return w, noise
+
+
+def direction_loss_on(method, w, noise, text_dir=None):
+    from pipeline.losses.clip import directional_loss
+
+    G = method.nets.G
+    wplus = w[:, None].expand(-1, G.n_latent, -1)
+    with torch.no_grad():
+        return directional_loss(
+            method.guide.encode(G.synthesis(wplus, noise=noise)),
+            method.guide.encode(method.G_frozen.synthesis(wplus, noise=noise)),
+            method.text_dir if text_dir is None else text_dir,
+        ).item()
