@@ -305,6 +305,23 @@ def test_path_length_regularization_starts_at_its_step_and_resumes_exactly(tmp_p
     assert (tmp_path / "a" / "netG.pth").read_bytes() != (tmp_path / "c" / "netG.pth").read_bytes()
 
 
+def test_world_gan_without_r1_trains_with_the_plain_d_optimizer(tmp_path):
+    """gan.d_reg_every 0 turns R1 off: no R1 step, and D's Adam takes lr and betas unscaled (the lazy
+    ratio k/(k+1) is 0 there, which Adam refuses as beta2 = 1)."""
+    from pipeline.world.build import gan_config
+    from pipeline.world.gan import GanData, train_stylegan
+    from pipeline.world.spec import WorldSpec
+
+    small = dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64, channel_max=16)
+    cfg = gan_config(dataclasses.replace(WorldSpec(), size=16, generator=small))
+    data = GanData(pose={"sitting": 1.0}, colour={"black": 1.0})
+    train_stylegan(cfg, data, tmp_path / "a", tmp_path / "ca", seed=0, iters=2, batch=4, d_reg_every=0, sample_every=0)
+    ck = torch.load(sorted((tmp_path / "ca").glob("gan_*.pt"))[-1], weights_only=True)
+    group = ck["d_opt"]["param_groups"][0]
+    assert group["lr"] == pytest.approx(0.002) and tuple(group["betas"]) == pytest.approx((0.0, 0.99))
+    assert all("r1" not in row for row in ck["history"]) and ck["history"]
+
+
 def test_the_pose_curriculum_changes_the_renders_at_its_steps(monkeypatch, tmp_path):
     """gan.standing_changes: from each step on, the real batch is drawn with that standing share."""
     from pipeline.config import ConfigError, from_dict

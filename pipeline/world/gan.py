@@ -99,7 +99,7 @@ def train_stylegan(
     torch.manual_seed(seed)
     G, D = Generator(cfg), Discriminator(cfg)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    ratio = d_reg_every / (d_reg_every + 1)
+    ratio = d_reg_every / (d_reg_every + 1) if d_reg_every else 1.0  # no R1: no lazy ratio
     g_opt = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.99))
     d_opt = torch.optim.Adam(D.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio))
     decay = 0.5 ** (batch / (ema_kimg * 1000))
