@@ -628,7 +628,8 @@ BUGS = [
         "DiffAugment on D_image's real photos",
         "pipeline/methods/syog.py",
         "li = d_logistic(n.D_image(photos), n.D_image(fake)) if self.train_d_image else None",
-        "li = d_logistic(n.D_image(diff_augment(photos, c.diffaug) if c.diffaug else photos), n.D_image(fake)) if self.train_d_image else None",
+        "li = d_logistic(n.D_image(diff_augment(photos, c.diffaug) if c.diffaug else photos), n.D_image(fake))"
+        " if self.train_d_image else None",
         1,
         ["tests/test_train_step.py", "tests/test_syog.py"],
     ),

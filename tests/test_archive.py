@@ -178,6 +178,9 @@ def test_an_empty_nested_folder_entry_is_created_with_its_parents(tmp_path):
     (tmp_path / "d.zip").write_bytes(make_zip({"a/b/c/": b"", "x.txt": b"x"}))
     assert safe_extract(tmp_path / "d.zip", tmp_path / "out") == ["x.txt"]
     assert (tmp_path / "out" / "a" / "b" / "c").is_dir()
+    # a target whose parent folders do not exist yet (data/raw/<task>/<set> on a fresh clone)
+    assert safe_extract(tmp_path / "d.zip", tmp_path / "raw" / "task" / "set") == ["x.txt"]
+    assert (tmp_path / "raw" / "task" / "set" / "x.txt").read_bytes() == b"x"
 
 
 def test_lsun_square_resize_is_lanczos():

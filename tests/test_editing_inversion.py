@@ -464,8 +464,10 @@ def test_z_space_inversion_starts_at_the_pool_code_nearest_the_mean_w(G):
     nearest = zpool[(wpool - w_mean).pow(2).sum(1).argmin()]
     target = synth(G, G.make_wplus(torch.randn(1, G.style_dim, generator=torch.Generator().manual_seed(9))))
     res = invert(G, target, space="z", steps=0, restarts=1, n_mean=300, seed=0, perceptual=mse)
-    # z lives on the sphere of radius sqrt(D): the start is that code's direction
+    # z lives on the sphere of radius sqrt(D): the start is that code's direction, on the sphere
     assert torch.allclose(res.latent[0] / res.latent[0].norm(), nearest / nearest.norm(), atol=1e-6)
+    assert res.latent[0].norm().item() == pytest.approx(G.style_dim**0.5, rel=1e-5)
+    assert abs(nearest.norm().item() - G.style_dim**0.5) > 1e-3  # the pool code itself is not
     other = zpool[(wpool - w_mean).pow(2).sum(1).argmax()]
     assert not torch.allclose(res.latent[0] / res.latent[0].norm(), other / other.norm(), atol=1e-3)
 

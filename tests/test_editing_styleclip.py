@@ -121,8 +121,12 @@ def test_mapper_groups(G, wplus):
     assert (out[:, :4] != 0).any()
     with pytest.raises(ValueError):
         LevelsMapper(G.n_latent, G.style_dim, use=("fine",))  # covers no rows here
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"use must be a non-empty subset of \('coarse', 'medium', 'fine'\)"):
         LevelsMapper(G.n_latent, G.style_dim, use=("nose",))
+    with pytest.raises(ValueError, match=r"row groups overlap: .*'coarse': \(0, 4\), 'medium': \(2, 6\)"):
+        LevelsMapper(G.n_latent, G.style_dim, medium=(2, 8))
+    with pytest.raises(ValueError, match=r"medium rows must be 0 <= start <= stop, got \(5, 4\)"):
+        LevelsMapper(G.n_latent, G.style_dim, medium=(5, 4))
 
 
 def test_wplus_sampler_is_seeded(G):
