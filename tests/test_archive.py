@@ -84,6 +84,10 @@ def test_zip_bombs_refused(tmp_path):
         at = liar.index(sig) + offset
         liar[at : at + 4] = struct.pack("<I", 100)
     refused(bytes(liar), tmp_path, "zeros.bin", max_total_bytes=1 << 20)
+    # tar headers declare sizes too: refused on the declared total, before a byte is written
+    tar_bomb = make_tar([tar_member("zeros.bin", bytes(4 << 20))])
+    (tmp_path / "tar").mkdir()
+    refused(tar_bomb, tmp_path / "tar", "declare", name="bad.tar.gz", max_total_bytes=1 << 20)
 
 
 def test_actual_bytes_capped_even_if_declared_sizes_lie(tmp_path, monkeypatch):
@@ -139,6 +143,9 @@ def test_export_lmdb_images(tmp_path):
     assert all(Image.open(tmp_path / "img" / f).size == (16, 16) for f in files)
     assert export_lmdb_images(tmp_path / "cat", tmp_path / "img", limit=1, size=8) == 1
     assert [p.name for p in (tmp_path / "img").iterdir()] == ["000000.png"]
+    # into folders that do not exist yet (data/raw/<task>/image on a fresh clone), staged beside the target
+    assert export_lmdb_images(tmp_path / "cat", tmp_path / "raw" / "task" / "image", limit=2, size=8) == 2
+    assert sorted(p.name for p in (tmp_path / "raw" / "task").iterdir()) == ["image"]
     with pytest.raises(FetchError, match="data.mdb"):
         export_lmdb_images(tmp_path, tmp_path / "x", limit=1)
 

@@ -266,6 +266,17 @@ def test_mirror_source(toy, tmp_path):
     assert not (tmp_path / "out2" / "raw").exists()
 
 
+def test_a_mirror_copy_is_readable_by_all_and_executable_by_none(toy, tmp_path):
+    """The copy from a mirror gets 0o644 whatever the mirror file's mode (a temporary file is 0o600)."""
+    toy(PAYLOAD, sha256=sha(PAYLOAD), unpack=False)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "toy.bin").write_bytes(PAYLOAD)
+    (mirror / "toy.bin").chmod(0o600)
+    got = fetch_asset("toy", tmp_path / "out", "mirror", mirror, tmp_path / "lock.json", **FETCH)
+    assert got.read_bytes() == PAYLOAD and got.stat().st_mode & 0o777 == 0o644
+
+
 def test_plain_file_asset_and_synthetic_noop(toy, tmp_path):
     toy(PAYLOAD, sha256=sha(PAYLOAD)[:8], unpack=False)
     assert fetch_asset("toy", tmp_path, **FETCH) == tmp_path / "raw" / "toy.bin"

@@ -83,6 +83,33 @@ def test_direction_inputs_reference_uses_the_frozen_mapping_and_own_noise(pretra
     assert all(x is y for x, y in zip(a, b))
 
 
+def test_shared_direction_inputs_render_both_generators_with_one_noise(pretrained, monkeypatch):  # noqa: F811
+    """direction_inputs "shared": at the first direction step G_train is still G_frozen, so with the same
+    w and the same noise the image embeddings differ by rounding only (float32, one pass with a graph,
+    one without); "reference" draws each generator its own noise, so they differ by far more."""
+    from pipeline.methods import clip_direction as cd
+
+    d_img = {}
+    for mode in ("shared", "reference"):
+        method, nets = build(pretrained, "clip_direction", direction_inputs=mode)
+        with torch.no_grad():  # noise that changes the image (a fresh G's noise strengths are 0)
+            for G in (nets.G, method.G_frozen):
+                for name, p in G.named_parameters():
+                    if name.endswith("noise.weight"):
+                        p.fill_(1.0)
+        real = cd.directional_loss
+
+        def recording(train_emb, frozen_emb, text_dir, mode=mode, real=real):
+            d_img[mode] = (train_emb - frozen_emb).abs().max().item()
+            return real(train_emb, frozen_emb, text_dir)
+
+        monkeypatch.setattr(cd, "directional_loss", recording)
+        torch.manual_seed(0)
+        method.direction_step()
+        monkeypatch.setattr(cd, "directional_loss", real)
+    assert d_img["shared"] < 1e-5 and d_img["reference"] > 1e-2, d_img
+
+
 def test_r1_regularizes_the_reals_of_the_same_iteration(pretrained, monkeypatch):  # noqa: F811
     """GANSketching computes R1 on the batch of its D step, not on a fresh draw."""
     method, nets = build(pretrained, "syog")

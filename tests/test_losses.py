@@ -136,6 +136,10 @@ def test_path_length_of_a_linear_generator_is_its_jacobian_applied_to_the_noise(
     assert mean.item() == pytest.approx(want_mean.item(), rel=1e-12)
     assert pen.item() == pytest.approx((lengths - want_mean).pow(2).mean().item(), rel=1e-12)
     assert not mean.requires_grad
+    # the running target's default decay is rosinality's 0.01 (the world GAN relies on the default)
+    torch.manual_seed(7)
+    _, mean_default = path_length_penalty(images, wplus, torch.tensor(1.5, dtype=torch.float64))
+    assert mean_default.item() == pytest.approx((1.5 + 0.01 * (lengths.mean() - 1.5)).item(), rel=1e-12)
     # differentiable: the penalty of a generator whose path lengths vary pulls them together
     (gm,) = torch.autograd.grad(pen, M)
     assert gm.abs().sum() > 0
