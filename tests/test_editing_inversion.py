@@ -108,6 +108,16 @@ def test_perceptual_fallback_is_differentiable():
     assert torch.equal(pf(y, y), torch.zeros(2))
 
 
+class _RunsCode:
+    """Unpickling this creates a file: what a checkpoint with code in it could do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
 def test_perceptual_vgg_loads_local_weights_only(tmp_path):
     torch.manual_seed(0)
     sd = {f"features.{k}": v for k, v in vgg16_features_trunk().state_dict().items()}
@@ -121,6 +131,12 @@ def test_perceptual_vgg_loads_local_weights_only(tmp_path):
     assert d.shape == (1,) and torch.isfinite(x.grad).all()
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         PerceptualFeatures(tmp_path / "missing.pth")
+    # a file that runs code when unpickled is refused, and the code never runs
+    marker = tmp_path / "ran"
+    torch.save({"features.0.weight": _RunsCode(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
+        PerceptualFeatures(tmp_path / "evil.pth")
+    assert not marker.exists()
     # the distance: sum over the four taps of the mean over pixels of the squared channel-unit difference
     x, y = torch.rand(2, 1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
     with torch.no_grad():
@@ -303,10 +319,25 @@ def test_projector_fits_and_keeps_its_noise_maps_normalized(G):
     assert res.space == "w" and res.latent.shape == (1, G.style_dim)
     assert res.loss.item() < 0.5 * short.loss.item()  # it fits
     assert get_lr(0.0, 0.1) == 0.0 and get_lr(0.5, 0.1) == pytest.approx(0.1)  # ramp-up, then flat
+    # seeded by its argument alone: the global random state does not change the result
+    torch.manual_seed(123)
+    again = project(G, target, perceptual=mse, steps=2, n_mean=200)
+    assert torch.equal(again.latent, short.latent)
     # the mode reaches the edit stage's spec and defaults to rosinality's 1,000 steps
     from pipeline.editing.spec import InversionSpec
 
     assert InversionSpec(mode="rosinality").n_steps == 1000 and InversionSpec().n_steps == 300
+
+
+def test_masked_mse_is_the_mean_over_the_masked_pixels_and_channels():
+    """err = sum over masked pixels and 3 channels / (3 * masked pixels): a unit error reads 1."""
+    image, scribble = torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8)
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[0, :, :2, :3] = 1  # 6 pixels
+    mask[1, :, 4:, 4:] = 1  # 16 pixels
+    scribble[1, :, :4] = 5.0  # outside sample 1's mask: ignored
+    assert masked_mse(image, scribble, mask).tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
+    assert masked_mse(image, scribble, torch.zeros_like(mask)).tolist() == [0.0, 0.0]
 
 
 def test_scribble_loss_ignores_pixels_outside_the_mask(G):
