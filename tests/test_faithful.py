@@ -14,7 +14,7 @@ from test_methods_training import (  # noqa: F401  (fixture `pretrained` below)
     pretrained,  # noqa: F401
     small_params,
 )
-from tiny import ROOT, FakeData
+from tiny import ROOT, FakeData, set_noise_strength
 
 from pipeline.methods.guidance import ClipGuidance
 from pipeline.nets.clip import IMAGENET_TEMPLATES
@@ -89,24 +89,19 @@ def test_shared_direction_inputs_render_both_generators_with_one_noise(pretraine
     one without); "reference" draws each generator its own noise, so they differ by far more."""
     from pipeline.methods import clip_direction as cd
 
-    d_img = {}
+    d_img, real = {}, cd.directional_loss
+
+    def recording(train_emb, frozen_emb, text_dir):
+        d_img[mode] = (train_emb - frozen_emb).abs().max().item()
+        return real(train_emb, frozen_emb, text_dir)
+
+    monkeypatch.setattr(cd, "directional_loss", recording)
     for mode in ("shared", "reference"):
         method, nets = build(pretrained, "clip_direction", direction_inputs=mode)
-        with torch.no_grad():  # noise that changes the image (a fresh G's noise strengths are 0)
-            for G in (nets.G, method.G_frozen):
-                for name, p in G.named_parameters():
-                    if name.endswith("noise.weight"):
-                        p.fill_(1.0)
-        real = cd.directional_loss
-
-        def recording(train_emb, frozen_emb, text_dir, mode=mode, real=real):
-            d_img[mode] = (train_emb - frozen_emb).abs().max().item()
-            return real(train_emb, frozen_emb, text_dir)
-
-        monkeypatch.setattr(cd, "directional_loss", recording)
+        for G in (nets.G, method.G_frozen):  # noise that changes the image
+            set_noise_strength(G)
         torch.manual_seed(0)
         method.direction_step()
-        monkeypatch.setattr(cd, "directional_loss", real)
     assert d_img["shared"] < 1e-5 and d_img["reference"] > 1e-2, d_img
 
 

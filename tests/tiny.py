@@ -90,17 +90,21 @@ def make_zip(members: dict) -> bytes:
     return buf.getvalue()
 
 
-def noisy_copy(G, strength: float = 1.0):
-    """A copy of generator G whose noise inputs matter: a fresh StyleGAN2's noise strengths start at
+def set_noise_strength(G, strength: float = 1.0):
+    """Make generator G's noise inputs matter, in place: a fresh StyleGAN2's noise strengths start at
     0, so a test of which noise maps are used needs them set (a trained G has them non-zero)."""
-    import copy
-
-    G = copy.deepcopy(G)
     with torch.no_grad():
         for name, p in G.named_parameters():
             if name.endswith("noise.weight"):
                 p.fill_(strength)
     return G
+
+
+def noisy_copy(G, strength: float = 1.0):
+    """A copy of generator G whose noise inputs matter (`set_noise_strength`)."""
+    import copy
+
+    return set_noise_strength(copy.deepcopy(G), strength)
 
 
 # NADA's direction step on one pinned batch (tests/test_methods_training.py, tests/test_toy_steering.py)
