@@ -466,3 +466,19 @@ def test_mapper_training_prints_its_last_step_too(G, clip, capsys):
 def test_mapper_groups_that_cover_no_rows_are_refused(G):
     with pytest.raises(ValueError, match=r"^the used groups \('fine',\) cover no W\+ rows of 6: "):
         LevelsMapper(G.n_latent, G.style_dim, use="fine")
+
+
+def test_text_direction_points_from_the_neutral_to_the_target_prompt(clip):
+    """StyleCLIP's GetDt: dt = normalize(E_T(target) - E_T(neutral)), each the re-normalized mean over
+    the 79 templates; swapping the prompts flips it."""
+    from pipeline.nets.clip import IMAGENET_TEMPLATES
+
+    target, neutral = (
+        clip.embed_prompt("a black cat", IMAGENET_TEMPLATES),
+        clip.embed_prompt("a cat", IMAGENET_TEMPLATES),
+    )
+    want = (target - neutral) / (target - neutral).norm()
+    dt = gd.text_direction(clip, "a cat", "a black cat")
+    assert torch.allclose(dt, want, atol=1e-6)
+    assert (dt @ target).item() > (dt @ neutral).item()
+    assert torch.allclose(gd.text_direction(clip, "a black cat", "a cat"), -want, atol=1e-6)

@@ -180,6 +180,16 @@ def test_layer_selection_picks_the_rows_that_move(pretrained):  # noqa: F811
     assert method.select_rows() == [2, 4]
 
 
+def test_layer_selection_defaults_to_two_thirds_of_wplus(pretrained):  # noqa: F811
+    """NADA's Colab "improve shape" setting, the reference default: int(2 n_latent / 3) rows (9 of 14 at
+    256 px); here n_latent 6 -> 4 rows, not a third's 2."""
+    method, nets = build(pretrained, "clip_direction", layer_k=None)
+    torch.manual_seed(0)
+    rows = method.select_rows()
+    assert nets.G.n_latent == 6
+    assert len(rows) == 4 and len(set(rows)) == 4 and all(0 <= r < 6 for r in rows)
+
+
 def test_deviation_benchmark_flips_exactly_one_switch_per_variant(tmp_path):
     """benchmarks/deviations_toy.py: every variant is its block with one switch at the non-reference
     value, and the unswitched rows are the blocks exactly as params.yaml has them."""

@@ -687,3 +687,44 @@ def test_ppl_renders_both_ends_of_a_pair_with_the_same_noise():
 def test_eval_context_takes_folders_as_strings(tmp_path):
     ctx = EvalContext(fakes_dir=str(tmp_path), reals_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
     assert ctx.fakes_dir == tmp_path and ctx.reals_dir == tmp_path / "r" and ctx.cache_dir == tmp_path / "c"
+
+
+def test_metric_samples_draw_each_layers_noise_independently(tmp_path):
+    """The protocol's random noise (reference spec §1.7): every noise input of every sample is its own
+    N(0, I) draw, the same whatever the batch size. Layers 1 and 2 (8x8) and 3 and 4 (16x16) share a
+    shape, so a shared seed would make them equal (correlation 1); independent draws correlate ~0."""
+    from pipeline.nets.stylegan2 import Generator
+    from pipeline.sample import Sampler, write_samples
+
+    class Recorder(Sampler):
+        def __init__(self, G):
+            super().__init__(G)
+            self.noise = []
+
+        def __call__(self, z, noise, z_content=None, truncation=1.0, mean_w=None):
+            self.noise.append([n.clone() for n in noise])
+            return torch.zeros(len(z), 3, 16, 16)
+
+    torch.manual_seed(0)
+    G = Generator(size=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16).eval()
+    runs = {}
+    for batch in (6, 4):
+        rec = Recorder(G)
+        write_samples(rec, tmp_path / str(batch), 12, seed=3, batch=batch)
+        runs[batch] = [torch.cat([step[k] for step in rec.noise]) for k in range(G.num_layers)]  # [12, 1, r, r]
+    noise = runs[6]
+    assert [tuple(n.shape) for n in noise] == [
+        (12, 1, 4, 4),
+        (12, 1, 8, 8),
+        (12, 1, 8, 8),
+        (12, 1, 16, 16),
+        (12, 1, 16, 16),
+    ]
+    for a, b in zip(runs[6], runs[4]):
+        assert torch.equal(a, b)  # sample k's noise does not depend on the batch size
+    for n in noise:
+        assert abs(n.mean().item()) < 0.2 and 0.8 < n.std().item() < 1.2
+        assert not torch.equal(n[0], n[1])  # each sample its own draw
+    for i, j in ((1, 2), (3, 4)):
+        corr = torch.corrcoef(torch.stack([noise[i].flatten(), noise[j].flatten()]))[0, 1].item()
+        assert abs(corr) < 0.2, (i, j, corr)
