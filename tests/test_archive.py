@@ -2,6 +2,7 @@
 plus the LSUN lmdb export (only where the optional lmdb package is installed)."""
 
 import io
+import re
 import struct
 import tarfile
 
@@ -205,3 +206,21 @@ def test_lsun_square_resize_is_lanczos():
 def test_a_missing_archive_is_named(tmp_path):
     with pytest.raises(ArchiveError, match=rf"^{tmp_path / 'gone.zip'}: archive not found$"):
         safe_extract(tmp_path / "gone.zip", tmp_path / "out")
+
+
+def test_an_lmdb_without_one_decodable_image_is_named_and_the_last_export_kept(tmp_path):
+    lmdb = pytest.importorskip("lmdb", reason="optional package lmdb not installed (pip install lmdb)")
+    env = lmdb.open(str(tmp_path / "broken"), map_size=1 << 22)
+    with env.begin(write=True) as txn:
+        for key in range(3):
+            txn.put(f"{key:04d}".encode(), b"not an image")
+    env.close()
+    out = tmp_path / "img"
+    out.mkdir()
+    (out / "000000.png").write_bytes(b"an earlier export")
+    with pytest.raises(FetchError, match=re.escape(f"{tmp_path / 'broken'}: no decodable image") + r".*\(3 failed\)"):
+        export_lmdb_images(tmp_path / "broken", out, limit=2, size=8)
+    assert [p.name for p in out.iterdir()] == ["000000.png"] and (
+        out / "000000.png"
+    ).read_bytes() == b"an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "img"]  # no staging folder left

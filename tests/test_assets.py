@@ -497,3 +497,14 @@ def test_a_partial_answer_without_content_range_is_named(server, tmp_path):
 def test_every_registry_entry_carries_its_own_name():
     for name in sources.REGISTRY:
         assert get_asset(name).name == name
+
+
+def test_a_lock_that_cannot_be_written_leaves_the_old_one_and_no_temp_file(tmp_path):
+    from pipeline.assets.fetch import read_lock, write_lock
+
+    path = tmp_path / "assets.lock.json"
+    write_lock(path, {"toy": {"sha256": "ab" * 32}})
+    with pytest.raises(TypeError):
+        write_lock(path, {"toy": {"sha256": object()}})  # not JSON: fails halfway through the dump
+    assert read_lock(path) == {"toy": {"sha256": "ab" * 32}}
+    assert [p.name for p in tmp_path.iterdir()] == ["assets.lock.json"]

@@ -629,3 +629,101 @@ def test_perceptual_vgg_weights_of_the_wrong_shape_are_named(tmp_path):
     torch.save(sd, tmp_path / "odd.pth")
     with pytest.raises(ValueError, match=rf"^{tmp_path / 'odd.pth'}: VGG-16 weights do not fit: .*0\.weight"):
         PerceptualFeatures(tmp_path / "odd.pth")
+
+
+def test_restarts_start_at_the_mean_then_at_seeded_perturbations_of_one_std(G, monkeypatch):
+    """Restart 0 starts at the mean w; restart r > 0 at w_mean + perturb * w_std * N(0, I), per dimension.
+    With steps 0 each restart's code is rendered once, at its start: record what reaches the generator."""
+    import pipeline.editing.inversion as inv
+
+    starts = []
+    real = inv.to_wplus
+
+    def recording(G_, code, space):
+        starts.append(code.detach().clone())
+        return real(G_, code, space)
+
+    monkeypatch.setattr(inv, "to_wplus", recording)
+    target = torch.zeros(64, 3, 32, 32)
+    invert(G, target, space="w", steps=0, restarts=3, n_mean=500, seed=2, perturb=0.5, lambda_perceptual=0.0)
+    _, _, w_mean, w_std = w_statistics(G, 500, 2)
+    assert torch.equal(starts[0], w_mean.expand(64, -1))
+    for r in (1, 2):
+        u = (starts[r] - w_mean) / (0.5 * w_std)  # [64, D]: standard normal if scaled right
+        assert abs(u.mean().item()) < 0.15 and 0.9 < u.std().item() < 1.1 and u.abs().max().item() < 5.5
+    assert not torch.equal(starts[1], starts[2])
+
+
+def test_z_space_restarts_are_perturbed_and_stay_on_the_sphere(G):
+    target = torch.zeros(2, 3, 32, 32)
+    res = invert(G, target, space="z", steps=0, restarts=3, n_mean=300, seed=0, perturb=0.5, lambda_perceptual=0.0)
+    assert res.restart_losses.shape == (3, 2) and len(set(res.restart_losses[:, 0].tolist())) == 3
+    assert res.latent.norm(dim=-1).sub(G.style_dim**0.5).abs().max().item() < 1e-4
+
+
+def test_adam_descends_the_whole_objective_not_the_pixel_term_alone(G):
+    """lambda_perceptual changes what Adam optimizes: with one restart (no selection) the codes differ."""
+    target = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    a = invert(G, target, space="w", steps=15, restarts=1, lambda_perceptual=0.0)
+    b = invert(G, target, space="w", steps=15, restarts=1, lambda_perceptual=5.0)
+    assert (a.latent - b.latent).abs().max().item() > 1e-3
+
+
+def test_projector_lr_schedule_hand_values():
+    """rosinality projector.py get_lr: linear warm-up over the first 5 %, cosine ramp-down over the last 25 %."""
+    from pipeline.editing.projector import get_lr
+
+    assert get_lr(0.0, 0.1) == 0.0
+    assert get_lr(0.025, 0.1) == pytest.approx(0.05)
+    assert get_lr(0.5, 0.1) == pytest.approx(0.1)
+    assert get_lr(0.9, 0.1) == pytest.approx(0.1 * (0.5 - 0.5 * math.cos(0.4 * math.pi)))
+    assert get_lr(1.0, 0.1) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ganspace_keeps_no_more_components_than_the_samples_support(G):
+    """n samples span at most n - 1 directions around their mean: K = min(n_components, D, n - 1)."""
+    comps = compute_ganspace(G, n_samples=5, n_components=16)
+    assert comps["lat_comp"].shape == (4, G.style_dim) and comps["lat_stdev"].shape == (4,)
+    assert comps["lat_stdev"].min().item() > 1e-4  # no zero-variance filler components
+
+
+def test_ganspace_counts_components_from_the_end_too(G):
+    comps = compute_ganspace(G, n_samples=64, n_components=6)
+    wp = G.make_wplus(torch.randn(1, G.style_dim, generator=torch.Generator().manual_seed(4))).detach()
+    torch.testing.assert_close(
+        apply_ganspace(wp, comps, comp_id=-6, scalar=1.0), apply_ganspace(wp, comps, comp_id=0, scalar=1.0)
+    )
+    with pytest.raises(ValueError):
+        apply_ganspace(wp, comps, comp_id=-7, scalar=1.0)
+
+
+def test_projector_renormalizes_its_noise_maps_and_squares_its_latent_noise_ramp(G, monkeypatch):
+    """rosinality projector.py: after every step each noise map is reset to mean 0, std 1; the latent
+    noise is w_std * noise * max(0, 1 - t / noise_ramp)^2. Recorded at the generator's input; lr 0
+    keeps the latent at w_mean, so the code's spread at step i is that strength alone."""
+    from pipeline.editing.projector import project
+
+    seen = []
+    real = G.synthesis
+
+    def recording(wplus, noise=None, **kw):
+        seen.append((wplus[:, 0].detach().clone(), [n.detach().clone() for n in noise]))
+        return real(wplus, noise=noise, **kw)
+
+    monkeypatch.setattr(G, "synthesis", recording)
+    steps = 20
+    project(G, torch.zeros(32, 3, 32, 32), perceptual=mse, steps=steps, lr=0.0, n_mean=200)
+    assert len(seen) == steps + 1  # one render per step, then the result's
+    w_mean = seen[steps - 1][0]  # t = 0.95 > noise_ramp: no latent noise left
+    spread = [(seen[i][0] - w_mean).std().item() for i in range(steps)]
+    for i in (5, 10):
+        t = i / steps
+        assert spread[i] / spread[0] == pytest.approx((1 - t / 0.75) ** 2, rel=0.15), (i, spread[i] / spread[0])
+    # the maps of the last render are normalized (a fit at lr 0.1 moves them off between resets)
+    moved = []
+    monkeypatch.setattr(
+        G, "synthesis", lambda wplus, noise=None, **kw: moved.append(noise) or real(wplus, noise=noise, **kw)
+    )
+    project(G, torch.zeros(2, 3, 32, 32), perceptual=mse, steps=12, lr=0.1, n_mean=200)
+    for n in moved[-2]:
+        assert abs(n.mean().item()) < 1e-5 and n.std().item() == pytest.approx(1.0, abs=1e-4)

@@ -728,3 +728,19 @@ def test_metric_samples_draw_each_layers_noise_independently(tmp_path):
     for i, j in ((1, 2), (3, 4)):
         corr = torch.corrcoef(torch.stack([noise[i].flatten(), noise[j].flatten()]))[0, 1].item()
         assert abs(corr) < 0.2, (i, j, corr)
+
+
+def test_toy_ppl_distance_is_the_squared_distance_of_unit_features():
+    """The toy world's LPIPS stand-in: d(x, y) = ||f(x)/|f(x)| - f(y)/|f(y)|||^2 (squared, as LPIPS is a
+    sum of squared feature differences), on a stand-in oracle whose features are known."""
+    from pipeline.metrics.ppl import toy_oracle_distance
+
+    class Oracle:
+        def embed(self, x):
+            return x.flatten(1)[:, :2]
+
+    x = torch.tensor([[3.0, 4.0], [1.0, 0.0]]).reshape(2, 2, 1, 1)
+    y = torch.tensor([[4.0, 3.0], [0.0, 2.0]]).reshape(2, 2, 1, 1)
+    d = toy_oracle_distance(Oracle())(x, y)
+    # unit vectors (0.6, 0.8) vs (0.8, 0.6): 0.04 + 0.04; (1, 0) vs (0, 1): 1 + 1
+    torch.testing.assert_close(d, torch.tensor([0.08, 2.0]))
