@@ -727,3 +727,36 @@ def test_projector_renormalizes_its_noise_maps_and_squares_its_latent_noise_ramp
     project(G, torch.zeros(2, 3, 32, 32), perceptual=mse, steps=12, lr=0.1, n_mean=200)
     for n in moved[-2]:
         assert abs(n.mean().item()) < 1e-5 and n.std().item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_interpolation_applies_truncation_to_every_frame(G):
+    gen = torch.Generator().manual_seed(5)
+    za, zb = torch.randn(2, G.style_dim, generator=gen), torch.randn(2, G.style_dim, generator=gen)
+    with torch.no_grad():
+        mean_w = G.mapping(torch.randn(500, G.style_dim, generator=gen)).mean(0, keepdim=True)
+        frames = interpolate_latents(G, za, zb, n=3, space="z", truncation=0.5, truncation_latent=mean_w)
+        want_end = synth(G, G.make_wplus(zb, truncation=0.5, truncation_latent=mean_w))
+    assert torch.allclose(frames[-1], want_end, atol=1e-6)
+    assert (frames[-1] - synth(G, G.make_wplus(zb))).abs().max().item() > 1e-2  # psi 0.5 is not psi 1
+
+
+def test_a_resized_scribble_takes_its_colour_from_the_painted_pixels_only(tmp_path):
+    """Box-downsampling with colours premultiplied by alpha: a 2 x 2 block with one opaque red pixel and
+    three transparent pixels whose (invisible) colour is green becomes one red, painted pixel."""
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[...] = (0, 255, 0, 0)
+    rgba[0, 0] = (255, 0, 0, 255)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "s.png")
+    s, m = load_scribble(tmp_path / "s.png", size=1)
+    assert m.flatten().tolist() == [1.0]
+    assert torch.allclose(s.flatten(), torch.tensor([1.0, -1.0, -1.0]), atol=0.02)
+
+
+def test_a_resized_scribble_keeps_partly_covered_pixels_in_the_mask(tmp_path):
+    """A stroke covering one pixel of a 2 x 2 block still marks the downsampled pixel as painted."""
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[0, 0] = (0, 0, 255, 255)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "s.png")
+    s, m = load_scribble(tmp_path / "s.png", size=2)
+    assert m.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert torch.allclose(s[0, :, 0, 0], torch.tensor([-1.0, -1.0, 1.0]), atol=0.02)

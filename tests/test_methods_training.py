@@ -657,3 +657,46 @@ def test_a_content_step_lowers_the_global_loss_on_its_batch(pretrained):
     before = loss()
     method.g_step(FakeData(SIZE))
     assert loss() < before - 2.5e-4  # 5.4e-4 lower here; lambda / L would be 5.2e-4 higher
+
+
+def test_the_content_mapping_normalizes_its_input_first():
+    """DiagonalGAN's content mapping starts with PixelNorm, as StyleGAN's does: z_c and any positive
+    multiple of it give the same content code."""
+    from pipeline.nets.diagonal import ContentMapping
+
+    torch.manual_seed(0)
+    m = ContentMapping(16, n_mlp=2)
+    z = torch.randn(3, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(m(3.0 * z), m(z))
+        assert (m(z) - m(z + 1.0)).abs().max().item() > 1e-3  # not constant either
+
+
+def test_evaluate_sketches_each_sample_on_its_own(pretrained, tmp_path, monkeypatch):  # noqa: F811
+    """The evaluate stage's PhotoSketch runs in eval-mode BatchNorm: a sample's sketch (and so its sketch
+    fidelity) does not depend on the other samples in its batch, as it would in train mode."""
+    import pipeline.evaluate as ev
+    from pipeline.nets.photosketch import PhotoSketch
+
+    exp = small_params().experiment
+    exp = dataclasses.replace(exp, sketch_extractor="photosketch", photosketch_bn_mode="train", photosketch_ngf=4)
+    prepared = tmp_path / "prepared"
+    (prepared / "pretrained").mkdir(parents=True)
+    torch.manual_seed(0)
+    net = PhotoSketch(ngf=4)
+    with torch.no_grad():
+        for mod in net.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.normal_(0, 0.1)
+                mod.running_var.uniform_(0.5, 2.0)
+    torch.save(net.state_dict(), prepared / "pretrained" / "photosketch.pth")
+    seen = {}
+    monkeypatch.setattr(ev, "compute_metrics", lambda names, ctx: (seen.update(ctx=ctx), ({}, {}))[1])
+    exp = dataclasses.replace(exp, eval=dataclasses.replace(exp.eval, metrics=("sketch_chamfer",)))
+    ev.evaluate(exp, None, tmp_path / "samples", prepared, tmp_path / "cache")
+    x = torch.rand(4, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    sketch = seen["ctx"].fake_sketch_fn
+    alone, together = sketch(x[:1]), sketch(x)[:1]
+    torch.testing.assert_close(alone, together)
+    net.set_bn_mode("train")
+    assert (net(x[:1]) - net(x)[:1]).abs().max().item() > 1e-2  # train mode would differ
