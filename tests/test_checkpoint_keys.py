@@ -159,3 +159,15 @@ def test_save_atomic_failure_leaves_nothing(tmp_path):
         save_atomic({"w": lambda: None}, path)  # lambdas cannot be pickled
     assert [p.name for p in tmp_path.iterdir()] == ["netG.pth"]
     assert torch.equal(load_file(path)["w"], torch.ones(3))  # the old file is intact
+
+
+def test_a_rosinality_checkpoint_gives_its_ema_generator():
+    """rosinality's train.py saves {"g", "d", "g_ema", ...}; the published samples come from g_ema."""
+    from pipeline.nets.checkpoint import pick_state_dict
+
+    g, g_ema, d = {"w": torch.zeros(1)}, {"w": torch.ones(1)}, {"w": torch.full((1,), 2.0)}
+    ckpt = {"g": g, "d": d, "g_ema": g_ema, "args": {}}
+    assert pick_state_dict(ckpt, "g") is g_ema and pick_state_dict(ckpt, "d") is d
+    assert pick_state_dict({"g": g, "d": d}, "g") is g  # no EMA saved: the trained generator
+    bare = {"style.1.weight": torch.zeros(1)}
+    assert pick_state_dict(bare, "g") is bare  # GANSketching's netG.pth: a bare state dict

@@ -481,3 +481,39 @@ def test_the_target_pose_is_the_majority_the_oracle_reads(tmp_path):
     t = read_targets(tmp_path / "sketches", load_oracle(WORLD / "oracle" / "oracle.pth", 32), 32)
     assert t["target_pose"] == "standing" and t["pose_votes"] == {"lying": 1, "standing": 3}
     assert t["agreement"] == 0.75 and t["per_sketch"]["000000.png"] == "lying"  # renamed in name order
+
+
+def test_the_toy_data_sets_follow_their_distributions(tmp_path):
+    """make_toy_data: the image-regularization photos come from the generator's training distribution
+    (standing rare, no colour real cats never have), the evaluation set is the sketched pose in natural
+    colours. Read back by the oracle (100 % on renders)."""
+    from pipeline.config import ToyDataSpec
+    from pipeline.data import ImageBank
+    from pipeline.world.data import gan_training_distribution, load_oracle, make_toy_data, world_files
+
+    prior = gan_training_distribution(WORLD)
+    spec = ToyDataSpec(sketch_pose="sitting", sketch_style="outline", n_sketches=4, n_photos=400, n_eval=100)
+    make_toy_data(tmp_path, spec, 32, seed=5, distribution=prior)
+    oracle = load_oracle(world_files(WORLD)["oracle.pth"], 32)
+    photos = oracle.predict(ImageBank(tmp_path / "photos", "photos", 32).all())
+    unnatural = [COLOUR_NAMES.index(c) for c in ("pink", "blue", "green", "purple")]
+    assert not np.isin(photos["colour"].numpy(), unnatural).any()
+    standing = (photos["pose"] == POSES.index("standing")).float().mean().item()
+    assert 0.02 < standing < 0.15, standing  # the prior's 7 %; uniform poses would give a third
+    evals = oracle.predict(ImageBank(tmp_path / "eval", "photos", 32).all())
+    assert (evals["pose"] == POSES.index("sitting")).all()
+    assert not np.isin(evals["colour"].numpy(), unnatural).any()
+    assert len(set(evals["colour"].tolist())) >= 4  # the natural colours, not one
+
+
+def test_fid_references_are_renders_of_the_target_and_of_the_prior():
+    """fid_target's reference: the target pose and colour; fid_prior's: the distribution it is given."""
+    from pipeline.metrics.world import reference_renders
+    from pipeline.world.data import load_oracle, world_files
+
+    oracle = load_oracle(world_files(WORLD)["oracle.pth"], 32)
+    prior = {"pose": {"lying": 1.0}, "colour": {"cream": 1.0}}
+    target = oracle.predict(reference_renders("target", 100, 32, 0, "standing", "pink", prior))
+    assert (target["pose"] == POSES.index("standing")).all() and (target["colour"] == COLOUR_NAMES.index("pink")).all()
+    ref = oracle.predict(reference_renders("prior", 100, 32, 0, "standing", "pink", prior))
+    assert (ref["pose"] == POSES.index("lying")).all() and (ref["colour"] == COLOUR_NAMES.index("cream")).all()
