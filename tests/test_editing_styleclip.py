@@ -482,3 +482,15 @@ def test_text_direction_points_from_the_neutral_to_the_target_prompt(clip):
     assert torch.allclose(dt, want, atol=1e-6)
     assert (dt @ target).item() > (dt @ neutral).item()
     assert torch.allclose(gd.text_direction(clip, "a black cat", "a cat"), -want, atol=1e-6)
+
+
+def test_each_group_mapper_normalizes_its_rows_first():
+    """StyleCLIP's Mapper starts with PixelNorm: a row and any positive multiple of it map alike."""
+    from pipeline.editing.mapper import Mapper
+
+    torch.manual_seed(0)
+    m = Mapper(16, n_layers=2)
+    w = torch.randn(3, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(m(4.0 * w), m(w))
+        assert (m(w) - m(w + 1.0)).abs().max().item() > 1e-3
