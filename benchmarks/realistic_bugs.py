@@ -1161,6 +1161,46 @@ BUGS = [
         1,
         ["tests/test_archive.py", "tests/test_assets.py"],
     ),
+    (
+        "the truncation centre is the mapping of the mean z, not the mean w",
+        "pipeline/nets/stylegan2.py",
+        "return self.style(z).mean(0, keepdim=True)",
+        "return self.style(z.mean(0, keepdim=True))",
+        1,
+        ["tests/test_metrics.py", "tests/test_nets_parity.py", "tests/test_editing_inversion.py"],
+    ),
+    (
+        "D_image's R1 without the l_image weight",
+        "pipeline/methods/syog.py",
+        "loss = loss + c.l_image * c.r1_gamma / 2 * pen_i * c.d_reg_every",
+        "loss = loss + c.r1_gamma / 2 * pen_i * c.d_reg_every",
+        1,
+        ["tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "R1 on the step after each interval's",
+        "pipeline/methods/syog.py",
+        "and it % self.cfg.d_reg_every == 0:",
+        "and (it + 1) % self.cfg.d_reg_every == 0:",
+        1,
+        ["tests/test_train_step.py", "tests/test_syog.py"],
+    ),
+    (
+        "the input sketches' pose read by the photo head",
+        "pipeline/world/data.py",
+        "oracle.predict_sketch_pose(bank.all())",
+        'oracle.predict(bank.all().repeat(1, 3, 1, 1))["pose"]',
+        1,
+        ["tests/test_world.py"],
+    ),
+    (
+        "GANSpace's components in ascending variance",
+        "pipeline/editing/ganspace.py",
+        "comp = evecs.flip(1)[:, :k].T",
+        "comp = evecs[:, :k].T",
+        1,
+        ["tests/test_editing_inversion.py"],
+    ),
 ]
 
 
