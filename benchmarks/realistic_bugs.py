@@ -1186,14 +1186,6 @@ BUGS = [
         ["tests/test_train_step.py", "tests/test_syog.py"],
     ),
     (
-        "the input sketches' pose read by the photo head",
-        "pipeline/world/data.py",
-        "oracle.predict_sketch_pose(bank.all())",
-        'oracle.predict(bank.all().repeat(1, 3, 1, 1))["pose"]',
-        1,
-        ["tests/test_world.py"],
-    ),
-    (
         "GANSpace's components in ascending variance",
         "pipeline/editing/ganspace.py",
         "comp = evecs.flip(1)[:, :k].T",

@@ -744,3 +744,17 @@ def test_toy_ppl_distance_is_the_squared_distance_of_unit_features():
     d = toy_oracle_distance(Oracle())(x, y)
     # unit vectors (0.6, 0.8) vs (0.8, 0.6): 0.04 + 0.04; (1, 0) vs (0, 1): 1 + 1
     torch.testing.assert_close(d, torch.tensor([0.08, 2.0]))
+
+
+def test_the_truncation_centre_is_the_mean_w():
+    """Generator.mean_latent: the mean of mapping(z) over n seeded z (StyleGAN's w_avg), not the mapping of
+    the mean z; the two differ for a non-linear mapping network."""
+    from pipeline.nets.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    G = Generator(size=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16).eval()
+    with torch.no_grad():
+        got = G.mean_latent(2000, torch.Generator().manual_seed(4))
+        z = torch.randn(2000, 16, generator=torch.Generator().manual_seed(4))
+        torch.testing.assert_close(got, G.mapping(z).mean(0, keepdim=True))
+        assert (got - G.mapping(z.mean(0, keepdim=True))).abs().max().item() > 1e-3

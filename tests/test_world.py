@@ -517,3 +517,17 @@ def test_fid_references_are_renders_of_the_target_and_of_the_prior():
     assert (target["pose"] == POSES.index("standing")).all() and (target["colour"] == COLOUR_NAMES.index("pink")).all()
     ref = oracle.predict(reference_renders("prior", 100, 32, 0, "standing", "pink", prior))
     assert (ref["pose"] == POSES.index("lying")).all() and (ref["colour"] == COLOUR_NAMES.index("cream")).all()
+
+
+def test_each_input_sketch_is_read_by_the_oracle_s_sketch_head(tmp_path):
+    """The 18 sketches of tests/fixtures/other_hand (six per pose), normalized as the prepare stage does,
+    are read one by one as their pose: the oracle's sketch head, not its photo head, reads sketches."""
+    from pipeline.data import list_images, normalize_folder
+    from pipeline.world.data import load_oracle, read_targets, world_files
+
+    src = ROOT / "tests" / "fixtures" / "other_hand"
+    normalize_folder(src, tmp_path, 32, "sketches")
+    names = {f"{i:06d}.png": p.name.split("_")[0] for i, p in enumerate(list_images(src, "sketches"))}
+    oracle = load_oracle(world_files(WORLD)["oracle.pth"], 32)
+    got = read_targets(tmp_path, oracle, 32)
+    assert len(names) == 18 and got["per_sketch"] == names
