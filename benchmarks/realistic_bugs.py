@@ -1193,6 +1193,38 @@ BUGS = [
         1,
         ["tests/test_editing_inversion.py"],
     ),
+    (
+        "NADA's layer selection probes the frozen generator",
+        "pipeline/methods/clip_direction.py",
+        "loss = global_loss(self.guide.encode(G.synthesis(w_opt, noise=noise)), self.guide.target)",
+        "loss = global_loss(self.guide.encode(self.G_frozen.synthesis(w_opt, noise=noise)), self.guide.target)",
+        1,
+        ["tests/test_methods_training.py", "tests/test_faithful.py", "tests/test_steering.py"],
+    ),
+    (
+        "the report's L_image conflict finding read the wrong way round",
+        "pipeline/world/findings.py",
+        "ok = cn > ci + margin",
+        "ok = ci > cn + margin",
+        1,
+        ["tests/test_report.py", "tests/test_world.py"],
+    ),
+    (
+        "the report's shape-loss finding without its margin",
+        "pipeline/world/findings.py",
+        "ok = pg < ps - margin",
+        "ok = pg < ps + margin",
+        1,
+        ["tests/test_report.py", "tests/test_world.py"],
+    ),
+    (
+        "the diagonal variant compared with itself",
+        "pipeline/world/findings.py",
+        'rest = {m: v for m, v in joint.items() if m != "diagonal"}',
+        "rest = dict(joint)",
+        1,
+        ["tests/test_report.py", "tests/test_world.py"],
+    ),
 ]
 
 

@@ -760,3 +760,56 @@ def test_a_resized_scribble_keeps_partly_covered_pixels_in_the_mask(tmp_path):
     s, m = load_scribble(tmp_path / "s.png", size=2)
     assert m.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
     assert torch.allclose(s[0, :, 0, 0], torch.tensor([-1.0, -1.0, 1.0]), atol=0.02)
+
+
+def test_a_batch_of_scribbles_edits_each_item_as_if_alone(G):
+    """Each item's loss is its own masked error plus lam times its own prior: batching changes nothing."""
+    gen = torch.Generator().manual_seed(8)
+    w0 = G.make_wplus(torch.randn(2, G.style_dim, generator=gen)).detach()
+    mask = torch.zeros(2, 1, G.size, G.size)
+    mask[0, :, 2:12, 2:12], mask[1, :, 10:30, 6:20] = 1.0, 1.0
+    sc = torch.rand(2, 3, G.size, G.size, generator=gen) * 2 - 1
+    both, _ = scribble_edit(G, w0, sc, mask, steps=8, lr=0.05, lam=500.0)  # a prior as strong as the strokes
+    for i in range(2):
+        alone, _ = scribble_edit(G, w0[i : i + 1], sc[i : i + 1], mask[i : i + 1], steps=8, lr=0.05, lam=500.0)
+        torch.testing.assert_close(both[i : i + 1], alone, atol=1e-5, rtol=0)
+    assert (both - w0).abs().max().item() > 1e-2  # it did edit
+
+
+def test_slerp_keeps_the_norm_of_short_vectors_too():
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(3, 8, generator=g), torch.randn(3, 8, generator=g)
+    a, b = 0.3 * a / a.norm(dim=-1, keepdim=True), 0.3 * b / b.norm(dim=-1, keepdim=True)  # norm 0.3 each
+    mid = slerp(a, b, 0.5)
+    torch.testing.assert_close(mid.norm(dim=-1), torch.full((3,), 0.3))
+
+
+def test_weight_interpolation_names_the_keys_each_side_lacks():
+    a = {"x": torch.zeros(1), "y": torch.zeros(1)}
+    b = {"x": torch.zeros(1), "y": torch.zeros(1), "extra.weight": torch.zeros(1)}
+    with pytest.raises(ValueError, match=r"different keys: only in b: extra\.weight$"):
+        interpolate_weights(a, b, 0.5)
+    with pytest.raises(ValueError, match=r"different keys: only in a: extra\.weight$"):
+        interpolate_weights(b, a, 0.5)
+
+
+def test_a_scalar_perceptual_distance_counts_for_every_sample(G):
+    """`perceptual` may return one number for the batch (a scalar): every sample's loss gets it."""
+    target = torch.zeros(3, 3, 32, 32)
+    res = invert(G, target, space="w", steps=0, restarts=1, perceptual=lambda x, y: torch.tensor(0.25))
+    torch.testing.assert_close(res.loss, res.mse + 0.25)
+
+
+def test_the_projector_follows_its_lr_schedule_step_by_step(G, monkeypatch):
+    import pipeline.editing.projector as pj
+
+    seen = []
+
+    class Recording(torch.optim.Adam):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(pj.torch.optim, "Adam", Recording)
+    pj.project(G, torch.zeros(1, 3, 32, 32), perceptual=mse, steps=40, lr=0.2, n_mean=100)
+    assert seen == pytest.approx([pj.get_lr(i / 40, 0.2) for i in range(40)]) and seen[0] == 0.0

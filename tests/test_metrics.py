@@ -758,3 +758,10 @@ def test_the_truncation_centre_is_the_mean_w():
         z = torch.randn(2000, 16, generator=torch.Generator().manual_seed(4))
         torch.testing.assert_close(got, G.mapping(z).mean(0, keepdim=True))
         assert (got - G.mapping(z.mean(0, keepdim=True))).abs().max().item() > 1e-3
+
+
+def test_chamfer_names_both_shapes_when_they_differ():
+    from pipeline.metrics.sketch_fidelity import chamfer
+
+    with pytest.raises(ValueError, match=r"stroke masks differ in shape: \(8, 8\) vs \(8, 9\)"):
+        chamfer(np.zeros((8, 8), bool), np.zeros((8, 9), bool))

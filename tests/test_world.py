@@ -531,3 +531,46 @@ def test_each_input_sketch_is_read_by_the_oracle_s_sketch_head(tmp_path):
     oracle = load_oracle(world_files(WORLD)["oracle.pth"], 32)
     got = read_targets(tmp_path, oracle, 32)
     assert len(names) == 18 and got["per_sketch"] == names
+
+
+# ----------------------------------------------------------------------------
+# The report's paragraph: which of the study's observations a run reproduces
+
+
+def _findings_metrics(**changes):
+    m = {
+        "pretrained": {"pose_acc": 0.10, "colour_acc": 0.0, "joint_acc": 0.0},
+        "syog": {"pose_acc": 0.80, "colour_acc": 0.0, "joint_acc": 0.0},
+        "clip_global": {"pose_acc": 0.60, "colour_acc": 0.90, "joint_acc": 0.50},
+        "clip_direction": {"pose_acc": 0.30, "colour_acc": 0.10, "joint_acc": 0.05},
+        "clip_direction_no_image": {"pose_acc": 0.80, "colour_acc": 0.40, "joint_acc": 0.30},
+        "diagonal": {"pose_acc": 0.70, "colour_acc": 0.90, "joint_acc": 0.70},
+    }
+    for key, value in changes.items():
+        method, metric = key.split("__")
+        m[method][metric] = value
+    return m
+
+
+def test_findings_state_each_observation_with_its_margin_and_direction():
+    from pipeline.world.findings import findings, summary_paragraph
+
+    status = lambda m: [f["status"] for f in findings(m)]  # noqa: E731
+    assert status(_findings_metrics()) == ["reproduced"] * 3
+    # 1. the shape is lost only when clip_global's pose is more than the margin below syog's
+    assert status(_findings_metrics(clip_global__pose_acc=0.77))[0] == "not reproduced"
+    assert status(_findings_metrics(clip_global__pose_acc=0.74))[0] == "reproduced"
+    # 2. the conflict: the colour moves more *without* L_image; the other way round is not it
+    assert status(_findings_metrics(clip_direction__colour_acc=0.40, clip_direction_no_image__colour_acc=0.10))[1] == (
+        "not reproduced"
+    )
+    # 3. diagonal must beat the best *other* text method by the margin (here clip_global's 0.50)
+    assert status(_findings_metrics(diagonal__joint_acc=0.53))[2] == "not reproduced"
+    assert status(_findings_metrics(diagonal__joint_acc=0.56))[2] == "reproduced"
+    # a missing block is "not measured", never a pass
+    m = _findings_metrics()
+    del m["diagonal"]
+    assert status(m)[2] == "not measured"
+    text = summary_paragraph(_findings_metrics(diagonal__joint_acc=0.20))
+    assert "Not reproduced: the DiagonalGAN-style variant does best (joint_acc diagonal 0.200 vs best other" in text
+    assert "clip_global 0.500" in text and "from 0.100 (pretrained) to 0.800" in text
