@@ -1225,6 +1225,30 @@ BUGS = [
         1,
         ["tests/test_report.py", "tests/test_world.py"],
     ),
+    (
+        "the lock's digest trusted over the code's",
+        "pipeline/assets/fetch.py",
+        "if locked and digest_matches(locked, asset.sha256):",
+        "if locked:",
+        1,
+        ["tests/test_assets.py"],
+    ),
+    (
+        "an unpacked archive that lacks its expected files accepted",
+        "pipeline/assets/fetch.py",
+        "missing = [p for p in asset.expect if not (target / p).exists()]",
+        "missing = []",
+        1,
+        ["tests/test_assets.py"],
+    ),
+    (
+        "an earlier mirror copy reused without its digest checked",
+        "pipeline/assets/fetch.py",
+        "        if digest_matches(digest, expected):\n            return digest\n    dest.parent.mkdir",
+        "        if True:\n            return digest\n    dest.parent.mkdir",
+        1,
+        ["tests/test_assets.py"],
+    ),
 ]
 
 
