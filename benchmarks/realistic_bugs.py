@@ -1249,6 +1249,30 @@ BUGS = [
         1,
         ["tests/test_assets.py"],
     ),
+    (
+        "precision/recall's subset of the reals drawn from the global random state",
+        "pipeline/metrics/fidelity.py",
+        "prc_subset = sorted(torch.randperm(n_reals, generator=g)[: ctx.prc_reals].tolist())",
+        "prc_subset = sorted(torch.randperm(n_reals)[: ctx.prc_reals].tolist())",
+        1,
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "KID's mean reported from its standard deviation",
+        "pipeline/metrics/fidelity.py",
+        'values["kid_mean"] = float(out[torch_fidelity.KEY_METRIC_KID_MEAN])',
+        'values["kid_mean"] = float(out[torch_fidelity.KEY_METRIC_KID_STD])',
+        1,
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "a resumed run's loss history starts empty",
+        "pipeline/train.py",
+        'history = History(history_csv, ckpt["history"] if ckpt is not None else None)',
+        "history = History(history_csv, None)",
+        1,
+        ["tests/test_resume.py", "tests/test_selection.py"],
+    ),
 ]
 
 
