@@ -1273,6 +1273,30 @@ BUGS = [
         1,
         ["tests/test_resume.py", "tests/test_selection.py"],
     ),
+    (
+        "the generator built without the experiment's mapping lr multiplier",
+        "pipeline/models.py",
+        "        lr_mlp=g.lr_mlp,\n",
+        "",
+        1,
+        ["tests/test_world.py", "tests/test_methods_training.py", "tests/test_config.py"],
+    ),
+    (
+        "checkpoints leave D_image out",
+        "pipeline/methods/syog.py",
+        'return {"G": self.nets.G, "D_sketch": self.nets.D_sketch, "D_image": self.nets.D_image}',
+        'return {"G": self.nets.G, "D_sketch": self.nets.D_sketch}',
+        1,
+        ["tests/test_resume.py", "tests/test_selection.py"],
+    ),
+    (
+        "checkpoints leave the content branch out",
+        "pipeline/methods/diagonal.py",
+        'return {**super().modules(), "content": self.branch}',
+        "return super().modules()",
+        1,
+        ["tests/test_resume.py", "tests/test_selection.py"],
+    ),
 ]
 
 

@@ -574,3 +574,22 @@ def test_findings_state_each_observation_with_its_margin_and_direction():
     text = summary_paragraph(_findings_metrics(diagonal__joint_acc=0.20))
     assert "Not reproduced: the DiagonalGAN-style variant does best (joint_acc diagonal 0.200 vs best other" in text
     assert "clip_global 0.500" in text and "from 0.100 (pretrained) to 0.800" in text
+
+
+def test_the_committed_generator_loaded_as_the_toy_experiment_says_draws_its_training_cats():
+    """load_generator with the toy experiment's generator block (mapping lr multiplier 0.1 included: it is
+    not in the state dict) gives the generator that was trained: its samples sit near renders of its
+    training distribution in oracle features (fid_prior ~25 at 300 samples) and none is pink."""
+    from pipeline.metrics.world import embed_all, fid_from_features, reference_renders
+    from pipeline.models import load_generator
+    from pipeline.world.data import gan_training_distribution, load_oracle, world_files
+
+    exp = toy_experiment()
+    G = load_generator(exp, world_files(WORLD)["netG.pth"]).eval()
+    with torch.no_grad():
+        imgs = G([torch.randn(300, G.style_dim, generator=torch.Generator().manual_seed(0))])[0].clamp(-1, 1)
+    oracle = load_oracle(world_files(WORLD)["oracle.pth"], 32)
+    refs = reference_renders("prior", 300, 32, 0, "standing", "pink", gan_training_distribution(WORLD))
+    fid = fid_from_features(embed_all(oracle, imgs), embed_all(oracle, refs))
+    assert fid < 60, fid
+    assert (oracle.predict(imgs)["colour"] == COLOUR_NAMES.index("pink")).sum() == 0
