@@ -1297,6 +1297,38 @@ BUGS = [
         1,
         ["tests/test_resume.py", "tests/test_selection.py"],
     ),
+    (
+        "channel relevance measured from the minus image to the plus image",
+        "pipeline/editing/global_directions.py",
+        "d = F.normalize(emb[:, 0] - emb[:, 1], dim=-1)",
+        "d = F.normalize(emb[:, 1] - emb[:, 0], dim=-1)",
+        1,
+        ["tests/test_editing_styleclip.py"],
+    ),
+    (
+        "channel relevance perturbs around 0 instead of the channel's mean",
+        "pipeline/editing/global_directions.py",
+        "vals = mu.repeat_interleave(2) + sign * alpha_sigma * sd.repeat_interleave(2)",
+        "vals = sign * alpha_sigma * sd.repeat_interleave(2)",
+        1,
+        ["tests/test_editing_styleclip.py"],
+    ),
+    (
+        "a global-direction edit ignores its strength alpha",
+        "pipeline/editing/global_directions.py",
+        "return [x + alpha * d.to(x).reshape(1, -1) for x, d in zip(s, delta)]",
+        "return [x + d.to(x).reshape(1, -1) for x, d in zip(s, delta)]",
+        1,
+        ["tests/test_editing_styleclip.py", "tests/test_edit_session.py"],
+    ),
+    (
+        "a GANSpace shift in units of the component, not its standard deviation",
+        "pipeline/editing/ganspace.py",
+        'shift = (c["lat_comp"][comp_id] * (scalar * c["lat_stdev"][comp_id])).to(wplus)',
+        'shift = (c["lat_comp"][comp_id] * scalar).to(wplus)',
+        1,
+        ["tests/test_editing_inversion.py", "tests/test_edit_session.py"],
+    ),
 ]
 
 

@@ -494,3 +494,24 @@ def test_each_group_mapper_normalizes_its_rows_first():
     with torch.no_grad():
         torch.testing.assert_close(m(4.0 * w), m(w))
         assert (m(w) - m(w + 1.0)).abs().max().item() > 1e-3
+
+
+def test_channel_relevance_is_the_clip_change_from_minus_to_plus_around_the_channel_mean(G, clip, stats):
+    """StyleCLIP SingleChannel, for one channel by hand: set channel c of layer l to mean + 5 std and to
+    mean - 5 std in every image's S code, CLIP-embed both renders, normalize each difference (plus minus
+    minus), average over the images and normalize: that is relevance[l][c]."""
+    layer, channels = 2, (0, 3)
+    rel = gd.channel_relevance(G, clip, n_images=3, seed=4, layers=[layer], stats=stats)
+    mean, std = stats
+    g = torch.Generator().manual_seed(4 + 12345)  # the function's own z stream
+    with torch.no_grad():
+        w = G.mapping(torch.randn(3, G.style_dim, generator=g))
+        s0 = G.wplus_to_s(w[:, None].expand(-1, G.n_latent, -1))
+        for c in channels:
+            emb = []
+            for sign in (1.0, -1.0):
+                s = [t.clone() for t in s0]
+                s[layer][:, c] = mean[layer][c] + sign * 5.0 * std[layer][c]
+                emb.append(clip.encode_image(gd.render_s(G, s, G.stored_noise()), normalize=True))
+            want = torch.nn.functional.normalize(torch.nn.functional.normalize(emb[0] - emb[1], dim=-1).mean(0), dim=-1)
+            torch.testing.assert_close(rel[layer][c], want.float(), atol=1e-4, rtol=0)
