@@ -499,7 +499,9 @@ def test_each_group_mapper_normalizes_its_rows_first():
 def test_channel_relevance_is_the_clip_change_from_minus_to_plus_around_the_channel_mean(G, clip, stats):
     """StyleCLIP SingleChannel, for one channel by hand: set channel c of layer l to mean + 5 std and to
     mean - 5 std in every image's S code, CLIP-embed both renders, normalize each difference (plus minus
-    minus), average over the images and normalize: that is relevance[l][c]."""
+    minus), average over the images and normalize: that is relevance[l][c]. On a generator whose noise
+    inputs matter, rendered with its stored noise."""
+    G = noisy_copy(G, 0.5)
     layer, channels = 2, (0, 3)
     rel = gd.channel_relevance(G, clip, n_images=3, seed=4, layers=[layer], stats=stats)
     mean, std = stats
