@@ -1385,6 +1385,38 @@ BUGS = [
         1,
         ["tests/test_editing_styleclip.py", "tests/test_edit_session.py"],
     ),
+    (
+        "the edit stage's GANSpace directions from the customized generator",
+        "pipeline/edit.py",
+        "G_pretrained if G_pretrained is not None else G,",
+        "G,",
+        1,
+        ["tests/test_edit_stage.py", "tests/test_pipeline_e2e.py"],
+    ),
+    (
+        "the edit stage's global direction from the target prompt to itself",
+        "pipeline/edit.py",
+        "dt = global_directions.text_direction(clip, s.neutral or exp.source_prompt, s.target or target)",
+        "dt = global_directions.text_direction(clip, s.neutral or target, s.target or target)",
+        1,
+        ["tests/test_edit_stage.py", "tests/test_pipeline_e2e.py"],
+    ),
+    (
+        "the edit stage's weight interpolation runs from the customized generator",
+        "pipeline/edit.py",
+        "G.load_state_dict(interpolation.interpolate_weights(other_state, mine, float(t)))",
+        "G.load_state_dict(interpolation.interpolate_weights(mine, other_state, float(t)))",
+        1,
+        ["tests/test_edit_stage.py", "tests/test_pipeline_e2e.py"],
+    ),
+    (
+        "the edit stage's latent optimization toward the source prompt",
+        "pipeline/edit.py",
+        "            s.prompt or target,\n            start,",
+        "            s.prompt or exp.source_prompt,\n            start,",
+        1,
+        ["tests/test_edit_stage.py", "tests/test_pipeline_e2e.py"],
+    ),
 ]
 
 
