@@ -38,6 +38,19 @@ def mse(a, b):
     return (a - b).pow(2).flatten(1).mean(1)
 
 
+def adam_lrs(monkeypatch) -> list[float]:
+    """The lr of every torch.optim.Adam step taken from now on (the tools build their Adam inside)."""
+    seen = []
+
+    class Recording(torch.optim.Adam):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    return seen
+
+
 # ----------------------------------------------------------------------------
 # Inversion
 
@@ -584,16 +597,7 @@ def test_inversion_objective_adds_the_weighted_perceptual_distance(G):
 
 def test_inversion_follows_its_lr_schedule_step_by_step(G, monkeypatch):
     """Each Adam step runs at _lr_at(step): warm-up over 5 %, cosine ramp-down over the last 25 %."""
-    import pipeline.editing.inversion as inv
-
-    seen = []
-
-    class Recording(torch.optim.Adam):
-        def step(self, closure=None):
-            seen.append(self.param_groups[0]["lr"])
-            return super().step(closure)
-
-    monkeypatch.setattr(inv.torch.optim, "Adam", Recording)
+    seen = adam_lrs(monkeypatch)
     target = torch.zeros(1, 3, 32, 32)
     invert(G, target, space="w", steps=40, restarts=1, lr=0.2, lambda_perceptual=0.0)
     want = [
@@ -803,14 +807,7 @@ def test_a_scalar_perceptual_distance_counts_for_every_sample(G):
 def test_the_projector_follows_its_lr_schedule_step_by_step(G, monkeypatch):
     import pipeline.editing.projector as pj
 
-    seen = []
-
-    class Recording(torch.optim.Adam):
-        def step(self, closure=None):
-            seen.append(self.param_groups[0]["lr"])
-            return super().step(closure)
-
-    monkeypatch.setattr(pj.torch.optim, "Adam", Recording)
+    seen = adam_lrs(monkeypatch)
     pj.project(G, torch.zeros(1, 3, 32, 32), perceptual=mse, steps=40, lr=0.2, n_mean=100)
     assert seen == pytest.approx([pj.get_lr(i / 40, 0.2) for i in range(40)]) and seen[0] == 0.0
 
