@@ -7,12 +7,12 @@ and photosketch.pth. A state dict with exactly those keys and shapes stands in f
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from pathlib import Path
 
 import pytest
 import torch
+from tiny import RunsCode
 
 from pipeline.nets.checkpoint import CheckpointError, load_file, load_into, load_strict, save_atomic
 from pipeline.nets.photosketch import PhotoSketch
@@ -109,20 +109,10 @@ def test_rosinality_dict_without_the_role_is_readable(tmp_path):
 # Files that would run code are refused
 
 
-class _RunsCode:
-    """Unpickling this calls os.system: what a malicious checkpoint looks like."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch '{self.marker}'",)
-
-
 @pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
 def test_code_running_pickle_is_refused(tmp_path, writer):
     marker = tmp_path / "pwned"
-    payload = {"g_ema": {"style.1.weight": torch.zeros(1)}, "evil": _RunsCode(marker)}
+    payload = {"g_ema": {"style.1.weight": torch.zeros(1)}, "evil": RunsCode(marker)}
     path = tmp_path / "evil.pt"
     if writer == "torch.save":
         torch.save(payload, path)
@@ -131,7 +121,7 @@ def test_code_running_pickle_is_refused(tmp_path, writer):
     with pytest.raises(CheckpointError, match="weights-only"):
         load_file(path)
     assert not marker.exists(), "loading the checkpoint ran the payload"
-    pickle.loads(pickle.dumps(_RunsCode(marker)))  # control: a plain unpickle really runs it
+    pickle.loads(pickle.dumps(RunsCode(marker)))  # control: a plain unpickle really runs it
     assert marker.exists()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny import noisy_copy
+from tiny import RunsCode, noisy_copy
 
 from pipeline.editing.ganspace import apply_ganspace, compute_ganspace, ganspace_edit, load_npz, save_npz
 from pipeline.editing.interpolation import interpolate_latents, interpolate_weights, lerp, save_gif, save_strip, slerp
@@ -121,16 +121,6 @@ def test_perceptual_fallback_is_differentiable():
     assert torch.equal(pf(y, y), torch.zeros(2))
 
 
-class _RunsCode:
-    """Unpickling this creates a file: what a checkpoint with code in it could do."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def test_perceptual_vgg_loads_local_weights_only(tmp_path):
     torch.manual_seed(0)
     sd = {f"features.{k}": v for k, v in vgg16_features_trunk().state_dict().items()}
@@ -146,7 +136,7 @@ def test_perceptual_vgg_loads_local_weights_only(tmp_path):
         PerceptualFeatures(tmp_path / "missing.pth")
     # a file that runs code when unpickled is refused, and the code never runs
     marker = tmp_path / "ran"
-    torch.save({"features.0.weight": _RunsCode(marker)}, tmp_path / "evil.pth")
+    torch.save({"features.0.weight": RunsCode(marker)}, tmp_path / "evil.pth")
     with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
         PerceptualFeatures(tmp_path / "evil.pth")
     assert not marker.exists()

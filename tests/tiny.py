@@ -134,3 +134,16 @@ def direction_loss_on(method, w, noise, text_dir=None):
             method.guide.encode(method.G_frozen.synthesis(wplus, noise=noise)),
             method.text_dir if text_dir is None else text_dir,
         ).item()
+
+
+class RunsCode:
+    """Unpickling this calls os.system to create `marker`: what a malicious checkpoint looks like.
+    `pickle.loads(pickle.dumps(RunsCode(m)))` really creates m (the control a refusal test needs)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch '{self.marker}'",)
