@@ -42,7 +42,10 @@ LEGEND = (
 TOY_METRICS = (
     "pose_acc, colour_acc, joint_acc: the fraction of samples the oracle reads as the target pose / colour / "
     "both; fid_target: FID in oracle features against renders of the target pose and colour; fid_prior: "
-    "against the generator's training distribution."
+    "against the generator's training distribution; in_domain: the fraction of samples inside the world's image "
+    "manifold (k-NN precision in oracle features against renders of every pose, colour and background: a "
+    "blurred figure or a texture is outside, whatever pose the oracle reads in it); pose_acc_in_domain, "
+    "joint_acc_in_domain: in the domain and in the target pose / pose and colour."
 )
 
 
@@ -70,7 +73,7 @@ def metric_direction(name: str) -> str | None:
     n = name.lower()
     if n.endswith(("_std", "_median")) or n == "fid_prior":  # fid_prior: how much of the prior remains
         return None
-    if n in ("pose_acc", "colour_acc", "joint_acc"):
+    if n in ("pose_acc", "colour_acc", "joint_acc", "in_domain", "pose_acc_in_domain", "joint_acc_in_domain"):
         return "higher"
     if n.startswith(("fid", "kid")) or "chamfer" in n:
         return "lower"

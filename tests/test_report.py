@@ -149,6 +149,10 @@ def test_metric_direction():
     assert metric_direction("sketch_chamfer") == "lower"
     assert metric_direction("precision") == "higher" and metric_direction("clip_score_target") == "higher"
     assert metric_direction("kid_std") is None and metric_direction("clip_score_source") is None
+    # the toy world's rates: higher is better; fid_prior (how much of the prior remains) has no side
+    for name in ("pose_acc", "joint_acc", "in_domain", "pose_acc_in_domain", "joint_acc_in_domain"):
+        assert metric_direction(name) == "higher", name
+    assert metric_direction("fid_target") == "lower" and metric_direction("fid_prior") is None
 
 
 def test_duplicate_method_names_rejected(tmp_path, methods):

@@ -574,6 +574,12 @@ def test_findings_state_each_observation_with_its_margin_and_direction():
     text = summary_paragraph(_findings_metrics(diagonal__joint_acc=0.20))
     assert "Not reproduced: the DiagonalGAN-style variant does best (joint_acc diagonal 0.200 vs best other" in text
     assert "clip_global 0.500" in text and "from 0.100 (pretrained) to 0.800" in text
+    assert "0.800." in text and "in_domain" not in text  # no in-domain figures measured: no sentence on them
+    m = _findings_metrics()
+    m["pretrained"].update(in_domain=0.21, pose_acc_in_domain=0.0)
+    m["syog"].update(in_domain=0.03, pose_acc_in_domain=0.02)
+    text = summary_paragraph(m)
+    assert "inside the world's image manifold 0.000 → 0.020 (in_domain 0.210 → 0.030)." in text
 
 
 def test_the_committed_generator_loaded_as_the_toy_experiment_says_draws_its_training_cats():
@@ -593,3 +599,67 @@ def test_the_committed_generator_loaded_as_the_toy_experiment_says_draws_its_tra
     fid = fid_from_features(embed_all(oracle, imgs), embed_all(oracle, refs))
     assert fid < 60, fid
     assert (oracle.predict(imgs)["colour"] == COLOUR_NAMES.index("pink")).sum() == 0
+
+
+def test_inside_manifold_is_torch_fidelitys_precision():
+    """The per-sample flags behind in_domain average to torch-fidelity's k-NN precision, computed
+    independently; half the samples far from the reference set fall outside."""
+    from torch_fidelity.metric_prc import calculate_precision_recall_part
+
+    from pipeline.metrics.world import inside_manifold
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(300, 4, generator=g)
+    feats = torch.cat([torch.randn(100, 4, generator=g), torch.randn(100, 4, generator=g) + 6.0])
+    inside = inside_manifold(feats, ref, 3)
+    precision, _ = calculate_precision_recall_part(feats, ref, neighborhood=3)
+    assert inside.float().mean().item() == pytest.approx(precision, abs=1e-6)
+    assert inside[100:].sum() == 0 and inside[:100].float().mean() > 0.8
+    # k matters: a larger neighbourhood is a wider manifold
+    assert inside_manifold(feats[:100], ref, 10).sum() >= inside[:100].sum()
+
+
+def test_in_domain_on_known_images(tmp_path):
+    """Renders of the world lie inside its image manifold (held-out renders: 0.96 measured), so
+    in_domain is high and pose_acc_in_domain follows pose_acc; the same renders blurred into the
+    soft figures of an over-driven fine-tune, or noise, lie outside, whatever pose the oracle reads."""
+    from PIL import Image, ImageFilter
+
+    from pipeline.metrics import EvalContext, compute_metrics
+
+    prior = json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"]
+    names = ["pose_acc", "in_domain", "pose_acc_in_domain", "joint_acc_in_domain"]
+    ctx = dict(
+        world_oracle=WORLD / "oracle" / "oracle.pth",
+        world_size=32,
+        target_pose="standing",
+        target_colour="pink",
+        prior_distribution=prior,
+        seed=0,
+    )
+    good = _write_renders(tmp_path / "good", sample_factors(200, 5, pose={"standing": 1}, colour={"pink": 1}))
+    v, prov = compute_metrics(names, EvalContext(fakes_dir=good, **ctx))
+    assert v["pose_acc"] == 1.0 and v["in_domain"] >= 0.85, v
+    assert v["pose_acc_in_domain"] == v["in_domain"] == v["joint_acc_in_domain"]
+    assert prov["world"]["references"]["world"] == {"n": 2000, "seed_stream": 13, "k": 3}
+    # 200 standing pink + 100 sitting blue renders: all in the domain, a third not in the target pose
+    mixed = _write_renders(tmp_path / "mixed", sample_factors(100, 6, pose={"sitting": 1}, colour={"blue": 1}))
+    for p in sorted(good.glob("*.png")):
+        (mixed / f"g_{p.name}").write_bytes(p.read_bytes())
+    m, _ = compute_metrics(names, EvalContext(fakes_dir=mixed, **ctx))
+    assert m["in_domain"] >= 0.85 and m["pose_acc"] == pytest.approx(2 / 3)
+    assert m["pose_acc_in_domain"] <= m["pose_acc"] and m["pose_acc_in_domain"] < m["in_domain"] - 0.2, m
+    blurred = tmp_path / "blurred"
+    blurred.mkdir()
+    for p in sorted(good.glob("*.png")):
+        Image.open(p).filter(ImageFilter.GaussianBlur(3)).save(blurred / p.name)
+    b, _ = compute_metrics(names, EvalContext(fakes_dir=blurred, **ctx))
+    # the oracle still reads them all as standing (measured 1.0); 0.13 of them are in the domain
+    assert b["pose_acc"] >= 0.9 and b["in_domain"] <= 0.3 and b["pose_acc_in_domain"] <= b["in_domain"], b
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(100):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(noise / f"{i:06d}.png")
+    n, _ = compute_metrics(names, EvalContext(fakes_dir=noise, **ctx))
+    assert n["in_domain"] == 0.0 and n["pose_acc_in_domain"] == 0.0, n

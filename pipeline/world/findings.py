@@ -96,6 +96,12 @@ def summary_paragraph(metrics: dict[str, dict], margin: float = 0.05) -> str:
     if "pose_acc" in base and "pose_acc" in pre:
         parts.append(
             f"For reference, the baseline moves pose_acc from {pre['pose_acc']:.3f} (pretrained) to "
-            f"{base['pose_acc']:.3f}."
+            f"{base['pose_acc']:.3f}"
+            + (
+                f"; inside the world's image manifold {pre['pose_acc_in_domain']:.3f} → "
+                f"{base['pose_acc_in_domain']:.3f} (in_domain {pre['in_domain']:.3f} → {base['in_domain']:.3f})."
+                if all("pose_acc_in_domain" in r and "in_domain" in r for r in (base, pre))
+                else "."
+            )
         )
     return "".join(parts).strip()
