@@ -393,23 +393,26 @@ def _write_renders(folder, f):
     return folder
 
 
-def test_world_metrics_on_known_images(tmp_path):
-    """Renders of standing pink cats score pose/colour/joint 1 against that target and are far closer
-    to it (fid_target) than to the prior; sitting blue cats score 0 on both."""
-    import json
-
-    from pipeline.metrics import EvalContext, compute_metrics
-
-    prior = json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"]
-    names = ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"]
-    ctx = dict(
+def _standing_pink_context() -> dict:
+    """EvalContext fields of the world metrics: the committed oracle, target standing + pink."""
+    return dict(
         world_oracle=WORLD / "oracle" / "oracle.pth",
         world_size=32,
         target_pose="standing",
         target_colour="pink",
-        prior_distribution=prior,
+        prior_distribution=json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"],
         seed=0,
     )
+
+
+def test_world_metrics_on_known_images(tmp_path):
+    """Renders of standing pink cats score pose/colour/joint 1 against that target and are far closer
+    to it (fid_target) than to the prior; sitting blue cats score 0 on both."""
+
+    from pipeline.metrics import EvalContext, compute_metrics
+
+    names = ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"]
+    ctx = _standing_pink_context()
     good = _write_renders(tmp_path / "good", sample_factors(200, 5, pose={"standing": 1}, colour={"pink": 1}))
     v, prov = compute_metrics(names, EvalContext(fakes_dir=good, **ctx))
     assert (v["pose_acc"], v["colour_acc"], v["joint_acc"]) == (1.0, 1.0, 1.0)
@@ -627,16 +630,8 @@ def test_in_domain_on_known_images(tmp_path):
 
     from pipeline.metrics import EvalContext, compute_metrics
 
-    prior = json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"]
     names = ["pose_acc", "in_domain", "pose_acc_in_domain", "joint_acc_in_domain"]
-    ctx = dict(
-        world_oracle=WORLD / "oracle" / "oracle.pth",
-        world_size=32,
-        target_pose="standing",
-        target_colour="pink",
-        prior_distribution=prior,
-        seed=0,
-    )
+    ctx = _standing_pink_context()
     good = _write_renders(tmp_path / "good", sample_factors(200, 5, pose={"standing": 1}, colour={"pink": 1}))
     v, prov = compute_metrics(names, EvalContext(fakes_dir=good, **ctx))
     assert v["pose_acc"] == 1.0 and v["in_domain"] >= 0.85, v
