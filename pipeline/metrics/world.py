@@ -41,7 +41,9 @@ from . import EvalContext, list_images, load_images, register_metric
 ORACLE_EXTRACTOR = "toy-oracle"
 REFERENCE_SEED_STREAMS = {"target": 11, "prior": 12, "world": 13}
 # The in_domain reference: 2,000 renders over the world's 240 factor combinations (held-out renders
-# score 0.96 at k = 3; fewer renders leave holes in the manifold, and renders fall outside it).
+# score 0.96 at k = 3). Below about 8 per combination a render's k-th neighbour can belong to another
+# combination and its radius then covers the images between them (the pretrained generator: 0.89 at
+# 500 renders, 0.20 at 2,000, 0.14 at 10,000; README "Status of this revision").
 WORLD_REFERENCE_N = 2000
 
 
