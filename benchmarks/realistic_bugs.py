@@ -1417,6 +1417,39 @@ BUGS = [
         1,
         ["tests/test_edit_stage.py", "tests/test_pipeline_e2e.py"],
     ),
+    # batch 21: the in-domain rates of the toy world (pipeline/metrics/world.py)
+    (
+        "in_domain's k-NN radius counts each render as its own neighbour",
+        "pipeline/metrics/world.py",
+        "kthvalue(k + 1, dim=1)",
+        "kthvalue(k, dim=1)",
+        1,
+        ["tests/test_world.py"],
+    ),
+    (
+        "pose_acc_in_domain forgets the pose",
+        "pipeline/metrics/world.py",
+        'values["pose_acc_in_domain"] = (inside & pose_ok)',
+        'values["pose_acc_in_domain"] = (inside)',
+        1,
+        ["tests/test_world.py", "tests/test_toy_world_e2e.py"],
+    ),
+    (
+        "in_domain against the generator's training distribution instead of the whole world",
+        "pipeline/metrics/world.py",
+        'reference_renders("world", WORLD_REFERENCE_N, ctx.world_size, ctx.seed, "", "", {})',
+        'reference_renders("prior", WORLD_REFERENCE_N, ctx.world_size, ctx.seed, "", "", ctx.prior_distribution)',
+        1,
+        ["tests/test_world.py"],
+    ),
+    (
+        "in_domain ignores the configured neighbourhood k (nearest neighbour only)",
+        "pipeline/metrics/world.py",
+        "inside_manifold(feats, embed_all(oracle, world), ctx.prc_neighborhood)",
+        "inside_manifold(feats, embed_all(oracle, world), 1)",
+        1,
+        ["tests/test_world.py"],
+    ),
 ]
 
 
