@@ -104,13 +104,17 @@ def _columns(methods: list[MethodResult]) -> list[str]:
     return list(dict.fromkeys(k for m in methods for k in m.metrics))
 
 
-def _best(methods: list[MethodResult], col: str):
-    d = metric_direction(col)
-    vals = [m.metrics.get(col) for m in methods]
+def _best_value(vals: list, direction: str | None):
+    """The best of the numbers `vals`, or None: no direction, fewer than two, or a tie across every
+    row (e.g. joint_acc 0 everywhere), where nothing stands out."""
     vals = [v for v in vals if _is_number(v)]
-    if d is None or len(vals) < 2:
+    if direction is None or len(vals) < 2 or min(vals) == max(vals):
         return None
-    return min(vals) if d == "lower" else max(vals)
+    return min(vals) if direction == "lower" else max(vals)
+
+
+def _best(methods: list[MethodResult], col: str):
+    return _best_value([m.metrics.get(col) for m in methods], metric_direction(col))
 
 
 def _header(col: str) -> str:
@@ -137,12 +141,7 @@ def _sweep_cell(stat: dict | None) -> str:
 
 
 def _sweep_best(rows: list[dict], col: str):
-    d = metric_direction(col)
-    vals = [r["metrics"].get(col, {}).get("mean") for r in rows]
-    vals = [v for v in vals if _is_number(v)]
-    if d is None or len(vals) < 2:
-        return None
-    return min(vals) if d == "lower" else max(vals)
+    return _best_value([r["metrics"].get(col, {}).get("mean") for r in rows], metric_direction(col))
 
 
 def _sweep_is_best(row: dict, col: str, best) -> bool:

@@ -144,6 +144,23 @@ def test_summary_markdown(tmp_path, methods, is_demo):
         assert f"grids/{Path(ref).name}" in paths
 
 
+def test_a_tie_across_every_row_is_not_bold(tmp_path, methods):
+    """A column where every row has the same value (e.g. joint_acc 0 everywhere) marks no best."""
+    for m in methods:
+        m.metrics["joint_acc"] = 0.0
+    out, _ = write(tmp_path, methods, False)
+    md = (out / "summary.md").read_text(encoding="utf-8")
+    header = next(line for line in md.splitlines() if line.startswith("| method |"))
+    col = [c.strip() for c in header.split("|")].index("joint_acc ↑")
+    rows = [
+        [c.strip() for c in line.split("|")] for line in md.splitlines() if line.startswith(("| baseline", "| nada"))
+    ]
+    assert [r[col] for r in rows[:2]] == ["0", "0"]
+    assert "**10**" in md  # the other columns still rank
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert '<td class="best">0</td>' not in page
+
+
 def test_metric_direction():
     assert metric_direction("fid") == "lower" and metric_direction("kid_mean") == "lower"
     assert metric_direction("sketch_chamfer") == "lower"

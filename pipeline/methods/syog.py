@@ -41,7 +41,7 @@ class SyogConfig:
     diffaug: Str = "translation"  # comma-separated DiffAugment policies, "" for none
     dsketch_pretrained: Bool = True  # D_sketch starts from netD.pth (reference default)
     # "trained" (reference): D_image keeps learning real photos vs fakes. "frozen": the pretrained D
-    # judges realism unchanged, so it cannot learn that the sketched pose is rare in the photos (README)
+    # judges realism unchanged, so it cannot learn that the sketched pose is rare in the photos (docs/toy-world-measurements.md)
     image_d: Literal["trained", "frozen"] = "trained"
     target_prompt: Optional[Prompt] = None  # used by CLIP metrics; defaults to the experiment's
     # Which iteration is exported (pipeline/selection.py). best_fid (reference: GANSketching's

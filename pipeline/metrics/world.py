@@ -43,7 +43,7 @@ REFERENCE_SEED_STREAMS = {"target": 11, "prior": 12, "world": 13}
 # The in_domain reference: 2,000 renders over the world's 240 factor combinations (held-out renders
 # score 0.96 at k = 3). Below about 8 per combination a render's k-th neighbour can belong to another
 # combination and its radius then covers the images between them (the pretrained generator: 0.89 at
-# 500 renders, 0.20 at 2,000, 0.14 at 10,000; README "Status of this revision").
+# 500 renders, 0.20 at 2,000, 0.14 at 10,000; docs/toy-world-measurements.md).
 WORLD_REFERENCE_N = 2000
 
 

@@ -13,7 +13,7 @@ saved as netG.pth (GANSketching's `netG.pth` is the EMA generator too). Path-len
 regularization (StyleGAN2 config F, which made the published LSUN-cat weights) runs from step
 `pl_from` on, every `pl_every` steps on half a batch, weight `pl_weight`; G's Adam then gets the
 lazy ratio k/(k+1) as in rosinality. It makes W smooth, which mapping-only fine-tuning relies on:
-without it the standing cats sat on small scattered islands of W (README "The toy world").
+without it the standing cats sat on small scattered islands of W (docs/toy-world-measurements.md).
 Not used: data augmentation (the renderer gives every step fresh images, so D cannot memorize a set).
 
     L_pl = mean((|J_w^T y| - a)^2)        losses.gan.path_length_penalty
