@@ -56,7 +56,8 @@ def finetune_and_measure(
         clip=dataclasses.replace(exp.clip, checkpoint=str(ROOT / exp.clip.checkpoint)),
         eval=dataclasses.replace(exp.eval, feature_weights=str(ROOT / exp.eval.feature_weights)),
     )
-    cfg = dataclasses.replace(params.method(block), **(changes or {}))
+    # the helper's `iters` governs, not a block's own length (the toy schedule gives clip_global 400)
+    cfg = dataclasses.replace(params.method(block), **{"iters": None, **(changes or {})})
     prepared = prepare_toy(tmp, exp)
     d = tmp / (name or block)
     threads = torch.get_num_threads()
