@@ -509,7 +509,8 @@ def apply_overrides(cls, block: dict, exp: Experiment, name: str, where: str) ->
 
 def check_method_overrides(exp: Experiment, methods: dict, where: str) -> None:
     """A shared key must be a setting of some registered method (blocks without it ignore it); a
-    mapping must be under a block's name (its keys are checked by `apply_overrides`)."""
+    mapping must be under a block's name (its keys are checked by `apply_overrides`) or a registered
+    method's, the name of its default block: a project that drops that block keeps the params valid."""
     from .methods import METHODS, _import_builtin
 
     _import_builtin()
@@ -517,10 +518,10 @@ def check_method_overrides(exp: Experiment, methods: dict, where: str) -> None:
     names = set().union(*({f.name for f in dataclasses.fields(m.Config)} for m in METHODS.values()))
     names -= {"method", "description"}
     for k, v in exp.method_overrides.items():
-        if isinstance(v, dict) and k not in methods:
+        if isinstance(v, dict) and k not in methods and k not in METHODS:
             raise ConfigError(
-                f"{key}.{k}: no method block of this name; blocks: {', '.join(methods)} "
-                "(a mapping here overrides one block's settings)"
+                f"{key}.{k}: no method block of this name; blocks: {', '.join(methods)}; methods: "
+                f"{', '.join(sorted(METHODS))} (a mapping here overrides one block's settings)"
             )
         if not isinstance(v, dict) and k not in names:
             raise ConfigError(f"{key}.{k}: no method has this key; method keys: {', '.join(sorted(names))}")

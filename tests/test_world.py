@@ -253,6 +253,21 @@ def test_a_block_s_own_method_overrides_apply_to_that_block_only():
             load_params(ROOT / "params.yaml", overrides={"experiment": "toy", mo: bad})
 
 
+def test_method_overrides_for_a_dropped_default_block_are_ignored():
+    """The toy schedule names clip_global; a project with the syog block only still loads (and the
+    mapping reaches no other block), while a name that is neither a block nor a method is refused."""
+    import yaml
+
+    from pipeline.config import DELETE, load_params
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert "clip_global" in raw["experiments"]["toy"]["method_overrides"]
+    drop = {f"methods.{n}": DELETE for n in raw["methods"] if n != "syog"}
+    p = load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop})
+    assert set(p.methods) == {"syog"}
+    assert p.method("syog").iters is None  # clip_global's 400 steps stay with clip_global
+
+
 def test_world_parts_train_deterministically(tmp_path):
     """The world stage's training is a function of its settings: two runs, the same bytes."""
     from pipeline.world.build import train_part
