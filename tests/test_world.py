@@ -258,7 +258,7 @@ def test_method_overrides_for_a_dropped_default_block_are_ignored():
     mapping reaches no other block), while a name that is neither a block nor a method is refused."""
     import yaml
 
-    from pipeline.config import DELETE, load_params
+    from pipeline.config import DELETE, ConfigError, load_params
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert "clip_global" in raw["experiments"]["toy"]["method_overrides"]
@@ -266,6 +266,9 @@ def test_method_overrides_for_a_dropped_default_block_are_ignored():
     p = load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop})
     assert set(p.methods) == {"syog"}
     assert p.method("syog").iters is None  # clip_global's 400 steps stay with clip_global
+    typo = {"experiments.toy.method_overrides.clip_globl": {"iters": 3}}
+    with pytest.raises(ConfigError, match=r"method_overrides.clip_globl: no method block of this name"):
+        load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop, **typo})
 
 
 def test_world_parts_train_deterministically(tmp_path):
