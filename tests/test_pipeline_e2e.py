@@ -16,20 +16,22 @@ from project import BIN, dvc, make_project, proj_env, syog_methods
 
 pytestmark = pytest.mark.slow
 
+ITERS = 60  # each fine-tune's steps
+
 
 @pytest.fixture(scope="module")
 def proj(tmp_path_factory):
     methods = syog_methods(syog_noaug={"diffaug": "", "description": "baseline without DiffAugment"})
-    # Enough steps that the kill lands mid-run; still seconds at 32 px.
+    # Enough steps that the kill lands mid-run (it comes at the first checkpoint, step 10); seconds at 32 px.
     return make_project(
         tmp_path_factory.mktemp("e2e") / "proj",
         {
             "experiments.demo.train": {
-                "iters": 150,
+                "iters": ITERS,
                 "batch": 2,
                 "ckpt_every": 10,
                 "log_every": 5,
-                "preview_every": 50,
+                "preview_every": 20,
                 "device": "cpu",
             }
         },
@@ -68,7 +70,7 @@ def killed_then_completed(proj):
 
 def test_killed_finetune_resumes_from_checkpoint(killed_then_completed):
     killed_at, out = killed_then_completed
-    assert 0 < killed_at < 150
+    assert 0 < killed_at < ITERS
     resumed = [line for line in out.splitlines() if "resuming syog from step" in line]
     assert resumed, out[-3000:]
     step = int(resumed[0].split("from step ")[1].split()[0])
@@ -105,12 +107,12 @@ def test_every_declared_output(proj, killed_then_completed):
         rows = (live / "plots/metrics/train" / f"{loss}.tsv").read_text().splitlines()
         assert rows[0].split("\t") == ["step", loss]
         steps = [int(r.split("\t")[0]) for r in rows[1:]]
-        assert steps == list(range(0, 150, 5)) + [149], "rows from before the kill must survive the resume"
+        assert steps == list(range(0, ITERS, 5)) + [ITERS - 1], "rows from before the kill must survive the resume"
     summary = json.loads((live / "metrics.json").read_text())
-    assert summary["step"] == 149 and {"d_image", "d_sketch", "g_image", "g_sketch"} <= set(summary["train"])
+    assert summary["step"] == ITERS - 1 and {"d_image", "d_sketch", "g_image", "g_sketch"} <= set(summary["train"])
     previews = sorted(p.name for p in (live / "plots/images/preview").glob("*.png"))
-    assert previews == ["0000050.png", "0000100.png", "0000150.png"]
-    assert Image.open(live / "plots/images/preview/0000150.png").size == (8 * 34 + 2, 2 * 34 + 2)  # 16 tiles
+    assert previews == ["0000020.png", "0000040.png", "0000060.png"]
+    assert Image.open(live / "plots/images/preview/0000060.png").size == (8 * 34 + 2, 2 * 34 + 2)  # 16 tiles
     for m in ("syog", "syog_noaug"):
         grid = Image.open(proj / f"data/samples/{m}/grid.png")
         assert grid.size == (8 * 34 + 2, 4 * 34 + 2)  # 32 tiles of 32 px, 8 x 4, 2 px padding

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -638,6 +639,37 @@ def test_inside_manifold_is_torch_fidelitys_precision():
     assert inside[100:].sum() == 0 and inside[:100].float().mean() > 0.8
     # k matters: a larger neighbourhood is a wider manifold
     assert inside_manifold(feats[:100], ref, 10).sum() >= inside[:100].sum()
+
+
+def test_reference_features_are_computed_once_and_keyed_by_what_they_depend_on(tmp_path, monkeypatch):
+    """Every method's evaluation draws the same references: with a cache folder they are embedded once,
+    equal to a fresh computation, and any input they depend on (target, seed, n, the renderer's source)
+    names another file, so a changed input is never answered from an old file."""
+    from pipeline.metrics import EvalContext
+    from pipeline.metrics import world as wm
+    from pipeline.world.data import load_oracle
+
+    ctx = EvalContext(fakes_dir=tmp_path, cache_dir=tmp_path / "cache", **_standing_pink_context())
+    oracle = load_oracle(ctx.world_oracle, 32)
+    first = wm.reference_features(ctx, oracle, "target", 60)
+    fresh = wm.embed_all(oracle, wm.reference_renders("target", 60, 32, 0, "standing", "pink", {}))
+    torch.testing.assert_close(first, fresh, rtol=0, atol=0)
+    (cached,) = (tmp_path / "cache").glob("world-target-*.pt")
+    torch.save(torch.zeros_like(first), cached)  # what the file holds is what a second call returns
+    assert wm.reference_features(ctx, oracle, "target", 60).abs().sum() == 0
+    for other in (
+        dataclasses.replace(ctx, target_colour="blue"),
+        dataclasses.replace(ctx, seed=1),
+    ):
+        assert wm.reference_features(other, oracle, "target", 60).abs().sum() > 0
+    assert wm.reference_features(ctx, oracle, "target", 61).abs().sum() > 0
+    edited = tmp_path / "render.py"  # the renderer's source changed (one comment more)
+    edited.write_text(Path(wm.__file__).parent.parent.joinpath("world", "render.py").read_text() + "# edited\n")
+    from pipeline.world import render as render_module
+
+    monkeypatch.setattr(render_module, "__file__", str(edited))
+    torch.testing.assert_close(wm.reference_features(ctx, oracle, "target", 60), fresh, rtol=0, atol=0)
+    assert len(list((tmp_path / "cache").glob("world-target-*.pt"))) == 5
 
 
 def test_in_domain_on_known_images(tmp_path):
