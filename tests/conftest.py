@@ -45,27 +45,3 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-# The test files that take minutes, longest first (seconds of one CI run, `pytest --durations=0`,
-# 2026-12-03; a file not listed keeps its place after these). `make test` hands whole files to its two
-# workers in this order (`--dist loadfile --no-loadscope-reorder`; xdist's own reorder puts files with
-# many tests first, which left the 7-minute browser file to start last): longest first keeps the two
-# workers' ends close together.
-LONGEST_FIRST = [
-    "test_studio_browser.py",  # 414
-    "test_pipeline_e2e.py",  # 331
-    "test_sweep.py",  # 274
-    "test_toy_steering.py",  # 227
-    "test_bad_input.py",  # 218
-    "test_toy_world_e2e.py",  # 208
-    "test_download.py",  # 115
-    "test_with_prefect.py",  # 97
-    "test_kill_stages.py",  # 63
-    "test_resume.py",  # 55
-]
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole, in order
