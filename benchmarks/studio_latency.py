@@ -49,7 +49,7 @@ def main() -> int:
     c = exp.clip
     clip = build_clip(c.model, c.pretrained, str(ROOT / c.checkpoint))
     with tempfile.TemporaryDirectory() as cache:
-        s = EditSession(G, clip, cache_dir=cache, seed=exp.seed)
+        s = EditSession.for_experiment(G, clip, exp.editing, cache_dir=cache)
         w, w2 = s.sample_w(0), s.sample_w(1)
         t = time.perf_counter()
         _ = s.relevance, s.stats

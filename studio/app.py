@@ -159,7 +159,10 @@ class Studio:
         c = exp.clip
         checkpoint = str(self.root / c.checkpoint) if c.checkpoint else None
         clip = build_clip(c.model, c.pretrained, checkpoint, cache_dir=c.cache_dir)
-        return EditSession(load_generator(exp, path), clip, cache_dir=self.runner.dir / "relevance", seed=exp.seed)
+        # the experiment's editing sizes: a slider shows what its edit stage would compute
+        return EditSession.for_experiment(
+            load_generator(exp, path), clip, exp.editing, cache_dir=self.runner.dir / "relevance"
+        )
 
     def status(self) -> dict:
         job = self.runner.current()
@@ -275,7 +278,10 @@ def build(studio: Studio):
             errs = out.get("errors", {})
             return [_error(errs.get(k, "")) for k in err_boxes]
 
-        go.click(launch, [target, source, chosen, iters, sketches], list(err_boxes.values()))
+        # "multiple": every click is answered. Gradio's default ("once") drops a click made while the
+        # previous launch's reply is still on its way, so a quick second click got no message at all;
+        # queued clicks run one at a time, and the second finds the first job running.
+        go.click(launch, [target, source, chosen, iters, sketches], list(err_boxes.values()), trigger_mode="multiple")
         cancel.click(lambda: studio.runner.cancel() and None, None, None)
 
         def poll():

@@ -154,3 +154,26 @@ def test_latent_optimization_lowers_the_clip_loss_and_reports_each_step(session)
         return global_loss(session.clip.encode_image(session.render(code)[None], normalize=True), text).item()
 
     assert loss(w) < loss(w0)
+
+
+def test_a_session_for_an_experiment_uses_its_editing_sizes(tmp_path):
+    """The studio's sliders compute what the experiment's edit stage computes: its relevance images,
+    alpha_sigma, statistics and GANSpace sizes, not the session's defaults."""
+    from pipeline.editing.spec import EditingSpec, GanspaceSpec, GlobalDirectionsSpec
+
+    editing = EditingSpec(
+        global_directions=GlobalDirectionsSpec(n_images=3, alpha_sigma=2.0, stats_n=128),
+        ganspace=GanspaceSpec(n_samples=300, n_components=3),
+        seed=5,
+    )
+    G, clip = gen(0), build_clip(DEMO_CLIP, None)
+    s = EditSession.for_experiment(G, clip, editing, cache_dir=tmp_path)
+    stats = gd.style_stats(G, n=128, seed=5)
+    torch.testing.assert_close(s.stats, stats, rtol=0, atol=0)
+    rel = gd.channel_relevance(G, clip, n_images=3, alpha_sigma=2.0, seed=5, stats=stats, noise=s.noise)
+    for a, b in zip(s.relevance, rel, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    assert s.components["lat_comp"].shape[0] == 3
+    # the defaults would have given another relevance (16 images, alpha_sigma 5)
+    other = gd.channel_relevance(G, clip, n_images=16, seed=5, stats=stats, noise=s.noise)
+    assert max((a - b).abs().max().item() for a, b in zip(s.relevance, other, strict=True)) > 1e-3

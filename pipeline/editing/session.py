@@ -53,15 +53,33 @@ class EditSession:
         stats_n: int = 2000,
         ganspace_samples: int = 5000,
         ganspace_components: int = 16,
+        alpha_sigma: float = 5.0,
     ):
         self.G = G.eval().requires_grad_(False)
         self.clip, self.cache_dir, self.seed = clip, cache_dir, seed
-        self.relevance_images, self.stats_n = relevance_images, stats_n
+        self.relevance_images, self.stats_n, self.alpha_sigma = relevance_images, stats_n, alpha_sigma
         self.ganspace_samples, self.ganspace_components = ganspace_samples, ganspace_components
         self.noise = G.stored_noise()  # fixed: the same code always renders the same image
         self.device = next(G.parameters()).device
         self._directions: dict[tuple[str, str], torch.Tensor] = {}  # prompt pair -> text direction
         self._lock = threading.RLock()  # re-entrant: global_direction -> relevance -> render
+
+    @classmethod
+    def for_experiment(cls, G, clip, editing, cache_dir=None) -> EditSession:
+        """A session whose sliders compute what the experiment's edit stage computes: the seed, relevance,
+        statistics and GANSpace sizes of its `editing` block (an EditingSpec), not the defaults."""
+        gd_spec, gs_spec = editing.global_directions, editing.ganspace
+        return cls(
+            G,
+            clip,
+            cache_dir=cache_dir,
+            seed=editing.seed,
+            relevance_images=gd_spec.n_images,
+            stats_n=gd_spec.stats_n,
+            alpha_sigma=gd_spec.alpha_sigma,
+            ganspace_samples=gs_spec.n_samples,
+            ganspace_components=gs_spec.n_components,
+        )
 
     # -- codes and rendering ----------------------------------------------------------
 
@@ -96,6 +114,7 @@ class EditSession:
             self.G,
             self.clip,
             n_images=self.relevance_images,
+            alpha_sigma=self.alpha_sigma,
             seed=self.seed,
             cache_path=self.cache_dir,
             stats=self.stats,
