@@ -38,7 +38,7 @@ chromium:
 test: venv chromium
 	$(BIN)/ruff check pipeline stages tests benchmarks
 	$(BIN)/ruff format --check pipeline stages tests benchmarks
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # GPU figures (issue 7's configuration: 256 px, channel_base 32768, batch 4, ViT-B/32); needs CUDA
 bench: venv

@@ -42,6 +42,7 @@ def free_port() -> int:
 
 
 ITERS = 20  # the customization: a reduced toy world's short syog fine-tune
+EDIT_TOOLS = ("latent_opt", "mapper", "global_directions", "inversion", "interpolation", "scribble", "ganspace")
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,8 @@ def proj(tmp_path_factory):
             # the loop is what is tested here, not the metrics: the toy world's own five, on fewer samples
             "experiments.toy.eval.n_samples": 100,
             "experiments.toy.eval.metrics": ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"],
+            # nor the edit stage (the Edit tab works on the generator itself, tested below): its tools off
+            **{f"experiments.toy.editing.{tool}.enabled": False for tool in EDIT_TOOLS},
         }
     )
     return make_project(tmp_path_factory.mktemp("studio") / "proj", extra, syog_methods())

@@ -16,8 +16,8 @@ what it promised for sketch_data.zip and hangs up (every time), /evil/ serves a 
 a path-traversal member, /fast/ serves the good archives at full speed.
 
 The three failing fetches spend most of their time in the download's and Prefect's retry back-off,
-asleep; they are started together as soon as the first test of tests/faults runs (when
-test_download.py is among the selected tests) and are checked by test_download.py.
+asleep; they are started together when test_download.py begins (in the pytest-xdist worker that runs
+it) and are checked by its tests.
 """
 
 import io
@@ -200,7 +200,7 @@ def official_project(path: Path, server, site: str, archives, base_url: str | No
 
 
 # ----------------------------------------------------------------------------
-# Runs started early, in the background (both are mostly waiting)
+# Runs in the background: the failing fetches (mostly waiting) and the kill tests' reference
 
 
 @pytest.fixture(scope="session")
@@ -249,13 +249,3 @@ def clean_pipeline(tmp_path_factory):
     run = Run(proj, ["repro"], proj.parent / "clean.log")
     yield run
     run.stop()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _start_early(request):
-    """Start the background runs as soon as tests/faults begins, if their tests are selected."""
-    modules = {item.module.__name__.rsplit(".", 1)[-1] for item in request.session.items}
-    if "test_download" in modules:
-        request.getfixturevalue("failing")
-    if "test_kill_stages" in modules:
-        request.getfixturevalue("clean_pipeline")

@@ -15,6 +15,12 @@ pytestmark = pytest.mark.slow
 MiB = 1 << 20
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _start_failing_early(failing):
+    """The failing fetches (mostly asleep in retry back-off) run while the first test here runs. Started
+    by this module, in the worker that runs it: a session-wide early start ran them in every worker."""
+
+
 def finished(failing, case):
     rc, out, seconds = failing[case].wait()
     print(f"\n{case}: `dvc repro fetch` exited {rc} after {seconds:.0f} s")

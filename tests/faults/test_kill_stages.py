@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def clean(clean_pipeline):
-    """The reference: conftest started `dvc repro` of the tiny project early, in the background."""
+    """The reference: an uninterrupted `dvc repro` of the tiny project (conftest's clean_pipeline)."""
     rc, out, seconds = clean_pipeline.wait(timeout=600)
     assert rc == 0, out[-4000:]
     print(f"\nclean tiny pipeline: {seconds:.0f} s")
