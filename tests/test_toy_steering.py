@@ -1,11 +1,13 @@
 """Do the methods do what they claim? In the toy world, with the committed networks and the oracle:
 
-  * a short sketch fine-tune (`syog`, the toy schedule of params.yaml) moves the samples toward the
-    sketched pose;
   * a short fine-tune of the text method that works here (`clip_global`) moves colour_acc toward the
     prompt's colour, and one toward another colour does not (the prompt's colour swapped);
   * NADA's direction step lowers the directional loss on a fixed batch, and a swapped prompt pair
     drives the images the other way.
+
+That a short sketch fine-tune (`syog`) moves the samples toward the sketched pose is shown end to end,
+through DVC, by tests/test_toy_world_e2e.py (the same +0.3 bound; 0.97 / 0.79 / 0.56 at 150 steps for
+seeds 0 / 1 / 2 when this file measured it in-process too).
 
 Toy-world numbers: they measure the methods in this world, not in the published setting.
 """
@@ -38,14 +40,6 @@ def pretrained(world):
     return finetune_and_measure(tmp, params.experiment, params, "syog", iters=0, name="pretrained")
 
 
-def test_a_sketch_fine_tune_learns_the_sketched_pose(world, pretrained):
-    tmp, params = world
-    m = finetune_and_measure(tmp, params.experiment, params, "syog", iters=150)
-    assert pretrained["pose_acc"] <= 0.15
-    # measured on the full data: 0.97 / 0.79 / 0.56 at 150 steps for seeds 0 / 1 / 2
-    assert m["pose_acc"] >= pretrained["pose_acc"] + 0.3, (pretrained, m)
-
-
 def test_the_clip_global_loss_turns_the_cats_the_prompt_s_colour_and_not_another(world, pretrained):
     tmp, params = world
     pink = finetune_and_measure(
@@ -57,7 +51,7 @@ def test_the_clip_global_loss_turns_the_cats_the_prompt_s_colour_and_not_another
     # colour_acc is measured against each run's own prompt: pink for the first, blue for the second
     # From <= 0.02 to >= 0.3, each. The figure is one chaotic 200-step run and moves with the CPU:
     # pink 0.47 / blue 0.77 on a 2-core AMD EPYC, above 0.5 each on the machine before (README).
-    assert pretrained["colour_acc"] <= 0.02
+    assert pretrained["colour_acc"] <= 0.02 and pretrained["pose_acc"] <= 0.15  # natural colours, few stand
     assert pink["colour_acc"] >= 0.3, pink
     assert blue["colour_acc"] >= 0.3, blue
     # the run toward blue does not make pink cats, nor the pink run blue ones
