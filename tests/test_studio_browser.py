@@ -42,7 +42,13 @@ def free_port() -> int:
 
 
 ITERS = 20  # the customization: a reduced toy world's short syog fine-tune
-EDIT_TOOLS = ("latent_opt", "mapper", "global_directions", "inversion", "interpolation", "scribble", "ganspace")
+
+
+def edit_tools() -> list[str]:
+    """The edit stage's tools: the fields of EditingSpec that can be switched off."""
+    from pipeline.editing.spec import EditingSpec
+
+    return [name for name, value in vars(EditingSpec()).items() if hasattr(value, "enabled")]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +65,7 @@ def proj(tmp_path_factory):
             "experiments.toy.eval.n_samples": 100,
             "experiments.toy.eval.metrics": ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"],
             # nor the edit stage (the Edit tab works on the generator itself, tested below): its tools off
-            **{f"experiments.toy.editing.{tool}.enabled": False for tool in EDIT_TOOLS},
+            **{f"experiments.toy.editing.{tool}.enabled": False for tool in edit_tools()},
         }
     )
     return make_project(tmp_path_factory.mktemp("studio") / "proj", extra, syog_methods())

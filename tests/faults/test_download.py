@@ -11,14 +11,10 @@ from pathlib import Path
 import pytest
 from project import Run, digests, dvc, kill, start, stray_temp_files, wait_until
 
-pytestmark = pytest.mark.slow
+# `failing` on every test: the failing fetches (mostly asleep in retry back-off) start with this module's
+# first test, in the worker that runs it, and run while it does (a session-wide start ran them in every worker)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("failing")]
 MiB = 1 << 20
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _start_failing_early(failing):
-    """The failing fetches (mostly asleep in retry back-off) run while the first test here runs. Started
-    by this module, in the worker that runs it: a session-wide early start ran them in every worker."""
 
 
 def finished(failing, case):
