@@ -1,4 +1,4 @@
-# make demo   create .venv, install the pinned dependencies, run the offline demo (`dvc repro`)
+# make demo   create .venv, install the pinned dependencies, run the default experiment (stages/repro.py)
 # make test   create .venv if needed, run the test suite (what CI runs); installs Debian's chromium
 #             for the browser test when missing and possible (root + apt-get), else that test skips
 # make bench  GPU benchmarks (benchmarks/), printed, never asserted; make bench-cpu: the CPU ones
@@ -27,8 +27,9 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 
 venv: $(BIN)/.installed
 
+# independent stages side by side (stages/repro.py; plain `dvc repro` gives the same numbers, one stage at a time)
 demo: venv
-	$(BIN)/python stages/with_prefect.py dvc repro
+	$(BIN)/python stages/with_prefect.py $(BIN)/python stages/repro.py
 	@echo "Report: $(CURDIR)/reports/index.html  (and reports/summary.md; TOY-WORLD NUMBERS)"
 
 # Never fails: without root or apt-get, tests/test_report_browser.py is skipped instead.

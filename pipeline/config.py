@@ -321,6 +321,10 @@ class Experiment:
     photosketch_bn_mode: Literal["train", "eval"] = "train"
     photosketch_ngf: PosInt = 64  # PhotoSketch width (published: 64; the toy world's is narrower)
     editing: EditingSpec = field(default_factory=EditingSpec)
+    # torch's CPU threads in every stage of this experiment (null: torch's default, one per core).
+    # The thread count changes how floating-point sums are split, hence the trained weights: a fixed
+    # count gives the same numbers however the stages are scheduled (stages/repro.py runs them side by side).
+    cpu_threads: Optional[PosInt] = None
     # Values that replace the method blocks' own in this experiment: `key: value` for every block that
     # has the key, `<block>: {key: value}` for that block only (applied after the shared ones); the toy
     # world's short schedule, e.g. {direction_every: 10, syog: {l_image: 0.3}}; README "The toy world".

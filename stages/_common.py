@@ -91,14 +91,26 @@ def prefect_api():
         stop_server(proc)
 
 
-def main(run, description: str, method: bool = False, extra_args=()) -> None:
-    """Parse args, validate params, run `run(params, args)`; user errors exit 2 with one clear line."""
+def set_cpu_threads(exp) -> None:
+    """torch's CPU threads from the experiment (`cpu_threads`; null: torch's default): the count
+    changes the trained weights' last bits, so it comes from params, not from the machine's load."""
+    import torch
+
+    if exp.cpu_threads is not None:
+        torch.set_num_threads(exp.cpu_threads)
+
+
+def main(run, description: str, method: bool = False, extra_args=(), experiment_stage: bool = True) -> None:
+    """Parse args, validate params, run `run(params, args)`; user errors exit 2 with one clear line.
+    experiment_stage: the stage works on the selected experiment (its `cpu_threads` apply)."""
     args = parser(description, method, extra_args).parse_args()
     setup_logging()
     try:
         params = load_params(args.params)
         if method and args.method != PRETRAINED:
             params.method(args.method)
+        if experiment_stage:
+            set_cpu_threads(params.experiment)
         with contextlib.nullcontext() if args.dry_run else prefect_api():
             run(params, args)
     except (ConfigError, DataError, CheckpointError, FetchError) as e:

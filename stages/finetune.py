@@ -18,6 +18,8 @@ def fingerprint(exp, method_cfg) -> str:
 
 
 def run(params, args):
+    import torch
+
     from pipeline.config import to_yaml
 
     exp, cfg = params.experiment, params.method(args.method)
@@ -38,6 +40,7 @@ def run(params, args):
             "experiment": exp,
             "method": cfg,
             "fingerprint": fp,
+            "torch_threads": torch.get_num_threads(),  # experiment.cpu_threads, or torch's default
             "summary": summary,
         },
         out / "config.json",

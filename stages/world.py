@@ -31,4 +31,9 @@ def run(params, args):
 
 
 if __name__ == "__main__":
-    main(run, __doc__, extra_args=[("--part", {"required": True, "help": "oracle, sketcher, clip or gan"})])
+    main(
+        run,
+        __doc__,
+        extra_args=[("--part", {"required": True, "help": "oracle, sketcher, clip or gan"})],
+        experiment_stage=False,  # the world's own params; its training keeps torch's default threads
+    )

@@ -1,5 +1,5 @@
 """End to end through DVC: the real stages and Prefect flows on a tiny config in a temporary copy
-of the project. Kills fine-tuning mid-run and checks the re-run resumes; checks every declared
+of the project. Kills fine-tuning mid-run and checks the re-run (`make demo`'s parallel runner) resumes; checks every declared
 output; checks that a no-op `dvc repro` does nothing and that editing one method's learning rate
 re-runs only that method's stages and the report."""
 
@@ -26,6 +26,7 @@ def proj(tmp_path_factory):
     return make_project(
         tmp_path_factory.mktemp("e2e") / "proj",
         {
+            "experiments.demo.cpu_threads": 2,
             "experiments.demo.train": {
                 "iters": ITERS,
                 "batch": 2,
@@ -33,7 +34,7 @@ def proj(tmp_path_factory):
                 "log_every": 5,
                 "preview_every": 20,
                 "device": "cpu",
-            }
+            },
         },
         methods,
     )
@@ -64,8 +65,19 @@ def killed_then_completed(proj):
     p.wait()
     assert not (proj / "data" / "finetune" / "syog" / "model" / "netG.pth").exists()
     killed_at = max(int(c.stem.split("_")[1]) for c in ckpts)
-    out = dvc(proj, "repro")
-    return killed_at, out
+    # The rest through `make demo`'s runner (stages/repro.py, two stages at a time); the no-op test
+    # below then checks with plain `dvc repro` that it left what DVC itself would have. The
+    # environment asks for one thread; params' cpu_threads (2) must win (test below).
+    r = subprocess.run(
+        [str(BIN / "python"), "stages/repro.py", "-j", "2"],
+        cwd=proj,
+        env={**proj_env(proj), "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+    )
+    logs = "".join(f.read_text() for f in sorted((proj / ".dvc" / "tmp" / "repro").glob("*.log")))
+    assert r.returncode == 0, f"stages/repro.py failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return killed_at, r.stdout + logs
 
 
 def test_killed_finetune_resumes_from_checkpoint(killed_then_completed):
@@ -75,6 +87,16 @@ def test_killed_finetune_resumes_from_checkpoint(killed_then_completed):
     assert resumed, out[-3000:]
     step = int(resumed[0].split("from step ")[1].split()[0])
     assert step >= killed_at, f"resumed from {step}, expected >= {killed_at} (not from step 0)"
+
+
+def test_stages_run_the_experiments_cpu_threads(proj, killed_then_completed):
+    """Each fine-tune ran params' cpu_threads torch threads (2 here), not what the environment gave
+    (OMP_NUM_THREADS=1): the count decides the weights' last bits."""
+    threads = yaml.safe_load((proj / "params.yaml").read_text())["experiments"]["demo"]["cpu_threads"]
+    assert threads == 2
+    for m in ("syog", "syog_noaug"):
+        cfg = json.loads((proj / "data" / "finetune" / m / "config.json").read_text())
+        assert cfg["torch_threads"] == threads, (m, cfg["torch_threads"])
 
 
 def test_every_declared_output(proj, killed_then_completed):
