@@ -58,9 +58,9 @@ def outdated(root: Path) -> set[str]:
     return set(json.loads(r.stdout))
 
 
-def plan(root: Path, changed: set[str], targets: list[str]) -> dict[str, set[str]]:
-    """{stage: the stages it waits for} for the changed stages and all that is downstream of them,
-    restricted to TARGETs and their upstream stages when targets are given."""
+def plan(root: Path, changed: set[str], targets: list[str]) -> tuple[dict[str, set[str]], list[str]]:
+    """({stage: the stages it waits for}, every stage in dvc.yaml order) for the changed stages and all
+    that is downstream of them, restricted to TARGETs and their upstream stages when targets are given."""
     import networkx as nx
     from dvc.repo import Repo
 
@@ -68,6 +68,7 @@ def plan(root: Path, changed: set[str], targets: list[str]) -> dict[str, set[str
         graph = repo.index.graph  # edge (stage, upstream stage): `stage` depends on an output of it
         name = {s: s.addressing for s in graph.nodes}
         g = nx.relabel_nodes(graph, name)
+        order = [s.addressing for s in repo.index.stages]
     known = set(g.nodes)
     for t in targets:
         if t not in known:
@@ -78,7 +79,7 @@ def plan(root: Path, changed: set[str], targets: list[str]) -> dict[str, set[str
     if targets:
         wanted = set(targets).union(*(nx.descendants(g, t) for t in targets))
         keep &= wanted
-    return {s: {u for u in g.successors(s) if u in keep} for s in keep}
+    return {s: {u for u in g.successors(s) if u in keep} for s in keep}, order
 
 
 def progress(log: Path) -> str:
@@ -98,7 +99,10 @@ def log_path(log_dir: Path, stage: str) -> Path:
     return log_dir / (re.sub(r"[^A-Za-z0-9._-]", "_", stage.replace("@", "-")) + ".log")
 
 
-def run(root: Path, deps: dict[str, set[str]], jobs: int, log_dir: Path) -> int:
+def run(root: Path, deps: dict[str, set[str]], jobs: int, log_dir: Path, order_hint: list[str] = ()) -> int:
+    """Run the stages of `deps`; among those ready, the earlier in `order_hint` (dvc.yaml's order, which
+    is `dvc repro`'s too: the methods as params.yaml lists them, the longest fine-tunes first) starts first."""
+    rank = {s: i for i, s in enumerate(order_hint)}
     log_dir.mkdir(parents=True, exist_ok=True)
     order = graphlib.TopologicalSorter(deps)
     order.prepare()
@@ -109,7 +113,7 @@ def run(root: Path, deps: dict[str, set[str]], jobs: int, log_dir: Path) -> int:
     try:
         while order.is_active():
             if not failed:
-                waiting += order.get_ready()
+                waiting = sorted([*waiting, *order.get_ready()], key=lambda s: rank.get(s, len(rank)))
             while waiting and len(running) < jobs and not failed:
                 stage = waiting.pop(0)
                 log = log_path(log_dir, stage)
@@ -176,14 +180,12 @@ def main(argv=None) -> int:
     if not changed:
         print("Data and pipelines are up to date.", flush=True)
         return 0
-    deps = plan(root, changed, args.targets)
+    deps, order = plan(root, changed, args.targets)
     if not deps:
         print("Data and pipelines are up to date.", flush=True)
         return 0
-    print(
-        f"[repro] {len(deps)} stage(s) to check, {jobs} at once: {', '.join(graphlib.TopologicalSorter(deps).static_order())}"
-    )
-    return run(root, deps, jobs, root / ".dvc" / "tmp" / "repro")
+    print(f"[repro] {len(deps)} stage(s) to check, {jobs} at once: {', '.join(s for s in order if s in deps)}")
+    return run(root, deps, jobs, root / ".dvc" / "tmp" / "repro", order)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ def toy_extra(**more) -> dict:
         "experiment": "toy",
         "experiments.toy.toy_data": {"sketch_pose": "standing", "n_sketches": 16, "n_photos": 400, "n_eval": 200},
         "experiments.toy.train": {"iters": 160, "batch": 4, "ckpt_every": 80, "log_every": 10, "device": "cpu"},
+        "experiments.toy.method_overrides.syog.iters": None,  # train.iters, not the toy schedule's 400
         "experiments.toy.eval.n_samples": 200,
         "experiments.toy.eval.kid_subset_size": 50,
         "experiments.toy.eval.batch": 100,

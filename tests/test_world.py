@@ -264,8 +264,10 @@ def test_method_overrides_for_a_dropped_default_block_are_ignored():
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert "clip_global" in raw["experiments"]["toy"]["method_overrides"]
     drop = {f"methods.{n}": DELETE for n in raw["methods"] if n != "syog"}
-    p = load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop})
+    own = {"experiments.toy.method_overrides.syog.iters": DELETE}  # syog's own length off: clip_global's stays there
+    p = load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop, **own})
     assert set(p.methods) == {"syog"}
+    assert raw["experiments"]["toy"]["method_overrides"]["clip_global"]["iters"] == 400
     assert p.method("syog").iters is None  # clip_global's 400 steps stay with clip_global
     typo = {"experiments.toy.method_overrides.clip_globl": {"iters": 3}}
     with pytest.raises(ConfigError, match=r"method_overrides.clip_globl: no method block of this name"):
