@@ -56,16 +56,17 @@ def overrides(form: Form, raw: dict) -> dict:
     # The form's iterations are every chosen block's: a block's own `iters` (or the toy schedule's
     # per-block one) would silently run another length. A per-block override of a block not chosen
     # goes with the block (it would name a block that is no longer there).
+    # `iters: null` already means train.iters, and Hydra refuses to delete a null key ("does not exist").
     method_overrides = ((raw.get("experiments") or {}).get(exp) or {}).get("method_overrides") or {}
-    if "iters" in method_overrides:
+    if method_overrides.get("iters") is not None:
         out[f"{e}.method_overrides.iters"] = DELETE
     for name, block in method_overrides.items():
         if isinstance(block, dict) and name not in form.methods:
             out[f"{e}.method_overrides.{name}"] = DELETE
-        elif isinstance(block, dict) and "iters" in block:
+        elif isinstance(block, dict) and block.get("iters") is not None:
             out[f"{e}.method_overrides.{name}.iters"] = DELETE
     for name, block in (raw.get("methods") or {}).items():
-        if name in form.methods and isinstance(block, dict) and "iters" in block:
+        if name in form.methods and isinstance(block, dict) and block.get("iters") is not None:
             out[f"methods.{name}.iters"] = DELETE
     if form.source_prompt.strip():
         out[f"{e}.source_prompt"] = form.source_prompt
