@@ -226,3 +226,24 @@ def test_step_is_reproducible_under_seed(pretrained):
     (l1, w1), (l2, w2) = run(), run()
     assert l1 == l2
     assert torch.equal(w1, w2)
+
+
+def test_g_lr_decay_falls_linearly_to_zero_over_the_last_fraction(pretrained):
+    """g_lr_decay 0.5 over 8 iterations: G's lr is g_lr for iterations 0-3, then g_lr * (8 - it) / 4
+    (1, 0.75, 0.5, 0.25 of it) as each iteration runs; D's lr never changes; 0 (GANSketching) keeps it."""
+    from pipeline.methods.syog import g_lr_at
+
+    assert [g_lr_at(0.1, it, 8, 0.0) for it in range(8)] == [0.1] * 8
+    method, nets, exp, cfg = setup(pretrained, g_lr=0.1, g_lr_decay=0.5, iters=8)
+    data = FakeData(SIZE)
+    d_lr = method.d_optim.param_groups[0]["lr"]
+    seen = []
+    for it in range(8):
+        method.step(it, data)
+        seen.append(method.g_optim.param_groups[0]["lr"])
+    assert seen == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.1, 0.075, 0.05, 0.025], rel=1e-12)
+    assert method.d_optim.param_groups[0]["lr"] == d_lr
+    constant, *_ = setup(pretrained, g_lr=0.1, iters=8)
+    for it in range(8):
+        constant.step(it, data)
+    assert constant.g_optim.param_groups[0]["lr"] == 0.1

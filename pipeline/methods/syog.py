@@ -31,6 +31,9 @@ class SyogConfig:
     description: Str = ""
     lr: PosFloat = 0.002  # Adam lr for G (stored mapping weights; effective x lr_mlp) and D
     g_lr: Optional[PosFloat] = None  # G's own lr; None = `lr`, as GANSketching (a toy-schedule switch)
+    # The last fraction of the run over which G's lr falls linearly to 0 (`g_lr_at`); 0: constant, as
+    # GANSketching. A toy-schedule switch: the short high-lr run swings between poses (docs/toy-world-measurements.md).
+    g_lr_decay: Unit = 0.0
     iters: Optional[PosInt] = None  # this block's fine-tune length; None: the experiment's train.iters
     beta1: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.0
     beta2: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.99
@@ -58,6 +61,19 @@ class SyogConfig:
             raise ConfigError(f"{path}.diffaug: {e}") from None
 
 
+def g_lr_at(base: float, it: int, total: int, decay: float) -> float:
+    """G's lr at iteration `it` (0-based) of `total`: `base` until the last `decay` fraction of the run,
+    then linearly down to 0 at `total` (decay 0: always `base`, GANSketching's constant lr).
+
+        lr(it) = base                                     it <  s,  s = total * (1 - decay)
+        lr(it) = base * (total - it) / (total - s)        it >= s
+    """
+    start = total * (1.0 - decay)
+    if decay <= 0 or it < start:
+        return base
+    return base * max(0.0, (total - it) / (total - start))
+
+
 def requires_grad(module, flag: bool):
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -74,9 +90,8 @@ class SketchYourOwnGAN:
             nets.D_sketch = type(nets.D_sketch)(nets.D_sketch.cfg).to(nets.device)
         requires_grad(G, False)
         self.g_params = self.generator_parameters()
-        self.g_optim = torch.optim.Adam(
-            self.g_params, lr=cfg.lr if cfg.g_lr is None else cfg.g_lr, betas=(cfg.beta1, cfg.beta2)
-        )
+        self.g_base_lr = cfg.lr if cfg.g_lr is None else cfg.g_lr
+        self.g_optim = torch.optim.Adam(self.g_params, lr=self.g_base_lr, betas=(cfg.beta1, cfg.beta2))
         self.train_d_image = cfg.l_image > 0 and cfg.image_d == "trained"
         self.d_modules = [nets.D_sketch] + ([nets.D_image] if self.train_d_image else [])
         # Lazy-R1 ratio (StyleGAN2 appendix B): the D optimizer sees k/(k+1) of the steps.
@@ -212,6 +227,9 @@ class SketchYourOwnGAN:
         return logs
 
     def step(self, it: int, data) -> dict:
+        if self.cfg.g_lr_decay > 0:
+            for group in self.g_optim.param_groups:
+                group["lr"] = g_lr_at(self.g_base_lr, it, self.cfg.iters or self.exp.train.iters, self.cfg.g_lr_decay)
         logs = self.d_step(data)
         if self.cfg.d_reg_every > 0 and self.cfg.r1_gamma > 0 and it % self.cfg.d_reg_every == 0:
             logs.update(self.r1_step(data))
