@@ -37,14 +37,16 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 STATUS_EVERY_S = 30.0
 
 
 def default_jobs(params_file: Path) -> int:
-    """CPU cores / the selected experiment's cpu_threads; 1 where the experiment leaves threads to torch."""
+    """CPU cores / the selected experiment's cpu_threads; 1 where the experiment leaves threads to torch
+    (or the project has no params file)."""
     import yaml
 
+    if not params_file.is_file():
+        return 1
     raw = yaml.safe_load(params_file.read_text()) or {}
     threads = (raw.get("experiments", {}).get(raw.get("experiment"), {}) or {}).get("cpu_threads")
     return max(1, (os.cpu_count() or 1) // threads) if threads else 1
@@ -170,9 +172,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("targets", nargs="*", help="stages to bring up to date, with their upstream (default: all)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="stages at once (default: cores / cpu_threads)")
-    p.add_argument("--params", default=str(ROOT / "params.yaml"), help="for the default --jobs (default: %(default)s)")
+    p.add_argument(
+        "--params", default="params.yaml", help="for the default --jobs (default: the project's %(default)s)"
+    )
     args = p.parse_args(argv)
-    jobs = args.jobs or default_jobs(Path(args.params))
+    jobs = args.jobs if args.jobs is not None else default_jobs(Path(args.params))
     if jobs < 1:
         sys.exit(f"error: --jobs must be >= 1, got {jobs}")
     root = Path.cwd()

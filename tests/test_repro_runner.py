@@ -130,3 +130,21 @@ def test_unknown_target_is_named(tmp_path):
     proj = project(tmp_path / "p")
     r = runner(proj, "nope")
     assert r.returncode != 0 and "no stage 'nope' in dvc.yaml" in r.stderr and "a, b, c, d, e" in r.stderr
+    r = runner(proj, "-j", "0")
+    assert r.returncode != 0 and "--jobs must be >= 1, got 0" in r.stderr
+
+
+def test_default_jobs_come_from_the_projects_params(tmp_path):
+    """cores / cpu_threads of the experiment selected in the project's own params.yaml (its working
+    folder's, not this checkout's); 1 without cpu_threads or without a params file."""
+    sys.path.insert(0, str(ROOT / "stages"))
+    from repro import default_jobs
+
+    f = tmp_path / "params.yaml"
+    assert default_jobs(f) == 1
+    f.write_text(
+        yaml.safe_dump({"experiment": "x", "experiments": {"x": {"cpu_threads": 1}, "y": {"cpu_threads": 99}}})
+    )
+    assert default_jobs(f) == os.cpu_count()
+    f.write_text(yaml.safe_dump({"experiment": "y", "experiments": {"y": {"cpu_threads": None}}}))
+    assert default_jobs(f) == 1
