@@ -6,6 +6,9 @@
   the renderer; 6 per pose), given with `assets.sketch_dir`, one run per pose: the target pose is
   what the oracle reads from them, and pose_acc should move from the pretrained generator's share of
   that pose toward 1.
+- `syog` with the renderer's sitting and lying sketches (`toy_data.sketch_pose`), for comparison: the
+  same poses in the style of the default sketches, so a row that moves here and not with the other
+  hand's sketches points at the stroke, not the pose (docs/toy-world-measurements.md).
 - `clip_global` with the default sketches and prompts naming other palette colours than the
   default's pink: colour_acc should move from about 0 toward 1.
 
@@ -90,6 +93,9 @@ def main() -> None:
                 shutil.copy(f, sketches / f.name)
         params = load_params(ROOT / "params.yaml", {**base, "experiments.toy.assets.sketch_dir": str(sketches)})
         cases.append((f"other hand, {pose}", None, params, "syog", out / f"prepared_{pose}"))
+    for pose in POSES[1:]:  # the same poses in the default sketches' style (the renderer's, through the sketcher)
+        params = load_params(ROOT / "params.yaml", {**base, "experiments.toy.toy_data.sketch_pose": pose})
+        cases.append((f"renderer, {pose}", None, params, "syog", out / f"prepared_renderer_{pose}"))
     params = load_params(ROOT / "params.yaml", base)
     for colour in COLOURS:
         cases.append((f"prompt {colour}", f"a photo of a {colour} cat", params, "clip_global", out / "prepared"))

@@ -604,6 +604,17 @@ def test_findings_state_each_observation_with_its_margin_and_direction():
     m["syog"].update(in_domain=0.03, pose_acc_in_domain=0.02)
     text = summary_paragraph(m)
     assert "inside the world's image manifold 0.000 → 0.020 (in_domain 0.210 → 0.030)." in text
+    # rows far below the pretrained generator's in_domain are named as outside the world's images
+    # (no other row measured it)
+    want = (
+        "cats of this world at all (in_domain; pretrained 0.210): syog 0.030; below a quarter of the pretrained "
+        "generator's (syog) the oracle reads pose and colour from figures outside"
+    )
+    assert want in text
+    m["clip_global"]["in_domain"], m["syog"]["in_domain"] = 0.0, 0.06
+    text = summary_paragraph(m)
+    assert "pretrained 0.210): syog 0.060, clip_global 0.000;" in text
+    assert "below a quarter of the pretrained generator's (clip_global) the oracle reads" in text
 
 
 def test_the_committed_generator_loaded_as_the_toy_experiment_says_draws_its_training_cats():

@@ -104,4 +104,27 @@ def summary_paragraph(metrics: dict[str, dict], margin: float = 0.05) -> str:
                 else "."
             )
         )
+    parts.append(_in_domain_sentence(metrics))
     return "".join(parts).strip()
+
+
+def _in_domain_sentence(metrics: dict[str, dict]) -> str:
+    """Which rows' samples are cats of this world at all. The oracle reads a pose and a colour from
+    anything (a blurred figure too), so a row whose `in_domain` is far below the pretrained
+    generator's has its pose and colour read from figures outside the world's images."""
+    pre = _get(metrics, "pretrained", "in_domain")
+    rows = {m: _get(metrics, m, "in_domain") for m in metrics if m != "pretrained"}
+    rows = {m: v for m, v in rows.items() if v is not None}
+    if pre is None or not rows:
+        return ""
+    outside = [m for m, v in rows.items() if v < pre / 4]
+    text = f" Whether the samples are cats of this world at all (in_domain; pretrained {pre:.3f}): " + ", ".join(
+        f"{m} {v:.3f}" for m, v in rows.items()
+    )
+    if outside:
+        text += (
+            f"; below a quarter of the pretrained generator's ({', '.join(outside)}) the oracle reads pose and "
+            "colour from figures outside the world's images, so those rows' accuracies say what the samples "
+            "resemble, not that they are cats"
+        )
+    return text + "."
