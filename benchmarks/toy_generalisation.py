@@ -8,7 +8,7 @@
   that pose toward 1.
 - `syog` with the renderer's sitting and lying sketches (`toy_data.sketch_pose`), for comparison: the
   same poses in the style of the default sketches, so a row that moves here and not with the other
-  hand's sketches points at the stroke, not the pose (docs/toy-world-measurements.md).
+  hand's sketches points at their stroke or shape, not at the pose (docs/toy-world-measurements.md).
 - `clip_global` with the default sketches and prompts naming other palette colours than the
   default's pink: colour_acc should move from about 0 toward 1.
 
