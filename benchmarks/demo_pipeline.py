@@ -85,9 +85,10 @@ def main(argv=None):
         wrap = [] if args.server == "per-stage" else [str(BIN / "python"), "stages/with_prefect.py"]
         full = timed(wrap + repro, work, env, log)
         noop = timed(repro, work, env, log)
-        n = sum(1 for line in log.read_text().splitlines() if line.startswith("Running stage"))
         if args.runner == "parallel":  # each stage's DVC output is in its own log
             n = len(list((work / ".dvc" / "tmp" / "repro").glob("*.log")))
+        else:
+            n = sum(1 for line in log.read_text().splitlines() if line.startswith("Running stage"))
         print(
             f"demo_pipeline runner={args.runner} server={args.server} stages={n} repro_s={full:.1f} noop_repro_s={noop:.2f} "
             f"cpus={os.cpu_count()}",
