@@ -2,6 +2,7 @@
 # make test   create .venv if needed, run the test suite (what CI runs); installs Debian's chromium
 #             for the browser test when missing and possible (root + apt-get), else that test skips
 # make bench  GPU benchmarks (benchmarks/), printed, never asserted; make bench-cpu: the CPU ones
+# make test-gpu  the tests marked gpu (they skip without CUDA), for a machine with a GPU
 # make mutation  mutation testing score (mutmut) of losses, methods, metrics, editing, assets;
 #                SAMPLE=40 [SEED=2]: a seeded sample of 40 mutants per module, with a 95 % interval
 # make studio    the studio in the browser: draw, prompt, customize, edit (http://127.0.0.1:7860/)
@@ -15,7 +16,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test bench bench-cpu mutation schema studio venv chromium clean
+.PHONY: demo test test-gpu bench bench-cpu mutation schema studio venv chromium clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,9 @@ test: venv chromium
 	$(BIN)/ruff check pipeline stages tests benchmarks
 	$(BIN)/ruff format --check pipeline stages tests benchmarks
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+
+test-gpu: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m gpu -rs
 
 # GPU figures (issue 7's configuration: 256 px, channel_base 32768, batch 4, ViT-B/32); needs CUDA
 bench: venv

@@ -16,10 +16,11 @@ from .nets.xdog import XDoG
 from .perf import OFF, Perf
 
 
-def resolve_device(want: str) -> torch.device:
+def resolve_device(want: str, key: str = "train.device") -> torch.device:
+    """'auto' | 'cpu' | 'cuda' -> a torch.device; `key` names the params entry in the error."""
     if want == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
-            "train.device: 'cuda' requested but no CUDA device is available "
+            f"{key}: 'cuda' requested but no CUDA device is available "
             "(torch.cuda.is_available() is False); use 'auto' or 'cpu'"
         )
     if want == "auto":

@@ -721,3 +721,48 @@ def test_in_domain_on_known_images(tmp_path):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(noise / f"{i:06d}.png")
     n, _ = compute_metrics(names, EvalContext(fakes_dir=noise, **ctx))
     assert n["in_domain"] == 0.0 and n["pose_acc_in_domain"] == 0.0, n
+
+
+def test_world_gan_device_cuda_without_cuda_names_the_key(tmp_path, monkeypatch):
+    """world.gan.device 'cuda' on a machine without CUDA stops before training, naming the key; the
+    part's folder from an earlier run is left as it was."""
+    from pipeline.config import ConfigError
+    from pipeline.world.build import train_part
+    from pipeline.world.spec import WorldGanSpec, WorldSpec
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    spec = WorldSpec(size=16, gan=WorldGanSpec(iters=2, batch=4, device="cuda"))
+    (tmp_path / "gan").mkdir()
+    (tmp_path / "gan" / "netG.pth").write_bytes(b"earlier")
+    with pytest.raises(ConfigError, match=r"world\.gan\.device: 'cuda' requested but no CUDA device"):
+        train_part("gan", spec, tmp_path / "gan", tmp_path / "ckpt")
+    assert (tmp_path / "gan" / "netG.pth").read_bytes() == b"earlier"
+    assert not list((tmp_path).glob("ckpt/gan_*.pt"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_world_gan_trains_on_cuda_from_the_cpu_start(tmp_path):
+    """On CUDA the world GAN starts from the CPU run's weights and data (CPU-drawn init, z and renders),
+    resumes from its checkpoints, and writes CPU state dicts that load strictly; after 4 Adam steps of
+    lr 0.002 (G_ema ~ G: a short EMA) its G stays within 0.1 of the CPU run's (a different init, unit
+    normal weights, would differ by more than 1)."""
+    from pipeline.nets.checkpoint import load_file
+    from pipeline.nets.stylegan2 import Generator
+    from pipeline.world.build import gan_config
+    from pipeline.world.gan import GanData, train_stylegan
+    from pipeline.world.spec import WorldSpec
+
+    small = dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64, channel_max=16)
+    cfg = gan_config(dataclasses.replace(WorldSpec(), size=16, generator=small))
+    data = GanData(pose={"standing": 0.5, "sitting": 0.5}, colour={"black": 1.0})
+    kw = dict(seed=0, iters=4, batch=4, ema_kimg=0.001, pl_weight=2.0, pl_every=2, ckpt_every=100, sample_every=2)
+    train_stylegan(cfg, data, tmp_path / "cpu", tmp_path / "ck_cpu", **kw)
+    train_stylegan(cfg, data, tmp_path / "gpu", tmp_path / "ck_gpu", **kw, stop_after=2, device="cuda")
+    train_stylegan(cfg, data, tmp_path / "gpu", tmp_path / "ck_gpu", **kw, device="cuda")
+    sd_gpu, sd_cpu = load_file(tmp_path / "gpu" / "netG.pth"), load_file(tmp_path / "cpu" / "netG.pth")
+    assert all(v.device.type == "cpu" for v in sd_gpu.values())
+    Generator(cfg).load_state_dict(sd_gpu)  # strict
+    diff = max((sd_gpu[k].float() - sd_cpu[k].float()).abs().max().item() for k in sd_cpu)
+    assert diff < 0.1
+    assert (tmp_path / "ck_gpu" / "sample_0000004.png").is_file()

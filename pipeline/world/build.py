@@ -96,9 +96,11 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
                 model=c.model,
             )
         else:
+            from ..models import resolve_device
             from .gan import GanData, train_stylegan
 
             gs = spec.gan
+            device = resolve_device(gs.device, "world.gan.device")
             summary = train_stylegan(
                 gan_config(spec),
                 lambda step: GanData(**gan_distribution(spec, step)),  # gan.standing_changes
@@ -116,7 +118,9 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
                 pl_every=gs.pl_every,
                 pl_from=gs.pl_from,
                 ckpt_every=gs.ckpt_every,
+                device=device,
             )
+            summary["device"] = str(device)
             # what it was trained on last: the image-regularization photos and fid_prior use it
             summary["distribution"] = gan_distribution(spec, gs.iters - 1)
             if gs.standing_changes:

@@ -70,6 +70,20 @@ def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
             pe.lerp_(pm, 1 - decay)
 
 
+def _to_cpu(obj):
+    """Tensors in nested dicts/lists moved to the CPU (a no-op there), so files load on any machine."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        out = type(obj)((k, _to_cpu(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):  # a state dict's module versions: kept, so CPU files stay byte-identical
+            out._metadata = obj._metadata
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
 def train_stylegan(
     cfg: StyleGAN2Config,
     data: GanData | Callable[[int], GanData],
@@ -90,21 +104,26 @@ def train_stylegan(
     ckpt_every: int = 500,
     sample_every: int = 1000,
     stop_after: int | None = None,
+    device: torch.device | str = "cpu",
 ) -> dict:
-    """Train G and D; write out/netG.pth (G_ema) and out/netD.pth as bare state dicts.
+    """Train G and D on `device`; write out/netG.pth (G_ema) and out/netD.pth as bare CPU state dicts.
 
     Resumable from ckpt_dir (newest `gan_*.pt`); deterministic given the arguments on one machine.
+    Initial weights, latents z, renders and the mixing draws come from the CPU generator whatever
+    the device, so a CUDA run starts from the same G and D and sees the same data; only the
+    per-layer noise and the arithmetic then differ (not bit-exact against a CPU run).
     """
+    device = torch.device(device)
     data_at = data if callable(data) else (lambda step: data)  # the training distribution per step
     torch.manual_seed(seed)
-    G, D = Generator(cfg), Discriminator(cfg)
+    G, D = Generator(cfg).to(device), Discriminator(cfg).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     ratio = d_reg_every / (d_reg_every + 1) if d_reg_every else 1.0  # no R1: no lazy ratio
     g_opt = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.99))
     d_opt = torch.optim.Adam(D.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio))
     decay = 0.5 ** (batch / (ema_kimg * 1000))
     start, history = 0, []
-    pl_mean = torch.zeros(())  # the running path length a (rosinality starts it at 0)
+    pl_mean = torch.zeros((), device=device)  # the running path length a (rosinality starts it at 0)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     ckpts = sorted(ckpt_dir.glob("gan_*.pt"))
     if ckpts:
@@ -113,11 +132,11 @@ def train_stylegan(
             m.load_state_dict(ck[name])
         torch.set_rng_state(ck["rng"])
         start, history = int(ck["step"]), list(ck["history"])
-        pl_mean = ck.get("pl_mean", pl_mean)
+        pl_mean = ck.get("pl_mean", pl_mean).to(device)
         log.info("resuming the world GAN from step %d (%s)", start, ckpts[-1])
 
     def z(n):
-        return torch.randn(n, cfg.style_dim)
+        return torch.randn(n, cfg.style_dim).to(device)  # drawn on the CPU: the same z on every device
 
     def fake(n):
         if mixing > 0 and torch.rand(()).item() < mixing:
@@ -132,7 +151,7 @@ def train_stylegan(
         g_ratio = pl_every / (pl_every + 1) if pl_on and it >= pl_from else 1.0
         for group in g_opt.param_groups:
             group["lr"], group["betas"] = lr * g_ratio, (0.0, 0.99**g_ratio)
-        real = data_at(it).batch(batch, step_seed(seed, it), cfg.size)
+        real = data_at(it).batch(batch, step_seed(seed, it), cfg.size).to(device)
         # D step
         G.requires_grad_(False)
         D.requires_grad_(True)
@@ -144,7 +163,7 @@ def train_stylegan(
         d_opt.step()
         logs = {"d": d_loss.item()}
         if d_reg_every and it % d_reg_every == 0:
-            real_r = data_at(it).batch(batch, step_seed(seed, it, 1), cfg.size).requires_grad_(True)
+            real_r = data_at(it).batch(batch, step_seed(seed, it, 1), cfg.size).to(device).requires_grad_(True)
             pen = r1_penalty(D(real_r), real_r)
             d_opt.zero_grad(set_to_none=True)
             (r1_gamma / 2 * pen * d_reg_every).backward()
@@ -177,17 +196,19 @@ def train_stylegan(
         done = it + 1
         if done % ckpt_every == 0 or done == iters or (stop_after is not None and done - start >= stop_after):
             save_atomic(
-                {
-                    "step": done,
-                    "G": G.state_dict(),
-                    "D": D.state_dict(),
-                    "G_ema": G_ema.state_dict(),
-                    "g_opt": g_opt.state_dict(),
-                    "d_opt": d_opt.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "history": history,
-                    "pl_mean": pl_mean,
-                },
+                _to_cpu(
+                    {
+                        "step": done,
+                        "G": G.state_dict(),
+                        "D": D.state_dict(),
+                        "G_ema": G_ema.state_dict(),
+                        "g_opt": g_opt.state_dict(),
+                        "d_opt": d_opt.state_dict(),
+                        "rng": torch.get_rng_state(),
+                        "history": history,
+                        "pl_mean": pl_mean,
+                    }
+                ),
                 ckpt_dir / f"gan_{done:07d}.pt",
             )
             for old in sorted(ckpt_dir.glob("gan_*.pt"))[:-2]:
@@ -198,10 +219,10 @@ def train_stylegan(
             with torch.no_grad():
                 g = torch.Generator().manual_seed(seed)
                 img = G_ema([torch.randn(32, cfg.style_dim, generator=g)], randomize_noise=False)[0]
-            make_grid(img).save(ckpt_dir / f"sample_{done:07d}.png")
+            make_grid(img.cpu()).save(ckpt_dir / f"sample_{done:07d}.png")
         if stop_after is not None and done - start >= stop_after:
             return {"stopped_at": done}
     bar.close()
-    save_atomic(G_ema.state_dict(), out / "netG.pth")
-    save_atomic(D.state_dict(), out / "netD.pth")
+    save_atomic(_to_cpu(G_ema.state_dict()), out / "netG.pth")
+    save_atomic(_to_cpu(D.state_dict()), out / "netD.pth")
     return {"iters": iters, "seconds_this_run": round(time.time() - t0, 1), "history": history}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import field
+from typing import Literal
 
 from ..config import ConfigError, GeneratorSpec, Int, NonNegFloat, NonNegInt, PosFloat, PosInt, Str, Unit, spec
 
@@ -34,6 +35,9 @@ class WorldGanSpec:
     pl_every: PosInt = 4
     pl_from: NonNegInt = 0
     ckpt_every: PosInt = 250
+    # Where the GAN trains. "cpu" (default) reproduces the committed files; "auto"/"cuda" retrain on a GPU
+    # in minutes (for a wider or longer generator), close to but not bit-exact against a CPU run.
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
 
     def validate(self, path):
         ats = [c.at for c in self.standing_changes]
