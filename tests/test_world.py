@@ -744,7 +744,7 @@ def test_world_gan_device_cuda_without_cuda_names_the_key(tmp_path, monkeypatch)
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_world_gan_trains_on_cuda_from_the_cpu_start(tmp_path):
     """On CUDA the world GAN starts from the CPU run's weights and data (CPU-drawn init, z and renders),
-    resumes from its checkpoints, and writes CPU state dicts that load strictly; after 4 Adam steps of
+    resumes from its checkpoints, and writes state dicts that load_file reads onto the CPU, strictly; after 4 Adam steps of
     lr 0.002 (G_ema ~ G: a short EMA) its G stays within 0.1 of the CPU run's (a different init, unit
     normal weights, would differ by more than 1)."""
     from pipeline.nets.checkpoint import load_file

@@ -70,20 +70,6 @@ def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
             pe.lerp_(pm, 1 - decay)
 
 
-def _to_cpu(obj):
-    """Tensors in nested dicts/lists moved to the CPU (a no-op there), so files load on any machine."""
-    if isinstance(obj, torch.Tensor):
-        return obj.cpu()
-    if isinstance(obj, dict):
-        out = type(obj)((k, _to_cpu(v)) for k, v in obj.items())
-        if hasattr(obj, "_metadata"):  # a state dict's module versions: kept, so CPU files stay byte-identical
-            out._metadata = obj._metadata
-        return out
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
-
-
 def train_stylegan(
     cfg: StyleGAN2Config,
     data: GanData | Callable[[int], GanData],
@@ -106,7 +92,8 @@ def train_stylegan(
     stop_after: int | None = None,
     device: torch.device | str = "cpu",
 ) -> dict:
-    """Train G and D on `device`; write out/netG.pth (G_ema) and out/netD.pth as bare CPU state dicts.
+    """Train G and D on `device`; write out/netG.pth (G_ema) and out/netD.pth as bare state dicts
+    (tensors on `device`, as the methods' checkpoints: checkpoint.load_file maps them to the CPU).
 
     Resumable from ckpt_dir (newest `gan_*.pt`); deterministic given the arguments on one machine.
     Initial weights, latents z, renders and the mixing draws come from the CPU generator whatever
@@ -196,19 +183,17 @@ def train_stylegan(
         done = it + 1
         if done % ckpt_every == 0 or done == iters or (stop_after is not None and done - start >= stop_after):
             save_atomic(
-                _to_cpu(
-                    {
-                        "step": done,
-                        "G": G.state_dict(),
-                        "D": D.state_dict(),
-                        "G_ema": G_ema.state_dict(),
-                        "g_opt": g_opt.state_dict(),
-                        "d_opt": d_opt.state_dict(),
-                        "rng": torch.get_rng_state(),
-                        "history": history,
-                        "pl_mean": pl_mean,
-                    }
-                ),
+                {
+                    "step": done,
+                    "G": G.state_dict(),
+                    "D": D.state_dict(),
+                    "G_ema": G_ema.state_dict(),
+                    "g_opt": g_opt.state_dict(),
+                    "d_opt": d_opt.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "history": history,
+                    "pl_mean": pl_mean,
+                },
                 ckpt_dir / f"gan_{done:07d}.pt",
             )
             for old in sorted(ckpt_dir.glob("gan_*.pt"))[:-2]:
@@ -219,10 +204,10 @@ def train_stylegan(
             with torch.no_grad():
                 g = torch.Generator().manual_seed(seed)
                 img = G_ema([torch.randn(32, cfg.style_dim, generator=g)], randomize_noise=False)[0]
-            make_grid(img.cpu()).save(ckpt_dir / f"sample_{done:07d}.png")
+            make_grid(img).save(ckpt_dir / f"sample_{done:07d}.png")
         if stop_after is not None and done - start >= stop_after:
             return {"stopped_at": done}
     bar.close()
-    save_atomic(_to_cpu(G_ema.state_dict()), out / "netG.pth")
-    save_atomic(_to_cpu(D.state_dict()), out / "netD.pth")
+    save_atomic(G_ema.state_dict(), out / "netG.pth")
+    save_atomic(D.state_dict(), out / "netD.pth")
     return {"iters": iters, "seconds_this_run": round(time.time() - t0, 1), "history": history}
