@@ -51,12 +51,14 @@ bench: venv
 	$(BIN)/python benchmarks/train_step.py --device cuda --iters 200 --flops
 	$(BIN)/python benchmarks/train_step.py --device cuda --iters 200 --perf off
 	$(BIN)/python benchmarks/sample_eval.py --device cuda
+	$(BIN)/python benchmarks/world_gan.py --device cuda --iters 200 --batches 32 128
 	$(BIN)/python benchmarks/reference_step.py --device cuda --iters 200
 
 # what this 2-core CPU machine can time: small networks, and the demo pipeline itself
 bench-cpu: venv
 	$(BIN)/python benchmarks/train_step.py --device cpu --size 64 --channel-base 2048 --sketcher xdog --clip demo-tiny-clip --iters 8
 	$(BIN)/python benchmarks/sample_eval.py --device cpu --size 64 --channel-base 2048 --n 200 --extractor demo-tiny
+	$(BIN)/python benchmarks/world_gan.py --device cpu --iters 20
 	$(BIN)/python benchmarks/demo_pipeline.py
 
 # The studio (README "Studio"): a local web app on 127.0.0.1 over the same pipeline; prints its URL.
