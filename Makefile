@@ -51,7 +51,7 @@ bench: venv
 	$(BIN)/python benchmarks/train_step.py --device cuda --iters 200 --flops
 	$(BIN)/python benchmarks/train_step.py --device cuda --iters 200 --perf off
 	$(BIN)/python benchmarks/sample_eval.py --device cuda
-	$(BIN)/python benchmarks/world_gan.py --device cuda --iters 200 --batches 32 128
+	$(BIN)/python benchmarks/world_gan.py --device cuda --iters 200 --batches 32 128 512
 	$(BIN)/python benchmarks/reference_step.py --device cuda --iters 200
 
 # what this 2-core CPU machine can time: small networks, and the demo pipeline itself
