@@ -36,9 +36,19 @@ def rate(cfg, spec, device, batch: int, warm: int, iters: int) -> float:
     g = spec.gan
     data = GanData(**gan_distribution(spec))
     with tempfile.TemporaryDirectory() as tmp:
-        kw = dict(seed=spec.seed, iters=warm + iters, batch=batch, lr=g.lr, r1_gamma=g.r1_gamma)
-        kw |= dict(d_reg_every=g.d_reg_every, mixing=g.mixing, ema_kimg=g.ema_kimg, ckpt_every=10**9)
-        kw |= dict(sample_every=0, device=device)
+        kw = dict(
+            seed=spec.seed,
+            iters=warm + iters,
+            batch=batch,
+            lr=g.lr,
+            r1_gamma=g.r1_gamma,
+            d_reg_every=g.d_reg_every,
+            mixing=g.mixing,
+            ema_kimg=g.ema_kimg,
+            ckpt_every=10**9,  # only the checkpoint written where the warm-up stops, which the timed run resumes
+            sample_every=0,
+            device=device,
+        )
         train_stylegan(cfg, data, Path(tmp), Path(tmp) / "ck", stop_after=warm, **kw)
         if device.type == "cuda":
             torch.cuda.synchronize()
