@@ -326,6 +326,51 @@ def test_path_length_regularization_starts_at_its_step_and_resumes_exactly(tmp_p
     assert (tmp_path / "a" / "netG.pth").read_bytes() != (tmp_path / "c" / "netG.pth").read_bytes()
 
 
+def test_world_gan_mapping_only_from_freezes_the_synthesis_network(tmp_path):
+    """gan.mapping_only_from: from that step on G's updates reach the mapping network (`style.*`)
+    alone; the synthesis weights stay those of the step before, while the mapping and D keep moving."""
+    from pipeline.world.build import gan_config
+    from pipeline.world.gan import GanData, train_stylegan
+    from pipeline.world.spec import WorldSpec
+
+    small = dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64, channel_max=16)
+    cfg = gan_config(dataclasses.replace(WorldSpec(), size=16, generator=small))
+    data = GanData(pose={"standing": 0.5, "sitting": 0.5}, colour={"black": 1.0})
+    kw = dict(seed=0, batch=4, ckpt_every=100, sample_every=0, d_reg_every=2)
+
+    def state(folder):
+        return torch.load(sorted(folder.glob("gan_*.pt"))[-1], weights_only=True)
+
+    train_stylegan(cfg, data, tmp_path / "a", tmp_path / "ca", iters=3, **kw)
+    before = state(tmp_path / "ca")
+    train_stylegan(cfg, data, tmp_path / "b", tmp_path / "cb", iters=6, mapping_only_from=3, **kw)
+    after = state(tmp_path / "cb")
+    synthesis = [k for k in before["G"] if not k.startswith("style.") and before["G"][k].is_floating_point()]
+    mapping = [k for k in before["G"] if k.startswith("style.")]
+    assert synthesis and mapping
+    assert all(torch.equal(before["G"][k], after["G"][k]) for k in synthesis)
+    moved = [k for k in mapping if not torch.equal(before["G"][k], after["G"][k])]
+    assert len(moved) == len(mapping)
+    assert any(not torch.equal(before["D"][k], after["D"][k]) for k in before["D"])
+    # the stage passes world.gan.mapping_only_from on (checkpoints at steps 2 and 4: one synthesis)
+    from pipeline.config import ConfigError, from_dict
+    from pipeline.world.build import train_part
+    from pipeline.world.spec import WorldGanSpec
+
+    gs = from_dict(WorldGanSpec, {"iters": 4, "batch": 4, "ckpt_every": 2, "mapping_only_from": 2}, "world.gan")
+    train_part(
+        "gan", dataclasses.replace(WorldSpec(), size=16, generator=small, gan=gs), tmp_path / "p", tmp_path / "cp"
+    )
+    at2, at4 = (torch.load(tmp_path / "cp" / f"gan_{k:07d}.pt", weights_only=True)["G"] for k in (2, 4))
+    assert all(torch.equal(at2[k], at4[k]) for k in synthesis) and not torch.equal(at2[mapping[0]], at4[mapping[0]])
+    with pytest.raises(ConfigError, match=r"world.gan.mapping_only_from: 4 is not before iters 4"):
+        from_dict(WorldGanSpec, {"iters": 4, "mapping_only_from": 4}, "world.gan")
+    # without the switch the same three steps move the synthesis network too
+    train_stylegan(cfg, data, tmp_path / "c", tmp_path / "cc", iters=6, **kw)
+    free = state(tmp_path / "cc")
+    assert all(not torch.equal(before["G"][k], free["G"][k]) for k in synthesis if "weight" in k)
+
+
 def test_world_gan_without_r1_trains_with_the_plain_d_optimizer(tmp_path):
     """gan.d_reg_every 0 turns R1 off: no R1 step, and D's Adam takes lr and betas unscaled (the lazy
     ratio k/(k+1) is 0 there, which Adam refuses as beta2 = 1)."""
@@ -386,6 +431,52 @@ def test_the_pose_curriculum_changes_the_renders_at_its_steps(monkeypatch, tmp_p
     ):
         with pytest.raises(ConfigError, match=msg):
             from_dict(WorldGanSpec, {"iters": 6, "standing_changes": bad}, "world.gan")
+
+
+def test_world_gan_continues_an_earlier_runs_files(tmp_path):
+    """train_stylegan(init=(netG.pth, netD.pth), start_step=k): G and G_ema start from the earlier
+    run's G_ema, D from its D, and the data stream continues at step k; a file that is not the one
+    recorded beside it is refused. benchmarks/world_gan_continue.py continues the committed generator."""
+    from pipeline.nets.checkpoint import CheckpointError, write_digest
+    from pipeline.world import gan as gan_mod
+    from pipeline.world.build import gan_config
+    from pipeline.world.spec import WorldSpec
+
+    small = dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64, channel_max=16)
+    cfg = gan_config(dataclasses.replace(WorldSpec(), size=16, generator=small))
+    data = gan_mod.GanData(pose={"standing": 0.5, "sitting": 0.5}, colour={"black": 1.0})
+    kw = dict(seed=0, batch=4, ckpt_every=100, sample_every=0)
+    gan_mod.train_stylegan(cfg, data, tmp_path / "base", tmp_path / "ck_base", iters=4, **kw)
+    base = tmp_path / "base"
+    g = torch.load(base / "netG.pth", weights_only=True)
+    g["convs.0.conv.weight"] += 1.0  # far from any random init: the continuation must start here
+    torch.save(g, base / "netG.pth")
+    d = torch.load(base / "netD.pth", weights_only=True)
+    d_key = next(k for k in d if k.endswith("weight"))
+    d[d_key] += 1.0
+    torch.save(d, base / "netD.pth")
+    for name in ("netG.pth", "netD.pth"):
+        write_digest(base / name)
+    seen = []
+    real_batch = gan_mod.GanData.batch
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            gan_mod.GanData, "batch", lambda self, n, seed, size: seen.append(seed) or real_batch(self, n, seed, size)
+        )
+        init = (base / "netG.pth", base / "netD.pth")
+        gan_mod.train_stylegan(cfg, data, tmp_path / "top", tmp_path / "ck_top", iters=8, init=init, start_step=4, **kw)
+    assert seen == [gan_mod.step_seed(0, step) for step in range(4, 8)]  # steps 4..7 (no R1 batch: 0 and 16)
+    g_top = torch.load(tmp_path / "top" / "netG.pth", weights_only=True)
+    w = "convs.0.conv.weight"
+    assert (g_top[w] - g[w]).abs().max() < 0.02  # 4 steps at lr 0.002 from the base's weights
+    d_top = torch.load(tmp_path / "top" / "netD.pth", weights_only=True)
+    assert (d_top[d_key] - d[d_key]).abs().max() < 0.02
+
+    (base / "netD.pth").write_bytes(b"not the trained file")
+    with pytest.raises(CheckpointError, match="netD.pth"):
+        gan_mod.train_stylegan(
+            cfg, data, tmp_path / "top2", tmp_path / "ck_top2", iters=8, init=init, start_step=4, **kw
+        )
 
 
 def test_standing_cats_are_rare_and_pink_ones_absent_in_the_gan_training_set():

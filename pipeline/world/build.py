@@ -117,6 +117,7 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
                 pl_weight=gs.pl_weight,
                 pl_every=gs.pl_every,
                 pl_from=gs.pl_from,
+                mapping_only_from=gs.mapping_only_from,
                 ckpt_every=gs.ckpt_every,
                 device=device,
             )

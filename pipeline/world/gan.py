@@ -87,6 +87,9 @@ def train_stylegan(
     pl_weight: float = 0.0,
     pl_every: int = 4,
     pl_from: int = 0,
+    mapping_only_from: int | None = None,
+    init: tuple[Path, Path] | None = None,
+    start_step: int = 0,
     ckpt_every: int = 500,
     sample_every: int = 1000,
     stop_after: int | None = None,
@@ -96,6 +99,10 @@ def train_stylegan(
     (tensors on `device`, as the methods' checkpoints: checkpoint.load_file maps them to the CPU).
 
     Resumable from ckpt_dir (newest `gan_*.pt`); deterministic given the arguments on one machine.
+    init (netG.pth, netD.pth): continue an earlier run's files instead of starting from random weights:
+    G and G_ema from its G_ema, D from its D, fresh Adam states, steps numbered on from start_step (so
+    the data stream and the step-based schedules continue the earlier run's). mapping_only_from: from
+    that step on only the mapping network (`style.*`) of G trains; the synthesis network stays fixed.
     Initial weights, latents z, renders and the mixing draws come from the CPU generator whatever
     the device, so a CUDA run starts from the same G and D and sees the same data; only the
     per-layer noise and the arithmetic then differ (not bit-exact against a CPU run).
@@ -109,10 +116,17 @@ def train_stylegan(
     g_opt = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.99))
     d_opt = torch.optim.Adam(D.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio))
     decay = 0.5 ** (batch / (ema_kimg * 1000))
-    start, history = 0, []
+    start, history = start_step, []
     pl_mean = torch.zeros((), device=device)  # the running path length a (rosinality starts it at 0)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     ckpts = sorted(ckpt_dir.glob("gan_*.pt"))
+    if init is not None and not ckpts:
+        # after the random init above, so the RNG stream is the one a from-scratch run starts with
+        g_init, d_init = load_file(init[0]), load_file(init[1])
+        for m in (G, G_ema):
+            m.load_state_dict(g_init)
+        D.load_state_dict(d_init)
+        log.info("continuing the world GAN from %s and %s at step %d", init[0], init[1], start)
     if ckpts:
         ck = load_file(ckpts[-1])
         for name, m in (("G", G), ("D", D), ("G_ema", G_ema), ("g_opt", g_opt), ("d_opt", d_opt)):
@@ -133,6 +147,7 @@ def train_stylegan(
     t0 = time.time()
     bar = tqdm(range(start, iters), initial=start, total=iters, desc="world GAN", dynamic_ncols=True, mininterval=2.0)
     pl_on = pl_weight > 0 and pl_every > 0
+    synthesis = [p for name, p in G.named_parameters() if not name.startswith("style.")]
     for it in bar:
         # G's Adam: the lazy-regularization ratio once path-length regularization is on (from the step)
         g_ratio = pl_every / (pl_every + 1) if pl_on and it >= pl_from else 1.0
@@ -158,6 +173,9 @@ def train_stylegan(
             logs["r1"] = pen.item()
         # G step
         G.requires_grad_(True)
+        if mapping_only_from is not None and it >= mapping_only_from:
+            for p in synthesis:  # no gradient: Adam leaves them (and their moments) as they are
+                p.requires_grad_(False)
         D.requires_grad_(False)
         g_loss = g_nonsaturating(D(fake(batch)))
         g_opt.zero_grad(set_to_none=True)

@@ -34,6 +34,9 @@ class WorldGanSpec:
     pl_weight: NonNegFloat = 0.0
     pl_every: PosInt = 4
     pl_from: NonNegInt = 0
+    # From this step on only G's mapping network (`style.*`) trains, the synthesis network fixed: the
+    # share of each pose in the samples can follow the data while the figures stay as drawn.
+    mapping_only_from: NonNegInt | None = None
     ckpt_every: PosInt = 250
     # Where the GAN trains. "cpu" (default) reproduces the committed files; "auto"/"cuda" retrain on a GPU
     # in minutes (for a wider or longer generator), close to but not bit-exact against a CPU run.
@@ -45,6 +48,8 @@ class WorldGanSpec:
             raise ConfigError(f"{path}.standing_changes: steps must increase, got {ats}")
         if ats and ats[-1] >= self.iters:
             raise ConfigError(f"{path}.standing_changes: step {ats[-1]} is not before iters {self.iters}")
+        if self.mapping_only_from is not None and self.mapping_only_from >= self.iters:
+            raise ConfigError(f"{path}.mapping_only_from: {self.mapping_only_from} is not before iters {self.iters}")
 
     def standing_at(self, step: int) -> float:
         share = self.standing
