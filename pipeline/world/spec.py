@@ -34,8 +34,8 @@ class WorldGanSpec:
     pl_weight: NonNegFloat = 0.0
     pl_every: PosInt = 4
     pl_from: NonNegInt = 0
-    # From this step on only G's mapping network (`style.*`) trains, the synthesis network fixed: the
-    # share of each pose in the samples can follow the data while the figures stay as drawn.
+    # From this step on only G's mapping network (`style.*`) trains, the synthesis network fixed, so the
+    # figures stay as drawn while the pose shares follow the data (slowly: docs/toy-world-measurements.md).
     mapping_only_from: NonNegInt | None = None
     ckpt_every: PosInt = 250
     # Where the GAN trains. "cpu" (default) reproduces the committed files; "auto"/"cuda" retrain on a GPU
