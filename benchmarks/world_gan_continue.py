@@ -35,18 +35,10 @@ from pipeline.config import load_params  # noqa: E402
 from pipeline.metrics.world import embed_all, fid_from_features, inside_manifold, reference_renders  # noqa: E402
 from pipeline.nets.checkpoint import load_file  # noqa: E402
 from pipeline.nets.stylegan2 import Generator  # noqa: E402
-from pipeline.world.build import gan_config  # noqa: E402
+from pipeline.world.build import gan_config, pose_mix  # noqa: E402
 from pipeline.world.data import load_oracle  # noqa: E402
 from pipeline.world.gan import GanData, train_stylegan  # noqa: E402
 from pipeline.world.render import NATURAL_COLOURS, POSES, render, sample_factors  # noqa: E402
-
-
-def pose_mix(standing: float) -> GanData:
-    """The generator's training set with `standing` of the renders standing (natural colours)."""
-    rest = (1 - standing) / 2
-    return GanData(
-        pose={"standing": standing, "sitting": rest, "lying": rest}, colour={c: 1.0 for c in NATURAL_COLOURS}
-    )
 
 
 class PoseReader:
@@ -115,7 +107,7 @@ def main() -> None:
             init=(world_dir / "gan" / "netG.pth", world_dir / "gan" / "netD.pth"), start_step=start,
             mapping_only_from=turn if args.mapping_only else None,
         )  # fmt: skip
-        mixes = {False: pose_mix(args.standing), True: pose_mix(args.then_standing)}
+        mixes = {False: GanData(**pose_mix(args.standing)), True: GanData(**pose_mix(args.then_standing))}
         step = start
         while step < end:
             train_stylegan(cfg, lambda s: mixes[s >= turn], out / "final", ck, iters=end, stop_after=args.every, **kw)

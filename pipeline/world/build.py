@@ -48,8 +48,12 @@ def gan_config(spec: WorldSpec) -> StyleGAN2Config:
 
 
 def gan_distribution(spec: WorldSpec, step: int = 0) -> dict:
-    """The generator's training set at a step: natural fur colours only, `standing` of the poses standing."""
-    s = spec.gan.standing_at(step)
+    """The generator's training set at a step of world.gan's schedule."""
+    return pose_mix(spec.gan.standing_at(step))
+
+
+def pose_mix(s: float) -> dict:
+    """Natural fur colours only, `s` of the poses standing, the rest sitting and lying alike."""
     return {
         "pose": {"standing": s, "sitting": (1 - s) / 2, "lying": (1 - s) / 2},
         "colour": {c: 1.0 for c in NATURAL_COLOURS},
