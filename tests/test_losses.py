@@ -10,6 +10,7 @@ import torch
 
 from pipeline.losses.diffaug import POLICIES, color, cutout, diff_augment, parse_policy, translation
 from pipeline.losses.gan import d_logistic, g_nonsaturating, path_length_penalty, r1_penalty
+from pipeline.losses.weight import weight_l1
 
 
 def sp(x: float) -> float:
@@ -390,3 +391,29 @@ def test_diff_augment_keeps_a_bf16_batch_in_bf16(policy):
     x = torch.rand(2, 3, 8, 8).bfloat16() * 2 - 1
     torch.manual_seed(0)
     assert diff_augment(x, policy).dtype == torch.bfloat16
+
+
+# ----------------------------------------------------------------------------
+# Weight regularizer (GANSketching `--l_weight`)
+
+
+def test_weight_l1_is_the_mean_over_tensors_of_each_tensors_mean_abs_change():
+    """Two tensors of different sizes count equally: (mean|[1, -3]| + mean|[2, 0, 0, 0]|) / 2 = (2 + 0.5) / 2."""
+    p0 = [torch.tensor([5.0, 5.0]), torch.zeros(2, 2)]
+    p = [torch.tensor([6.0, 2.0]), torch.tensor([[2.0, 0.0], [0.0, 0.0]])]
+    assert weight_l1(p, p0).item() == pytest.approx(1.25, abs=1e-7)
+    assert weight_l1(p0, p0).item() == 0.0
+
+
+def test_weight_l1_gradient_is_the_sign_of_the_change_over_size_and_count():
+    p0 = [torch.zeros(4), torch.zeros(2)]
+    p = [torch.tensor([1.0, -2.0, 0.5, -0.1], requires_grad=True), torch.tensor([3.0, -1.0], requires_grad=True)]
+    weight_l1(p, p0).backward()
+    # d/dθ (1/T) * mean_i |θ_i - θ0_i| = sign(θ - θ0) / (T * numel), T = 2 tensors
+    assert torch.allclose(p[0].grad, torch.tensor([1.0, -1.0, 1.0, -1.0]) / 8)
+    assert torch.allclose(p[1].grad, torch.tensor([1.0, -1.0]) / 4)
+
+
+def test_weight_l1_refuses_mismatched_lists():
+    with pytest.raises(ValueError, match="matching"):
+        weight_l1([torch.zeros(1)], [])

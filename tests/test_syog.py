@@ -247,3 +247,35 @@ def test_g_lr_decay_falls_linearly_to_zero_over_the_last_fraction(pretrained):
     for it in range(8):
         constant.step(it, data)
     assert constant.g_optim.param_groups[0]["lr"] == 0.1
+
+
+def test_l_weight_pulls_the_mapping_back_toward_its_pretrained_weights(pretrained):
+    """`l_weight` (GANSketching `--l_weight`, 0 by default): G's loss gains l_weight * L_weight, theta0
+    the mapping's pretrained values. With the weights moved off theta0, the G step's gradient is the
+    adversarial one (the same run at l_weight 0) plus l_weight * sign(theta - theta0) / (T * numel)."""
+    from pipeline.losses.weight import weight_l1
+
+    def moved_g_step(l_weight):
+        method, nets, *_ = setup(pretrained, l_weight=l_weight)  # seeds 0 after building
+        theta0 = [p.detach().clone() for p in method.g_params]
+        with torch.no_grad():  # every trained tensor off theta0, in both directions
+            for p in method.g_params:
+                p.add_(torch.randn_like(p))
+        moved = [p.detach().clone() for p in method.g_params]
+        torch.manual_seed(7)  # the same fakes in both runs
+        logs = method.g_step(FakeData(SIZE))
+        return method, theta0, moved, logs, [p.grad.clone() for p in method.g_params]
+
+    off, theta0, moved, logs0, grads0 = moved_g_step(0.0)
+    assert off.g_params0 == [] and "g_weight" not in logs0
+    lw = 1000.0
+    on, theta0_on, moved_on, logs, grads = moved_g_step(lw)
+    assert all(torch.equal(a, b) for a, b in zip(on.g_params0, theta0_on))  # theta0: the pretrained values
+    assert all(torch.equal(a, b) for a, b in zip(moved, moved_on))
+    assert logs["g_weight"] == pytest.approx(weight_l1(moved_on, theta0_on).item(), rel=1e-6)
+    assert logs["g_weight"] > 0.5  # randn moves: mean |change| ~ 0.8
+    T = len(grads)
+    for g, g0, th, th0 in zip(grads, grads0, moved_on, theta0_on):
+        expected = g0 + lw * torch.sign(th - th0) / (T * th.numel())
+        assert torch.allclose(g, expected, rtol=1e-4, atol=1e-6 * lw / (T * th.numel()))
+        assert not torch.allclose(g, g0)

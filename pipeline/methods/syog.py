@@ -6,7 +6,7 @@ G step, each with its own fresh z (style mixing with probability `mixing`).
 
     L_D  = E sp(D_s(A(S(G(z))))) + E sp(-D_s(A(y))) + l_image (E sp(D_i(G(z))) + E sp(-D_i(x)))
     L_R1 = gamma/2 * E||grad_y D_s(A(y))||^2 * d_reg_every + l_image * gamma/2 * E||grad_x D_i(x)||^2 * d_reg_every
-    L_G  = E sp(-D_s(A(S(G(z))))) + l_image * E sp(-D_i(G(z)))
+    L_G  = E sp(-D_s(A(S(G(z))))) + l_image * E sp(-D_i(G(z))) + l_weight * L_weight(theta, theta0)
 
 S = sketch extractor (PhotoSketch or XDoG) then 1->3 channel repeat; A = DiffAugment (sketch path
 only); y = user sketches, x = photos for image regularization; sp = softplus.
@@ -22,6 +22,7 @@ from pydantic import Field, Strict
 from ..config import Bool, ConfigError, NonNegFloat, NonNegInt, PosFloat, PosInt, Prompt, Str, Unit, spec
 from ..losses.diffaug import diff_augment, parse_policy
 from ..losses.gan import d_logistic, g_nonsaturating, r1_penalty
+from ..losses.weight import weight_l1
 from . import register_method
 
 
@@ -38,6 +39,7 @@ class SyogConfig:
     beta1: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.0
     beta2: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.99
     l_image: NonNegFloat = 0.7  # image-regularization weight (LSUN scripts: 0.7)
+    l_weight: NonNegFloat = 0.0  # weight regularizer toward the pretrained mapping (`--l_weight`, default 0)
     r1_gamma: NonNegFloat = 10.0
     d_reg_every: NonNegInt = 16  # lazy R1 interval; 0 disables R1
     mixing: Unit = 0.9  # style-mixing probability
@@ -90,6 +92,8 @@ class SketchYourOwnGAN:
             nets.D_sketch = type(nets.D_sketch)(nets.D_sketch.cfg).to(nets.device)
         requires_grad(G, False)
         self.g_params = self.generator_parameters()
+        # theta0 for L_weight: the pretrained values of exactly the tensors G's Adam trains.
+        self.g_params0 = [p.detach().clone() for p in self.g_params] if cfg.l_weight > 0 else []
         self.g_base_lr = cfg.lr if cfg.g_lr is None else cfg.g_lr
         self.g_optim = torch.optim.Adam(self.g_params, lr=self.g_base_lr, betas=(cfg.beta1, cfg.beta2))
         self.train_d_image = cfg.l_image > 0 and cfg.image_d == "trained"
@@ -206,7 +210,7 @@ class SketchYourOwnGAN:
         return logs
 
     def syog_generator_loss(self, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """L_SYOG = L_sketch + l_image * L_image on a fake batch with grad."""
+        """L_SYOG = L_sketch + l_image * L_image + l_weight * L_weight on a fake batch with grad."""
         n, c = self.nets, self.cfg
         loss = g_nonsaturating(n.D_sketch(self.to_sketch_input(n.sketcher(fake))))
         logs = {"g_sketch": loss.item()}
@@ -214,6 +218,10 @@ class SketchYourOwnGAN:
             li = g_nonsaturating(n.D_image(fake))
             logs["g_image"] = li.item()
             loss = loss + c.l_image * li
+        if self.g_params0:
+            lw = weight_l1(self.g_params, self.g_params0)
+            logs["g_weight"] = lw.item()
+            loss = loss + c.l_weight * lw
         return loss, logs
 
     def g_step(self, data) -> dict:
