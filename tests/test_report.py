@@ -167,9 +167,11 @@ def test_metric_direction():
     assert metric_direction("precision") == "higher" and metric_direction("clip_score_target") == "higher"
     assert metric_direction("kid_std") is None and metric_direction("clip_score_source") is None
     # the toy world's rates: higher is better; fid_prior (how much of the prior remains) has no side
-    for name in ("pose_acc", "joint_acc", "in_domain", "pose_acc_in_domain", "joint_acc_in_domain"):
+    for name in ("pose_acc", "joint_acc", "in_domain", "pose_acc_in_domain", "joint_acc_in_domain", "render_fit"):
         assert metric_direction(name) == "higher", name
+    assert metric_direction("pose_acc_fit") == "higher" and metric_direction("joint_acc_fit") == "higher"
     assert metric_direction("fid_target") == "lower" and metric_direction("fid_prior") is None
+    assert metric_direction("render_dist") == "lower"
 
 
 def test_duplicate_method_names_rejected(tmp_path, methods):

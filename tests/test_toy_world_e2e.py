@@ -20,6 +20,7 @@ OTHER_HAND = ROOT / "tests" / "fixtures" / "other_hand"
 METRIC_KEYS = {
     "pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior",
     "in_domain", "pose_acc_in_domain", "joint_acc_in_domain",
+    "render_dist", "render_fit", "pose_acc_fit", "joint_acc_fit",
 }  # fmt: skip
 
 
@@ -77,6 +78,8 @@ def test_ground_truth_metrics_for_pretrained_and_syog(toy):
         assert 0 <= row["joint_acc"] <= min(row["pose_acc"], row["colour_acc"]) <= 1
         assert row["fid_target"] > 0 and row["fid_prior"] > 0
         assert 0 <= row["joint_acc_in_domain"] <= row["pose_acc_in_domain"] <= min(row["pose_acc"], row["in_domain"])
+        assert 0 <= row["joint_acc_fit"] <= row["pose_acc_fit"] <= min(row["pose_acc"], row["render_fit"])
+        assert 0.05 < row["render_dist"] < 1
     prov = json.loads((proj / "data" / "metrics" / "syog" / "provenance.json").read_text())
     assert prov["world"]["target_pose"] == "standing" and prov["world"]["target_colour"] == "pink"
     assert prov["toy_world"] is True

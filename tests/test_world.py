@@ -706,6 +706,12 @@ def test_findings_state_each_observation_with_its_margin_and_direction():
     text = summary_paragraph(m)
     assert "pretrained 0.210): syog 0.060, clip_global 0.000;" in text
     assert "below a quarter of the pretrained generator's (clip_global) the oracle reads" in text
+    assert "render_fit" not in text  # not measured: no sentence on it
+    m["pretrained"]["render_fit"] = 0.62
+    m["syog"]["render_fit"], m["clip_global"]["render_fit"] = 0.005, 0.4
+    text = summary_paragraph(m)
+    assert "in their pixels (render_fit; pretrained 0.620): syog 0.005, clip_global 0.400; below half" in text
+    assert "pretrained generator's (syog) the grids show smears" in text  # 0.4 is not below half of 0.62
 
 
 def test_the_committed_generator_loaded_as_the_toy_experiment_says_draws_its_training_cats():

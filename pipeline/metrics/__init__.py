@@ -185,4 +185,4 @@ def load_images(paths: list[Path], mode: str = "RGB", size: tuple[int, int] | No
 
 
 # Providers register themselves on import (after the registry exists).
-from . import clip_score, fidelity, ppl, sketch_fidelity, world  # noqa: E402,F401
+from . import clip_score, fidelity, ppl, render_fit, sketch_fidelity, world  # noqa: E402,F401

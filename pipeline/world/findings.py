@@ -105,6 +105,7 @@ def summary_paragraph(metrics: dict[str, dict], margin: float = 0.05) -> str:
             )
         )
     parts.append(_in_domain_sentence(metrics))
+    parts.append(_render_fit_sentence(metrics))
     return "".join(parts).strip()
 
 
@@ -126,5 +127,28 @@ def _in_domain_sentence(metrics: dict[str, dict]) -> str:
             f"; below a quarter of the pretrained generator's ({', '.join(outside)}) the oracle reads pose and "
             "colour from figures outside the world's images, so those rows' accuracies say what the samples "
             "resemble, not that they are cats"
+        )
+    return text + "."
+
+
+def _render_fit_sentence(metrics: dict[str, dict]) -> str:
+    """Which rows' samples look like the world's renders in their pixels (`render_fit`,
+    pipeline/metrics/render_fit.py): the oracle's features, and so `in_domain` and the FIDs, barely
+    change when a figure is washed into colour smears; a row far below the pretrained generator's
+    render_fit is what a person sees in its grid as smears."""
+    pre = _get(metrics, "pretrained", "render_fit")
+    rows = {m: _get(metrics, m, "render_fit") for m in metrics if m != "pretrained"}
+    rows = {m: v for m, v in rows.items() if v is not None}
+    if pre is None or not rows:
+        return ""
+    smears = [m for m, v in rows.items() if v < pre / 2]
+    text = (
+        f" Whether the samples look like the world's renders in their pixels (render_fit; pretrained {pre:.3f}): "
+        + ", ".join(f"{m} {v:.3f}" for m, v in rows.items())
+    )
+    if smears:
+        text += (
+            f"; below half the pretrained generator's ({', '.join(smears)}) the grids show smears and washes "
+            "rather than drawn cats, whatever pose and colour the oracle reads in them"
         )
     return text + "."
