@@ -1474,6 +1474,47 @@ BUGS = [
         1,
         ["tests/test_world.py"],
     ),
+    # batch 22: render_fit and the weight regularizer (pipeline/metrics/render_fit.py, pipeline/losses/weight.py)
+    (
+        "render_fit compares each sample with a bank of the wrong fur colour",
+        "pipeline/metrics/render_fit.py",
+        'combo = tuple(int(reads[k][i]) for k in ("pose", "facing", "colour", "background"))',
+        'combo = tuple(int(reads[k][i]) for k in ("pose", "facing", "background", "background"))',
+        1,
+        ["tests/test_render_fit.py"],
+    ),
+    (
+        "render_fit's threshold from the calibration renders' median instead of their 95th percentile",
+        "pipeline/metrics/render_fit.py",
+        "return float(d.quantile(CALIBRATION_QUANTILE)), float(d.median())",
+        "return float(d.median()), float(d.median())",
+        1,
+        ["tests/test_render_fit.py"],
+    ),
+    (
+        "pose_acc_fit forgets the fit",
+        "pipeline/metrics/render_fit.py",
+        '"pose_acc_fit": (fit & pose_ok)',
+        '"pose_acc_fit": (pose_ok)',
+        1,
+        ["tests/test_render_fit.py", "tests/test_toy_world_e2e.py"],
+    ),
+    (
+        "L_weight measured from the current weights instead of the pretrained ones",
+        "pipeline/methods/syog.py",
+        "self.g_params0 = [p.detach().clone() for p in self.g_params] if cfg.l_weight > 0 else []",
+        "self.g_params0 = self.g_params if cfg.l_weight > 0 else []",
+        1,
+        ["tests/test_syog.py"],
+    ),
+    (
+        "L_weight sums over the elements instead of averaging",
+        "pipeline/losses/weight.py",
+        "(p - p0).abs().mean()",
+        "(p - p0).abs().sum()",
+        1,
+        ["tests/test_losses.py", "tests/test_syog.py"],
+    ),
 ]
 
 
