@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from . import EvalContext, list_images, load_images, register_metric
+from . import EvalContext, register_metric
 
 RENDER_BANK_M = 64  # renders per factor combination (256 gives the same ranking, distances ~0.01 lower)
 CALIBRATION_N = 256  # held-out renders that set tau
@@ -79,24 +79,13 @@ RENDER_FIT_METRICS = ("render_dist", "render_fit", "pose_acc_fit", "joint_acc_fi
 
 @register_metric(*RENDER_FIT_METRICS, key="render_fit")
 def render_fit_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], dict]:
-    from ..world.data import load_oracle
-    from ..world.render import COLOUR_NAMES, POSES
+    from .world import world_samples
 
-    if ctx.world_oracle is None or ctx.target_pose is None or ctx.target_colour is None:
-        raise ValueError(
-            "render_dist / render_fit need the oracle, the target pose and the target colour "
-            "(experiments with assets.source: toy)"
-        )
-    oracle = load_oracle(ctx.world_oracle, ctx.world_size)
-    files = list_images(ctx.fakes_dir, "generated-samples folder (evaluate fakes_dir)")
-    fakes = load_images(files, "RGB", (ctx.world_size, ctx.world_size))  # [N, 3, S, S] in [-1, 1]
+    oracle, files, fakes, reads, pose_ok, colour_ok = world_samples(ctx, "render_dist / render_fit")
     bank = RenderBank(ctx.world_size, ctx.seed)
-    reads = oracle.predict(fakes)
     d = nearest_render_distance(fakes, reads, bank)
     tau, renders_median = calibration_threshold(oracle, bank, ctx.world_size, ctx.seed)
     fit = d <= tau
-    pose_ok = reads["pose"] == POSES.index(ctx.target_pose)
-    colour_ok = reads["colour"] == COLOUR_NAMES.index(ctx.target_colour)
     values = {
         "render_dist": float(d.median()),
         "render_fit": fit.float().mean().item(),

@@ -161,22 +161,30 @@ WORLD_METRICS = (
 )  # fmt: skip
 
 
-@register_metric(*WORLD_METRICS, key="world")
-def world_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], dict]:
+def world_samples(ctx: EvalContext, what: str):
+    """(oracle, sample files, samples [N, 3, S, S] in [-1, 1], the oracle's reads {factor: [N]},
+    pose_ok [N], colour_ok [N]) for a toy-world metric; `what` names the metrics in the error."""
     from ..world.data import load_oracle
     from ..world.render import COLOUR_NAMES, POSES
 
     if ctx.world_oracle is None or ctx.target_pose is None or ctx.target_colour is None:
         raise ValueError(
-            "the toy-world metrics need the oracle, the target pose and the target colour "
-            "(experiments with assets.source: toy)"
+            f"{what} need the oracle, the target pose and the target colour (experiments with assets.source: toy)"
         )
     oracle = load_oracle(ctx.world_oracle, ctx.world_size)
     files = list_images(ctx.fakes_dir, "generated-samples folder (evaluate fakes_dir)")
-    fakes = load_images(files, "RGB", (ctx.world_size, ctx.world_size))  # [N, 3, S, S] in [-1, 1]
-    pred = oracle.predict(fakes)
-    pose_ok = pred["pose"] == POSES.index(ctx.target_pose)
-    colour_ok = pred["colour"] == COLOUR_NAMES.index(ctx.target_colour)
+    fakes = load_images(files, "RGB", (ctx.world_size, ctx.world_size))
+    reads = oracle.predict(fakes)
+    pose_ok = reads["pose"] == POSES.index(ctx.target_pose)
+    colour_ok = reads["colour"] == COLOUR_NAMES.index(ctx.target_colour)
+    return oracle, files, fakes, reads, pose_ok, colour_ok
+
+
+@register_metric(*WORLD_METRICS, key="world")
+def world_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], dict]:
+    from ..world.render import COLOUR_NAMES, POSES
+
+    oracle, files, fakes, pred, pose_ok, colour_ok = world_samples(ctx, "the toy-world metrics")
     values = {
         "pose_acc": pose_ok.float().mean().item(),
         "colour_acc": colour_ok.float().mean().item(),

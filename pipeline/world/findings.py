@@ -109,26 +109,32 @@ def summary_paragraph(metrics: dict[str, dict], margin: float = 0.05) -> str:
     return "".join(parts).strip()
 
 
+def _against_pretrained(
+    metrics: dict[str, dict], key: str, question: str, share: float, below: str, verdict: str
+) -> str:
+    """' {question} (key; pretrained x): row v, ...; below {below} the pretrained generator's (rows) {verdict}.'
+    naming the rows whose `key` is under `share` of the pretrained row's; "" when not measured."""
+    pre = _get(metrics, "pretrained", key)
+    rows = {m: _get(metrics, m, key) for m in metrics if m != "pretrained"}
+    rows = {m: v for m, v in rows.items() if v is not None}
+    if pre is None or not rows:
+        return ""
+    low = [m for m, v in rows.items() if v < pre * share]
+    text = f" {question} ({key}; pretrained {pre:.3f}): " + ", ".join(f"{m} {v:.3f}" for m, v in rows.items())
+    if low:
+        text += f"; below {below} the pretrained generator's ({', '.join(low)}) {verdict}"
+    return text + "."
+
+
 def _in_domain_sentence(metrics: dict[str, dict]) -> str:
     """Which rows' samples are cats of this world at all. The oracle reads a pose and a colour from
     anything (a blurred figure too), so a row whose `in_domain` is far below the pretrained
     generator's has its pose and colour read from figures outside the world's images."""
-    pre = _get(metrics, "pretrained", "in_domain")
-    rows = {m: _get(metrics, m, "in_domain") for m in metrics if m != "pretrained"}
-    rows = {m: v for m, v in rows.items() if v is not None}
-    if pre is None or not rows:
-        return ""
-    outside = [m for m, v in rows.items() if v < pre / 4]
-    text = f" Whether the samples are cats of this world at all (in_domain; pretrained {pre:.3f}): " + ", ".join(
-        f"{m} {v:.3f}" for m, v in rows.items()
-    )
-    if outside:
-        text += (
-            f"; below a quarter of the pretrained generator's ({', '.join(outside)}) the oracle reads pose and "
-            "colour from figures outside the world's images, so those rows' accuracies say what the samples "
-            "resemble, not that they are cats"
-        )
-    return text + "."
+    return _against_pretrained(
+        metrics, "in_domain", "Whether the samples are cats of this world at all", 0.25, "a quarter of",
+        "the oracle reads pose and colour from figures outside the world's images, so those rows' accuracies "
+        "say what the samples resemble, not that they are cats",
+    )  # fmt: skip
 
 
 def _render_fit_sentence(metrics: dict[str, dict]) -> str:
@@ -136,19 +142,7 @@ def _render_fit_sentence(metrics: dict[str, dict]) -> str:
     pipeline/metrics/render_fit.py): the oracle's features, and so `in_domain` and the FIDs, barely
     change when a figure is washed into colour smears; a row far below the pretrained generator's
     render_fit is what a person sees in its grid as smears."""
-    pre = _get(metrics, "pretrained", "render_fit")
-    rows = {m: _get(metrics, m, "render_fit") for m in metrics if m != "pretrained"}
-    rows = {m: v for m, v in rows.items() if v is not None}
-    if pre is None or not rows:
-        return ""
-    smears = [m for m, v in rows.items() if v < pre / 2]
-    text = (
-        f" Whether the samples look like the world's renders in their pixels (render_fit; pretrained {pre:.3f}): "
-        + ", ".join(f"{m} {v:.3f}" for m, v in rows.items())
-    )
-    if smears:
-        text += (
-            f"; below half the pretrained generator's ({', '.join(smears)}) the grids show smears and washes "
-            "rather than drawn cats, whatever pose and colour the oracle reads in them"
-        )
-    return text + "."
+    return _against_pretrained(
+        metrics, "render_fit", "Whether the samples look like the world's renders in their pixels", 0.5, "half",
+        "the grids show smears and washes rather than drawn cats, whatever pose and colour the oracle reads in them",
+    )  # fmt: skip
