@@ -3,13 +3,13 @@ oracle reads, checked on renders, on washes and blurs of them, and against a dir
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageFilter
+from toyworld import standing_pink_context
 
 from pipeline.data import save_png, to_pil
 from pipeline.metrics import EvalContext, compute_metrics
@@ -18,20 +18,11 @@ from pipeline.world.render import render, sample_factors
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-WORLD = Path(__file__).resolve().parents[1] / "data" / "world"
 NAMES = ["pose_acc", "render_dist", "render_fit", "pose_acc_fit", "joint_acc_fit"]
 
 
 def _context(folder: Path) -> EvalContext:
-    return EvalContext(
-        fakes_dir=folder,
-        world_oracle=WORLD / "oracle" / "oracle.pth",
-        world_size=32,
-        target_pose="standing",
-        target_colour="pink",
-        prior_distribution=json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"],
-        seed=0,
-    )
+    return EvalContext(fakes_dir=folder, **standing_pink_context())
 
 
 def _write(folder: Path, images: torch.Tensor) -> Path:

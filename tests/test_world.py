@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from tiny import ROOT
+from toyworld import standing_pink_context
 
 from pipeline.world.captions import captions_for, colour_in
 from pipeline.world.render import BACKGROUNDS, COLOUR_NAMES, COLOURS, POSES, factors_of, render, sample_factors
@@ -505,18 +506,6 @@ def _write_renders(folder, f):
     return folder
 
 
-def _standing_pink_context() -> dict:
-    """EvalContext fields of the world metrics: the committed oracle, target standing + pink."""
-    return dict(
-        world_oracle=WORLD / "oracle" / "oracle.pth",
-        world_size=32,
-        target_pose="standing",
-        target_colour="pink",
-        prior_distribution=json.loads((WORLD / "gan" / "summary.json").read_text())["training"]["distribution"],
-        seed=0,
-    )
-
-
 def test_world_metrics_on_known_images(tmp_path):
     """Renders of standing pink cats score pose/colour/joint 1 against that target and are far closer
     to it (fid_target) than to the prior; sitting blue cats score 0 on both."""
@@ -524,7 +513,7 @@ def test_world_metrics_on_known_images(tmp_path):
     from pipeline.metrics import EvalContext, compute_metrics
 
     names = ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior"]
-    ctx = _standing_pink_context()
+    ctx = standing_pink_context()
     good = _write_renders(tmp_path / "good", sample_factors(200, 5, pose={"standing": 1}, colour={"pink": 1}))
     v, prov = compute_metrics(names, EvalContext(fakes_dir=good, **ctx))
     assert (v["pose_acc"], v["colour_acc"], v["joint_acc"]) == (1.0, 1.0, 1.0)
@@ -759,7 +748,7 @@ def test_reference_features_are_computed_once_and_keyed_by_what_they_depend_on(t
     from pipeline.metrics import world as wm
     from pipeline.world.data import load_oracle
 
-    ctx = EvalContext(fakes_dir=tmp_path, cache_dir=tmp_path / "cache", **_standing_pink_context())
+    ctx = EvalContext(fakes_dir=tmp_path, cache_dir=tmp_path / "cache", **standing_pink_context())
     oracle = load_oracle(ctx.world_oracle, 32)
     first = wm.reference_features(ctx, oracle, "target", 60)
     fresh = wm.embed_all(oracle, wm.reference_renders("target", 60, 32, 0, "standing", "pink", {}))
@@ -791,7 +780,7 @@ def test_in_domain_on_known_images(tmp_path):
     from pipeline.metrics import EvalContext, compute_metrics
 
     names = ["pose_acc", "in_domain", "pose_acc_in_domain", "joint_acc_in_domain"]
-    ctx = _standing_pink_context()
+    ctx = standing_pink_context()
     good = _write_renders(tmp_path / "good", sample_factors(200, 5, pose={"standing": 1}, colour={"pink": 1}))
     v, prov = compute_metrics(names, EvalContext(fakes_dir=good, **ctx))
     assert v["pose_acc"] == 1.0 and v["in_domain"] >= 0.85, v

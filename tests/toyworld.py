@@ -8,6 +8,7 @@ metrics = finetune_and_measure(tmp, exp, params, "clip_direction", {"lambda_dire
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,19 @@ REDUCED = {
     "experiments.toy.eval.kid_subset_size": 50,
     "experiments.toy.eval.metrics": ["pose_acc", "colour_acc", "joint_acc", "fid_target"],
 }
+
+
+def standing_pink_context() -> dict:
+    """EvalContext fields of the world metrics: the committed oracle, target standing + pink."""
+    world = ROOT / "data" / "world"
+    return dict(
+        world_oracle=world / "oracle" / "oracle.pth",
+        world_size=32,
+        target_pose="standing",
+        target_colour="pink",
+        prior_distribution=json.loads((world / "gan" / "summary.json").read_text())["training"]["distribution"],
+        seed=0,
+    )
 
 
 def toy_params(**overrides):
