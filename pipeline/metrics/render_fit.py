@@ -16,8 +16,9 @@ features, which FID and `in_domain` use, barely change when a figure is blurred 
 with a head at both ends. Measured on fixed-noise grids (docs/toy-world-measurements.md): a `syog`
 run whose 32 samples are colour washes scored `in_domain` 0.28 against the pretrained grid's 0.09,
 and the lowest oracle-feature FID of its run; d(x) puts the washes at a median 0.31 and the
-pretrained samples at 0.14. A sample can only fit by being a drawing the renderer could make of
-the factors read from it.
+pretrained samples at 0.14. It is a pixel test, dominated by the large areas (background, fur):
+a figure drawn mirror-symmetric at half strength (0.94 fit) or blurred by 1 px (1.00) passes it,
+where `in_domain` fails them (0.00, 0.84); the two are complements (tests/test_render_fit.py).
 """
 
 from __future__ import annotations
