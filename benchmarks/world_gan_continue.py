@@ -16,7 +16,7 @@ committed generator reads standing 0.089, standing_in 0.056, standing_fid 133 (1
 docs/toy-world-measurements.md, "A pose-balanced continuation".
 
 Run: .venv/bin/python benchmarks/world_gan_continue.py [--iters 2000] [--standing 0.3333]
-         [--mapping-only 0] [--then-standing 0.07] [--every 1000] [--samples 1000] [--out DIR]
+         [--mapping-only 0] [--then-standing 0.07] [--mapping-lr 1] [--every 1000] [--samples 1000] [--out DIR]
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--standing", type=float, default=1 / 3)
     ap.add_argument("--mapping-only", type=int, default=0, help="then this many steps training G's mapping only")
     ap.add_argument("--then-standing", type=float, default=0.07)
+    ap.add_argument("--mapping-lr", type=float, default=1.0, help="G's lr times this in the mapping-only phase")
     ap.add_argument("--every", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
@@ -105,7 +106,7 @@ def main() -> None:
             seed=spec.seed, batch=gs.batch, lr=gs.lr, r1_gamma=gs.r1_gamma, d_reg_every=gs.d_reg_every,
             mixing=gs.mixing, ema_kimg=gs.ema_kimg, ckpt_every=args.every, sample_every=0,
             init=(world_dir / "gan" / "netG.pth", world_dir / "gan" / "netD.pth"), start_step=start,
-            mapping_only_from=turn if args.mapping_only else None,
+            mapping_only_from=turn if args.mapping_only else None, mapping_lr_mult=args.mapping_lr,
         )  # fmt: skip
         mixes = {False: GanData(**pose_mix(args.standing)), True: GanData(**pose_mix(args.then_standing))}
         step = start

@@ -11,6 +11,14 @@ import torch
 from pipeline.losses.diffaug import POLICIES, color, cutout, diff_augment, parse_policy, translation
 from pipeline.losses.gan import d_logistic, g_nonsaturating, path_length_penalty, r1_penalty
 from pipeline.losses.weight import weight_l1
+from pipeline.losses.wprior import (
+    fit_w_prior,
+    fit_w_support,
+    mahalanobis_sq,
+    nearest_sq,
+    w_prior_hinge,
+    w_support_hinge,
+)
 
 
 def sp(x: float) -> float:
@@ -417,3 +425,96 @@ def test_weight_l1_gradient_is_the_sign_of_the_change_over_size_and_count():
 def test_weight_l1_refuses_mismatched_lists():
     with pytest.raises(ValueError, match="matching"):
         weight_l1([torch.zeros(1)], [])
+
+
+# ----------------------------------------------------------------------------
+# Gaussian prior on W (this project's switch `l_wprior`)
+
+
+def _correlated_w(n: int, d: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """n samples of N(mu, A A^T) with a known, strongly anisotropic A; returns (w, mu, cov)."""
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(d, d, generator=g, dtype=torch.float64) @ torch.diag(torch.logspace(-1, 1, d, dtype=torch.float64))
+    mu = torch.randn(d, generator=g, dtype=torch.float64) * 3
+    w = mu + torch.randn(n, d, generator=g, dtype=torch.float64) @ A.T
+    return w.float(), mu, A @ A.T
+
+
+def test_mahalanobis_sq_equals_the_quadratic_form_with_the_sample_covariance():
+    w, _, _ = _correlated_w(5000)
+    prior = fit_w_prior(w)
+    x = torch.randn(7, 6, generator=torch.Generator().manual_seed(1)) * 4
+    wd = w.double()
+    mean, cov = wd.mean(0), torch.cov(wd.T)  # the fit's definition, computed directly
+    diff = x.double() - mean
+    expected = (diff * torch.linalg.solve(cov, diff.T).T).sum(1)
+    assert torch.allclose(mahalanobis_sq(x, prior).double(), expected, rtol=1e-4)
+    # sanity against the generating distribution: d^2 of its own samples averages D (chi-square, 6 dof)
+    assert mahalanobis_sq(w, prior).mean().item() == pytest.approx(6.0, rel=0.01)
+
+
+def test_w_prior_tau_is_the_quantile_of_the_fitted_samples():
+    w, _, _ = _correlated_w(20000)
+    d2 = mahalanobis_sq(w, fit_w_prior(w, quantile=0.99))
+    prior99, prior50 = fit_w_prior(w, quantile=0.99), fit_w_prior(w, quantile=0.5)
+    assert (d2 <= prior99.tau).float().mean().item() == pytest.approx(0.99, abs=0.001)
+    assert (d2 <= prior50.tau).float().mean().item() == pytest.approx(0.5, abs=0.001)
+    # chi-square with 6 dof: median 5.35, 99th percentile 16.81
+    assert prior50.tau == pytest.approx(5.35, rel=0.03) and prior99.tau == pytest.approx(16.81, rel=0.04)
+
+
+def test_w_prior_hinge_is_zero_inside_and_the_excess_over_d_outside():
+    w, _, _ = _correlated_w(5000)
+    prior = fit_w_prior(w)
+    inside = prior.mean[None].clone()  # d^2 = 0
+    # a point at a chosen distance along the fitted first principal axis: (w - mean) = t * column 0 of whiten^-T
+    axis = torch.linalg.inv(prior.whiten).T[:, 0]  # whiten^T axis = e_0, so d^2 = t^2
+    far = prior.mean + 10.0 * axis  # d^2 = 100
+    assert mahalanobis_sq(far[None], prior).item() == pytest.approx(100.0, rel=1e-4)
+    assert w_prior_hinge(inside, prior).item() == 0.0
+    both = torch.stack([inside[0], far])
+    assert w_prior_hinge(both, prior).item() == pytest.approx((100.0 - prior.tau) / 2 / 6, rel=1e-4)
+    # its gradient pulls the far point back toward the mean: d/dw = 2 C^-1 (w - mean) / (N D)
+    x = both.clone().requires_grad_(True)
+    w_prior_hinge(x, prior).backward()
+    assert torch.equal(x.grad[0], torch.zeros(6))
+    assert torch.dot(x.grad[1], far - prior.mean).item() > 0
+
+
+def test_fit_w_prior_refuses_fewer_samples_than_dimensions():
+    with pytest.raises(ValueError, match="more samples than dimensions \\(got 4 samples of 6 dims\\)"):
+        fit_w_prior(torch.randn(4, 6))
+
+
+def test_nearest_sq_is_the_whitened_distance_to_the_closest_banked_w():
+    w, _, _ = _correlated_w(3000)
+    support = fit_w_support(w, held_out=500)
+    prior = support.prior
+    x = w[-5:] + 0.3  # held-out rows, shifted
+    bank = w[:-500].double()
+    cov_inv = torch.linalg.inv(torch.cov(bank.T))  # the fit's covariance, inverted directly
+    diff = x.double()[:, None] - bank[None]  # [5, 2500, D]
+    expected = torch.einsum("nmd,de,nme->nm", diff, cov_inv, diff).min(1).values
+    assert torch.allclose(nearest_sq(x, support).double(), expected, rtol=1e-3)
+    assert torch.allclose(prior.mean.double(), bank.mean(0), atol=1e-5)  # fitted to the bank only
+
+
+def test_w_support_refuses_the_empty_middle_that_the_gaussian_accepts():
+    """w on a ring of radius 5: its centre is the Gaussian fit's mode (hinge 0) but, whitened, about
+    sqrt(2) from every banked w (d^2 <= 2, hinge ~ (d^2 - tau) / 2 ~ 0.9); a w on the ring passes both."""
+    g = torch.Generator().manual_seed(3)
+    angle = torch.rand(4000, generator=g) * 2 * math.pi
+    w = 5 * torch.stack([angle.cos(), angle.sin()], 1) + 0.05 * torch.randn(4000, 2, generator=g)
+    support, prior = fit_w_support(w, held_out=500), fit_w_prior(w)
+    centre, on_ring = torch.zeros(1, 2), torch.tensor([[0.0, 5.0]])
+    assert w_prior_hinge(centre, prior).item() == 0.0
+    assert w_support_hinge(centre, support).item() > 0.7  # ~0.9: the sample covariance is a slight ellipse
+    assert w_support_hinge(on_ring, support).item() == 0.0
+    # tau: 99 % of held-out w lie within it of their nearest banked w
+    held = nearest_sq(w[-500:], support)
+    assert (held <= support.tau).float().mean().item() == pytest.approx(0.99, abs=0.003)
+
+
+def test_fit_w_support_refuses_too_few_samples():
+    with pytest.raises(ValueError, match="more than 516 samples \\(got 100\\)"):
+        fit_w_support(torch.randn(100, 4))

@@ -279,3 +279,44 @@ def test_l_weight_pulls_the_mapping_back_toward_its_pretrained_weights(pretraine
         expected = g0 + lw * torch.sign(th - th0) / (T * th.numel())
         assert torch.allclose(g, expected, rtol=1e-4, atol=1e-6 * lw / (T * th.numel()))
         assert not torch.allclose(g, g0)
+
+
+def test_l_wprior_adds_the_gradient_of_the_w_prior_hinge_on_the_fakes_w(pretrained):
+    """`l_wprior` (this project's switch, 0 by default): G's loss gains l_wprior * L_wprior on the W+
+    the fakes were drawn from, the prior fitted to the pretrained mapping of 4,096 z drawn from the
+    experiment's seed. With the mapping moved so that its outputs leave the prior, the G step's
+    gradient is the l_wprior-0 run's (the same fakes: fitting draws no z from the training stream)
+    plus l_wprior times the hinge's gradient, recomputed here from the same z."""
+    from pipeline.losses.wprior import fit_w_prior, w_prior_hinge
+
+    def moved_g_step(l_wprior):
+        method, nets, exp, _ = setup(pretrained, l_wprior=l_wprior)
+        z0 = torch.randn(4096, nets.G.style_dim, generator=torch.Generator().manual_seed(exp.seed))
+        with torch.no_grad():
+            prior = fit_w_prior(nets.G.mapping(z0))  # before the move: the pretrained mapping's
+            for p in method.g_params:  # stored equalized-lr weights are large (1 / lr_mlp): move relative to them
+                p.add_(p.std() * torch.randn_like(p))
+        moved = [p.detach().clone() for p in method.g_params]
+        torch.manual_seed(7)
+        logs = method.g_step(FakeData(SIZE))
+        with torch.no_grad():  # back to the values the step's gradient was taken at (Adam has moved them)
+            for p, m in zip(method.g_params, moved):
+                p.copy_(m)
+        return method, nets, prior, logs, [p.grad.clone() for p in method.g_params]
+
+    off, _, _, logs0, grads0 = moved_g_step(0.0)
+    assert off.w_prior is None and "g_wprior" not in logs0
+    lp = 3.0
+    on, nets, prior, logs, grads = moved_g_step(lp)
+    assert torch.allclose(on.w_prior.mean, prior.mean) and on.w_prior.tau == pytest.approx(prior.tau, rel=1e-6)
+
+    torch.manual_seed(7)  # the z that g_step drew
+    z, inject = on.mixed_z(on.exp.train.batch)
+    wplus = nets.G.make_wplus(z, inject_index=inject)
+    hinge = w_prior_hinge(wplus.reshape(-1, wplus.shape[-1]), prior)
+    assert logs["g_wprior"] == pytest.approx(hinge.item(), rel=1e-5)
+    assert hinge.item() > 1.0  # the moved mapping's outputs are far outside
+    expected = torch.autograd.grad(hinge, on.g_params)
+    for g, g0, gh in zip(grads, grads0, expected):
+        assert torch.allclose(g, g0 + lp * gh, rtol=1e-4, atol=1e-5 * (lp * gh).abs().max().item())
+        assert not torch.allclose(g, g0)

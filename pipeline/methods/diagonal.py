@@ -74,7 +74,8 @@ class Diagonal(SketchYourOwnGAN):
     def fake(self, batch: int) -> torch.Tensor:
         z, inject = self.mixed_z(batch)
         z_c = torch.randn(batch, self.branch.content_dim).to(self.nets.device)
-        img, _ = self.nets.G(z, inject_index=inject, content=self.branch.content_codes(z_c, self.nets.G.n_latent))
+        codes = self.branch.content_codes(z_c, self.nets.G.n_latent)
+        img, self.fake_w = self.nets.G(z, inject_index=inject, content=codes, return_latents=True)
         return img
 
     def ds_loss(self, batch: int) -> torch.Tensor:

@@ -7,6 +7,7 @@ G step, each with its own fresh z (style mixing with probability `mixing`).
     L_D  = E sp(D_s(A(S(G(z))))) + E sp(-D_s(A(y))) + l_image (E sp(D_i(G(z))) + E sp(-D_i(x)))
     L_R1 = gamma/2 * E||grad_y D_s(A(y))||^2 * d_reg_every + l_image * gamma/2 * E||grad_x D_i(x)||^2 * d_reg_every
     L_G  = E sp(-D_s(A(S(G(z))))) + l_image * E sp(-D_i(G(z))) + l_weight * L_weight(theta, theta0)
+           + l_wprior * L_wprior(w)     (this project's switch, off by default: losses/wprior.py)
 
 S = sketch extractor (PhotoSketch or XDoG) then 1->3 channel repeat; A = DiffAugment (sketch path
 only); y = user sketches, x = photos for image regularization; sp = softplus.
@@ -23,6 +24,7 @@ from ..config import Bool, ConfigError, NonNegFloat, NonNegInt, PosFloat, PosInt
 from ..losses.diffaug import diff_augment, parse_policy
 from ..losses.gan import d_logistic, g_nonsaturating, r1_penalty
 from ..losses.weight import weight_l1
+from ..losses.wprior import fit_w_prior, fit_w_support, w_prior_hinge, w_support_hinge
 from . import register_method
 
 
@@ -40,6 +42,11 @@ class SyogConfig:
     beta2: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.99
     l_image: NonNegFloat = 0.7  # image-regularization weight (LSUN scripts: 0.7)
     l_weight: NonNegFloat = 0.0  # weight regularizer toward the pretrained mapping (`--l_weight`, default 0)
+    # Gaussian prior on the mapping's outputs, fitted to the pretrained mapping (losses/wprior.py): a hinge
+    # on the squared Mahalanobis distance beyond the `wprior_quantile` of pretrained w. 0: off (reference).
+    l_wprior: NonNegFloat = 0.0
+    wprior_quantile: Unit = 0.99
+    wprior: Literal["gaussian", "nearest"] = "gaussian"
     r1_gamma: NonNegFloat = 10.0
     d_reg_every: NonNegInt = 16  # lazy R1 interval; 0 disables R1
     mixing: Unit = 0.9  # style-mixing probability
@@ -94,6 +101,8 @@ class SketchYourOwnGAN:
         self.g_params = self.generator_parameters()
         # theta0 for L_weight: the pretrained values of exactly the tensors G's Adam trains.
         self.g_params0 = [p.detach().clone() for p in self.g_params] if cfg.l_weight > 0 else []
+        self.w_prior = self.fit_w_prior() if cfg.l_wprior > 0 else None
+        self.fake_w = None  # W+ [B, n_latent, D] of the last fake batch (for L_wprior)
         self.g_base_lr = cfg.lr if cfg.g_lr is None else cfg.g_lr
         self.g_optim = torch.optim.Adam(self.g_params, lr=self.g_base_lr, betas=(cfg.beta1, cfg.beta2))
         self.train_d_image = cfg.l_image > 0 and cfg.image_d == "trained"
@@ -115,6 +124,16 @@ class SketchYourOwnGAN:
         for p in params:
             p.requires_grad_(True)
         return params
+
+    def fit_w_prior(self, n: int = 4096):
+        """The prior of L_wprior: the pretrained mapping of n z drawn from the experiment's seed
+        (its own generator, so the training stream of z is the same with the prior on or off)."""
+        G = self.nets.G
+        z = torch.randn(n, G.style_dim, generator=torch.Generator().manual_seed(self.exp.seed))
+        with torch.no_grad():
+            w = G.mapping(z.to(self.nets.device))
+        fit = fit_w_support if self.cfg.wprior == "nearest" else fit_w_prior
+        return fit(w.cpu(), self.cfg.wprior_quantile).to(self.nets.device)
 
     def modules(self) -> dict:
         return {"G": self.nets.G, "D_sketch": self.nets.D_sketch, "D_image": self.nets.D_image}
@@ -155,7 +174,7 @@ class SketchYourOwnGAN:
 
     def fake(self, batch: int) -> torch.Tensor:
         z, inject = self.mixed_z(batch)
-        img, _ = self.nets.G(z, inject_index=inject)
+        img, self.fake_w = self.nets.G(z, inject_index=inject, return_latents=True)
         return img
 
     def to_sketch_input(self, sketch: torch.Tensor) -> torch.Tensor:
@@ -210,7 +229,8 @@ class SketchYourOwnGAN:
         return logs
 
     def syog_generator_loss(self, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """L_SYOG = L_sketch + l_image * L_image + l_weight * L_weight on a fake batch with grad."""
+        """L_SYOG = L_sketch + l_image * L_image + l_weight * L_weight + l_wprior * L_wprior on a fake
+        batch with grad (L_wprior on the W+ that `fake` drew it from)."""
         n, c = self.nets, self.cfg
         loss = g_nonsaturating(n.D_sketch(self.to_sketch_input(n.sketcher(fake))))
         logs = {"g_sketch": loss.item()}
@@ -222,6 +242,11 @@ class SketchYourOwnGAN:
             lw = weight_l1(self.g_params, self.g_params0)
             logs["g_weight"] = lw.item()
             loss = loss + c.l_weight * lw
+        if self.w_prior is not None:
+            hinge = w_support_hinge if c.wprior == "nearest" else w_prior_hinge
+            lp = hinge(self.fake_w.reshape(-1, self.fake_w.shape[-1]), self.w_prior)
+            logs["g_wprior"] = lp.item()
+            loss = loss + c.l_wprior * lp
         return loss, logs
 
     def g_step(self, data) -> dict:
