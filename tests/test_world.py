@@ -366,6 +366,16 @@ def test_world_gan_mapping_only_from_freezes_the_synthesis_network(tmp_path):
     assert all(torch.equal(at2[k], at4[k]) for k in synthesis) and not torch.equal(at2[mapping[0]], at4[mapping[0]])
     with pytest.raises(ConfigError, match=r"world.gan.mapping_only_from: 4 is not before iters 4"):
         from_dict(WorldGanSpec, {"iters": 4, "mapping_only_from": 4}, "world.gan")
+    # mapping_lr_mult: G's lr times it from mapping_only_from on (lr 0.002 before; the mapping's own is lr_mlp of it)
+    assert before["g_opt"]["param_groups"][0]["lr"] == pytest.approx(0.002)
+    assert after["g_opt"]["param_groups"][0]["lr"] == pytest.approx(0.002)
+    train_stylegan(cfg, data, tmp_path / "m", tmp_path / "cm", iters=6, mapping_only_from=3, mapping_lr_mult=10, **kw)
+    faster = state(tmp_path / "cm")
+    assert faster["g_opt"]["param_groups"][0]["lr"] == pytest.approx(0.02)
+    assert all(torch.equal(after["G"][k], faster["G"][k]) for k in synthesis)
+    step_b = [(after["G"][k] - before["G"][k]).abs().max().item() for k in mapping if k.endswith("weight")]
+    step_m = [(faster["G"][k] - before["G"][k]).abs().max().item() for k in mapping if k.endswith("weight")]
+    assert min(m / b for m, b in zip(step_m, step_b)) > 3  # Adam's steps scale with the lr: ~10x
     # without the switch the same three steps move the synthesis network too
     train_stylegan(cfg, data, tmp_path / "c", tmp_path / "cc", iters=6, **kw)
     free = state(tmp_path / "cc")
