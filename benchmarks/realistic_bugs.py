@@ -1515,6 +1515,55 @@ BUGS = [
         1,
         ["tests/test_losses.py", "tests/test_syog.py"],
     ),
+    # batch 24: the W prior (pipeline/losses/wprior.py, its use in pipeline/methods/syog.py)
+    (
+        "the W prior whitens with the eigenvalues instead of their square roots",
+        "pipeline/losses/wprior.py",
+        "whiten = vecs / lam.sqrt()",
+        "whiten = vecs / lam",
+        1,
+        ["tests/test_losses.py", "tests/test_syog.py"],
+    ),
+    (
+        "the W prior's hinge threshold from the fitted w's median instead of the configured quantile",
+        "pipeline/losses/wprior.py",
+        "return WPrior(mean.float(), whiten.float(), float(torch.quantile(d2, quantile)), quantile)",
+        "return WPrior(mean.float(), whiten.float(), float(d2.median()), quantile)",
+        1,
+        ["tests/test_losses.py"],
+    ),
+    (
+        "the nearest-w prior measures each w against the bank's mean instead of its nearest banked w",
+        "pipeline/losses/wprior.py",
+        "return torch.cdist(x, support.bank).min(1).values ** 2",
+        "return (x**2).sum(1)",
+        1,
+        ["tests/test_losses.py"],
+    ),
+    (
+        "L_wprior on the fake batch's detached w (no gradient reaches the mapping)",
+        "pipeline/methods/syog.py",
+        "lp = hinge(self.fake_w.reshape(-1, self.fake_w.shape[-1]), self.w_prior)",
+        "lp = hinge(self.fake_w.detach().reshape(-1, self.fake_w.shape[-1]), self.w_prior)",
+        1,
+        ["tests/test_syog.py"],
+    ),
+    (
+        "the W prior fitted to z drawn from the training stream (shifts every later fake)",
+        "pipeline/methods/syog.py",
+        "z = torch.randn(n, G.style_dim, generator=torch.Generator().manual_seed(self.exp.seed))",
+        "z = torch.randn(n, G.style_dim)",
+        1,
+        ["tests/test_syog.py"],
+    ),
+    (
+        "the world GAN's mapping-only lr multiplier applied from the first step",
+        "pipeline/world/gan.py",
+        "(mapping_lr_mult if mapping_only_from is not None and it >= mapping_only_from else 1.0)",
+        "(mapping_lr_mult if mapping_only_from is not None else 1.0)",
+        1,
+        ["tests/test_world.py"],
+    ),
 ]
 
 
