@@ -42,8 +42,10 @@ class SyogConfig:
     beta2: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.99
     l_image: NonNegFloat = 0.7  # image-regularization weight (LSUN scripts: 0.7)
     l_weight: NonNegFloat = 0.0  # weight regularizer toward the pretrained mapping (`--l_weight`, default 0)
-    # Gaussian prior on the mapping's outputs, fitted to the pretrained mapping (losses/wprior.py): a hinge
-    # on the squared Mahalanobis distance beyond the `wprior_quantile` of pretrained w. 0: off (reference).
+    # A prior on the mapping's outputs, fitted to the pretrained mapping before the first step (so a
+    # resumed run fits the same one; losses/wprior.py): a hinge on each w's squared distance beyond the
+    # `wprior_quantile` of pretrained w's, under a Gaussian fit ("gaussian") or to the nearest banked
+    # pretrained w ("nearest"). 0: off (the reference has no such term).
     l_wprior: NonNegFloat = 0.0
     wprior_quantile: Unit = 0.99
     wprior: Literal["gaussian", "nearest"] = "gaussian"
