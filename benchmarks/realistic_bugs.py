@@ -1543,8 +1543,8 @@ BUGS = [
     (
         "L_wprior on the fake batch's detached w (no gradient reaches the mapping)",
         "pipeline/methods/syog.py",
-        "lp = hinge(self.fake_w.reshape(-1, self.fake_w.shape[-1]), self.w_prior)",
-        "lp = hinge(self.fake_w.detach().reshape(-1, self.fake_w.shape[-1]), self.w_prior)",
+        "lp = self.w_hinge(self.fake_w.reshape(-1, self.fake_w.shape[-1]), self.w_prior)",
+        "lp = self.w_hinge(self.fake_w.detach().reshape(-1, self.fake_w.shape[-1]), self.w_prior)",
         1,
         ["tests/test_syog.py"],
     ),

@@ -36,6 +36,10 @@ class WPrior:
     def to(self, device) -> WPrior:
         return dataclasses.replace(self, mean=self.mean.to(device), whiten=self.whiten.to(device))
 
+    def whitened(self, w: torch.Tensor) -> torch.Tensor:
+        """(w - mean) whiten: w [N, D] in coordinates where the fitted Gaussian is N(0, I)."""
+        return (w.float() - self.mean) @ self.whiten
+
 
 def fit_w_prior(w: torch.Tensor, quantile: float = 0.99, eps: float = 1e-6) -> WPrior:
     """Fit the prior to pretrained w [N, D] (N > D; the mapping of N random z). Eigenvalues are
@@ -55,13 +59,18 @@ def fit_w_prior(w: torch.Tensor, quantile: float = 0.99, eps: float = 1e-6) -> W
 
 def mahalanobis_sq(w: torch.Tensor, prior: WPrior) -> torch.Tensor:
     """d^2(w) = (w - mean)^T C^-1 (w - mean) = ||(w - mean) whiten||^2, per row of w [N, D] -> [N]."""
-    return (((w.float() - prior.mean) @ prior.whiten) ** 2).sum(1)
+    return (prior.whitened(w) ** 2).sum(1)
 
 
 def w_prior_hinge(w: torch.Tensor, prior: WPrior) -> torch.Tensor:
     """L_wprior = mean_i max(0, d^2(w_i) - tau) / D over the rows of w [N, D]: zero while w stays
     where the pretrained mapping puts 99 % of its outputs, growing with the squared distance beyond."""
-    return (mahalanobis_sq(w, prior) - prior.tau).clamp_min(0).mean() / w.shape[-1]
+    return _hinge(mahalanobis_sq(w, prior), prior.tau, w.shape[-1])
+
+
+def _hinge(d2: torch.Tensor, tau: float, dim: int) -> torch.Tensor:
+    """mean_i max(0, d2_i - tau) / dim."""
+    return (d2 - tau).clamp_min(0).mean() / dim
 
 
 @dataclass(frozen=True)
@@ -83,18 +92,18 @@ def fit_w_support(w: torch.Tensor, quantile: float = 0.99, held_out: int = 512) 
     if w.shape[0] <= held_out + w.shape[1]:
         raise ValueError(f"fit_w_support needs more than {held_out + w.shape[1]} samples (got {w.shape[0]})")
     prior = fit_w_prior(w[:-held_out], quantile)
-    bank = (w[:-held_out].float() - prior.mean) @ prior.whiten
+    bank = prior.whitened(w[:-held_out])
     d2 = nearest_sq(w[-held_out:], WSupport(prior, bank, 0.0, quantile))
     return WSupport(prior, bank, float(torch.quantile(d2, quantile)), quantile)
 
 
 def nearest_sq(w: torch.Tensor, support: WSupport) -> torch.Tensor:
     """Squared whitened distance of each row of w [N, D] to its nearest banked pretrained w -> [N]."""
-    x = (w.float() - support.prior.mean) @ support.prior.whiten
+    x = support.prior.whitened(w)
     return torch.cdist(x, support.bank).min(1).values ** 2
 
 
 def w_support_hinge(w: torch.Tensor, support: WSupport) -> torch.Tensor:
     """L_wsupport = mean_i max(0, d_nn^2(w_i) - tau) / D: zero while each w is as near some pretrained w
     as held-out pretrained w are; unlike the Gaussian's hinge it also refuses the ellipsoid's empty middle."""
-    return (nearest_sq(w, support) - support.tau).clamp_min(0).mean() / w.shape[-1]
+    return _hinge(nearest_sq(w, support), support.tau, w.shape[-1])

@@ -104,6 +104,7 @@ class SketchYourOwnGAN:
         # theta0 for L_weight: the pretrained values of exactly the tensors G's Adam trains.
         self.g_params0 = [p.detach().clone() for p in self.g_params] if cfg.l_weight > 0 else []
         self.w_prior = self.fit_w_prior() if cfg.l_wprior > 0 else None
+        self.w_hinge = w_support_hinge if cfg.wprior == "nearest" else w_prior_hinge
         self.fake_w = None  # W+ [B, n_latent, D] of the last fake batch (for L_wprior)
         self.g_base_lr = cfg.lr if cfg.g_lr is None else cfg.g_lr
         self.g_optim = torch.optim.Adam(self.g_params, lr=self.g_base_lr, betas=(cfg.beta1, cfg.beta2))
@@ -245,8 +246,7 @@ class SketchYourOwnGAN:
             logs["g_weight"] = lw.item()
             loss = loss + c.l_weight * lw
         if self.w_prior is not None:
-            hinge = w_support_hinge if c.wprior == "nearest" else w_prior_hinge
-            lp = hinge(self.fake_w.reshape(-1, self.fake_w.shape[-1]), self.w_prior)
+            lp = self.w_hinge(self.fake_w.reshape(-1, self.fake_w.shape[-1]), self.w_prior)
             logs["g_wprior"] = lp.item()
             loss = loss + c.l_wprior * lp
         return loss, logs
