@@ -1564,6 +1564,31 @@ BUGS = [
         1,
         ["tests/test_world.py"],
     ),
+    # batch 25: the toy world's diversity (pipeline/metrics/world.py)
+    (
+        "diversity from the background alone (facing dropped from the pair)",
+        "pipeline/metrics/world.py",
+        'looks = pred["background"] * len(FACINGS) + pred["facing"]',
+        'looks = pred["background"] * len(FACINGS)',
+        1,
+        ["tests/test_world.py"],
+    ),
+    (
+        "diversity normalized by the number of backgrounds instead of (background, facing) pairs",
+        "pipeline/metrics/world.py",
+        "normalized_entropy(looks, len(BACKGROUND_NAMES) * len(FACINGS))",
+        "normalized_entropy(looks, len(BACKGROUND_NAMES) * len(FACINGS) // 2)",
+        1,
+        ["tests/test_world.py"],
+    ),
+    (
+        "normalized entropy keeps the empty classes (0 log 0 taken as nan)",
+        "pipeline/metrics/world.py",
+        "    p = p[p > 0]\n    return float(-(p * p.log()).sum()",
+        "    return float(-(p * p.log()).sum()",
+        1,
+        ["tests/test_world.py"],
+    ),
 ]
 
 

@@ -20,6 +20,11 @@ not in the published setting):
                 texture included; this says how many samples are drawings of a cat at all.
     pose_acc_in_domain / joint_acc_in_domain
                 fraction of samples both in the domain and read as the target pose / pose and colour
+    diversity   normalized entropy of the oracle's joint (background, facing) reading,
+                H / log(|BACKGROUNDS| x |FACINGS|), in [0, 1]: the two factors no method targets,
+                uniform in every training set of the world, so a generator that covers them reads
+                about 1 (the committed one: 0.99) and one collapsed onto a few figures reads low.
+                A mode-collapse measure with ground truth, where recall would need target renders.
 
 FID = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2)) (Heusel et al. 2017), computed by
 torch-fidelity from the oracle's penultimate features [N, 128]; N = the number of samples.
@@ -157,8 +162,16 @@ def reference_features(ctx: EvalContext, oracle, kind: str, n: int) -> torch.Ten
 
 WORLD_METRICS = (
     "pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior",
-    "in_domain", "pose_acc_in_domain", "joint_acc_in_domain",
+    "in_domain", "pose_acc_in_domain", "joint_acc_in_domain", "diversity",
 )  # fmt: skip
+
+
+def normalized_entropy(labels: torch.Tensor, k: int) -> float:
+    """H(p) / log(k) of the empirical distribution of `labels` [N] over k classes: 1 when uniform,
+    0 when every label is the same."""
+    p = torch.bincount(labels, minlength=k).double() / len(labels)
+    p = p[p > 0]
+    return float(-(p * p.log()).sum() / torch.log(torch.tensor(float(k), dtype=torch.float64)))
 
 
 def world_samples(ctx: EvalContext, what: str):
@@ -182,7 +195,7 @@ def world_samples(ctx: EvalContext, what: str):
 
 @register_metric(*WORLD_METRICS, key="world")
 def world_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], dict]:
-    from ..world.render import COLOUR_NAMES, POSES
+    from ..world.render import BACKGROUND_NAMES, COLOUR_NAMES, FACINGS, POSES
 
     oracle, files, fakes, pred, pose_ok, colour_ok = world_samples(ctx, "the toy-world metrics")
     values = {
@@ -190,6 +203,9 @@ def world_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float],
         "colour_acc": colour_ok.float().mean().item(),
         "joint_acc": (pose_ok & colour_ok).float().mean().item(),
     }
+    # [N] index of the (background, facing) pair: the factors no prompt or sketch asks for
+    looks = pred["background"] * len(FACINGS) + pred["facing"]
+    values["diversity"] = normalized_entropy(looks, len(BACKGROUND_NAMES) * len(FACINGS))
     n = len(files)
     feats = embed_all(oracle, fakes)
     refs = {}
@@ -210,7 +226,12 @@ def world_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float],
             refs[kind] = {"n": n, "seed_stream": REFERENCE_SEED_STREAMS[kind]}
     histogram = {
         factor: {name: int((pred[factor] == i).sum()) for i, name in enumerate(names_)}
-        for factor, names_ in (("pose", POSES), ("colour", COLOUR_NAMES))
+        for factor, names_ in (
+            ("pose", POSES),
+            ("colour", COLOUR_NAMES),
+            ("background", BACKGROUND_NAMES),
+            ("facing", FACINGS),
+        )
     }
     provenance = {
         "toy_world": True,
