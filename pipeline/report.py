@@ -50,7 +50,8 @@ TOY_METRICS = (
     "from it (the world's renders: about 0.09); render_fit: the fraction within the distance 95 % of held-out "
     "renders reach; pose_acc_fit, joint_acc_fit: fitting and in the target pose / pose and colour. The oracle's "
     "features barely change when a figure is washed into colour smears, the pixels do: what a person sees in "
-    "the grids is render_fit, not in_domain."
+    "the grids is render_fit, not in_domain. diversity: the normalized entropy of the (background, facing) the "
+    "oracle reads, factors no method targets (1: spread over all; low: collapsed onto a few figures)."
 )
 
 
@@ -80,7 +81,7 @@ def metric_direction(name: str) -> str | None:
         return None
     if n in (
         "pose_acc", "colour_acc", "joint_acc", "in_domain", "pose_acc_in_domain", "joint_acc_in_domain",
-        "render_fit", "pose_acc_fit", "joint_acc_fit",
+        "render_fit", "pose_acc_fit", "joint_acc_fit", "diversity",
     ):  # fmt: skip
         return "higher"
     if n == "render_dist":

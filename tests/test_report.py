@@ -170,6 +170,7 @@ def test_metric_direction():
     for name in ("pose_acc", "joint_acc", "in_domain", "pose_acc_in_domain", "joint_acc_in_domain", "render_fit"):
         assert metric_direction(name) == "higher", name
     assert metric_direction("pose_acc_fit") == "higher" and metric_direction("joint_acc_fit") == "higher"
+    assert metric_direction("diversity") == "higher"
     assert metric_direction("fid_target") == "lower" and metric_direction("fid_prior") is None
     assert metric_direction("render_dist") == "lower"
 
