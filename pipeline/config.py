@@ -189,6 +189,9 @@ class AssetsSpec:
     photo_dir: Optional[Str] = None  # photos for image regularization (instead of LSUN)
     eval_dir: Optional[Str] = None  # evaluation photos for FID/KID/precision/recall
     world_dir: Str = "data/world"  # source toy: the world's trained networks (stage world@<part>)
+    # source toy: the world part whose netG.pth / netD.pth are the pretrained generator: `gan`, or
+    # `gan_continued` (world.gan_continued: the same generator after a pose curriculum)
+    world_gan: Literal["gan", "gan_continued"] = "gan"
 
     def validate(self, path):
         if self.source == "mirror" and not self.mirror_dir:

@@ -25,7 +25,7 @@ def world_context(exp: Experiment, prepared: Path, target_prompt: str) -> dict:
         "world_size": exp.size,
         "target_pose": targets["target_pose"],
         "target_colour": target_colour(target_prompt),
-        "prior_distribution": gan_training_distribution(world),
+        "prior_distribution": gan_training_distribution(world, exp.assets.world_gan),
     }
 
 

@@ -118,7 +118,7 @@ def check_inputs(exp: Experiment, raw: Path) -> dict:
     if a.source == "toy":
         from .world.data import check_world
 
-        check_world(Path(a.world_dir), f"experiments.{exp.name}.assets.world_dir", exp)
+        check_world(Path(a.world_dir), f"experiments.{exp.name}.assets.world_dir", exp, a.world_gan)
     elif a.source != "synthetic":  # official or mirror
         for f in ("netG.pth", "netD.pth"):
             if not (raw / "pretrained" / a.stylegan / f).is_file():
@@ -144,7 +144,7 @@ def prepare(exp: Experiment, raw: Path, out: Path) -> dict:
         from .world.data import gan_training_distribution, make_toy_data, world_files
 
         world = Path(a.world_dir)
-        files = world_files(world)
+        files = world_files(world, a.world_gan)
         for name in ("netG.pth", "netD.pth", "photosketch.pth"):
             verify_digest(files[name])
             _link_or_copy(files[name], out / "pretrained" / name)
@@ -153,7 +153,7 @@ def prepare(exp: Experiment, raw: Path, out: Path) -> dict:
             exp.toy_data,
             exp.size,
             exp.seed,
-            gan_training_distribution(world),
+            gan_training_distribution(world, a.world_gan),
             sketcher=build_sketcher(exp, out / "pretrained"),
         )
     else:

@@ -1,4 +1,4 @@
-"""DVC stage `world@<part>`: train one of the toy world's networks (oracle, sketcher, clip, gan).
+"""DVC stage `world@<part>` (and `world_gan_continued`): train one of the toy world's networks.
 
 The trained files are committed (README "The toy world"), and the stages are frozen in dvc.yaml so
 that `dvc repro` uses them instead of retraining for two hours; retrain a part with
@@ -34,6 +34,6 @@ if __name__ == "__main__":
     main(
         run,
         __doc__,
-        extra_args=[("--part", {"required": True, "help": "oracle, sketcher, clip or gan"})],
+        extra_args=[("--part", {"required": True, "help": "oracle, sketcher, clip, gan or gan_continued"})],
         experiment_stage=False,  # the world's own params; its training keeps torch's default threads
     )

@@ -61,6 +61,7 @@ def test_world_stages_are_not_retrained(toy):
     assert "Running stage 'world@" not in out
     for part in ("oracle", "sketcher", "clip", "gan"):
         assert f"world@{part}" in out  # DVC names the frozen stages it verifies
+    assert "world_gan_continued" in out and "Running stage 'world_gan_continued'" not in out
 
 
 def test_ground_truth_metrics_for_pretrained_and_syog(toy):

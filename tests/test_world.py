@@ -490,6 +490,99 @@ def test_world_gan_continues_an_earlier_runs_files(tmp_path):
         )
 
 
+def test_gan_continued_runs_its_phases_from_the_gan_parts_files(tmp_path, monkeypatch):
+    """world@gan_continued: world.gan's files continued (init, fresh Adam, steps numbered on from
+    world.gan.iters) through world.gan_continued.phases: each phase's standing share from its first
+    step, the synthesis network fixed and G's lr times mapping_lr in the mapping_only phase only, the
+    last phase's distribution recorded for the photos and fid_prior; errors name the key or file."""
+    from pipeline.config import ConfigError, from_dict
+    from pipeline.world import gan as gan_mod
+    from pipeline.world.build import train_part
+    from pipeline.world.spec import WorldGanContinuedSpec, WorldGanSpec, WorldSpec
+
+    small = dataclasses.replace(WorldSpec().generator, style_dim=16, channel_base=64, channel_max=16)
+    phases = [
+        {"iters": 2, "standing": 1.0},
+        {"iters": 2, "standing": 0.0, "mapping_only": True, "mapping_lr": 10},
+        {"iters": 2, "standing": 0.5},
+    ]
+    spec = WorldSpec(
+        size=16,
+        generator=small,
+        gan=from_dict(WorldGanSpec, {"iters": 4, "batch": 4, "ckpt_every": 1}, "world.gan"),
+        gan_continued=from_dict(WorldGanContinuedSpec, {"phases": phases}, "world.gan_continued"),
+    )
+    world = tmp_path / "world"
+    with pytest.raises(FileNotFoundError, match=r"world/gan/netG.pth: world.gan's generator"):
+        train_part("gan_continued", spec, world / "gan_continued", tmp_path / "ck_c")
+    train_part("gan", spec, world / "gan", tmp_path / "ck_g")
+    base = torch.load(world / "gan" / "netG.pth", weights_only=True)
+
+    seen, saved = [], {}
+    real_batch, real_save = gan_mod.GanData.batch, gan_mod.save_atomic
+
+    def record_save(obj, path):
+        if isinstance(obj, dict) and "step" in obj:
+            lr = obj["g_opt"]["param_groups"][0]["lr"]
+            saved[obj["step"]] = ({k: v.clone() for k, v in obj["G"].items()}, lr)
+        return real_save(obj, path)
+
+    monkeypatch.setattr(gan_mod, "save_atomic", record_save)
+    monkeypatch.setattr(
+        gan_mod.GanData,
+        "batch",
+        lambda self, n, seed, sz: seen.append((seed, self.pose["standing"])) or real_batch(self, n, seed, sz),
+    )
+    train_part("gan_continued", spec, world / "gan_continued", tmp_path / "ck_c")
+    # steps 4..9 (no R1 batch: d_reg_every 16), the stream of one run on from world.gan.iters
+    assert seen == [(gan_mod.step_seed(0, s), share) for s, share in zip(range(4, 10), [1.0, 1.0, 0.0, 0.0, 0.5, 0.5])]
+    synthesis = [k for k in base if not k.startswith("style.") and base[k].is_floating_point()]
+    mapping = [k for k in base if k.startswith("style.") and k.endswith("weight")]
+    # the first step starts from world.gan's G_ema: one step at lr 0.002 away from it
+    assert max((saved[5][0][k] - base[k]).abs().max().item() for k in synthesis) < 0.01
+    # steps 6 and 7 (the mapping_only phase): synthesis as after step 5, the mapping moving, lr x 10
+    assert all(torch.equal(saved[6][0][k], saved[8][0][k]) for k in synthesis)
+    assert all(not torch.equal(saved[6][0][k], saved[8][0][k]) for k in mapping)
+    assert [saved[s][1] for s in (6, 7, 8, 10)] == pytest.approx([0.002, 0.02, 0.02, 0.002])
+    # after it every weight trains again
+    assert all(not torch.equal(saved[8][0][k], saved[10][0][k]) for k in synthesis if k.endswith("weight"))
+    summary = json.loads((world / "gan_continued" / "summary.json").read_text())
+    assert summary["training"]["distribution"]["pose"]["standing"] == 0.5
+    assert summary["training"]["continued_from"]["step"] == 4
+    assert summary["world"]["gan_continued"]["phases"][1]["mapping_only"] is True
+    assert (world / "gan_continued" / "netG.pth.sha256").is_file()
+    with pytest.raises(ConfigError, match=r"world.gan_continued.phases: empty"):
+        train_part(
+            "gan_continued",
+            dataclasses.replace(spec, gan_continued=WorldGanContinuedSpec()),
+            world / "x",
+            tmp_path / "ck_x",
+        )
+    for bad, msg in (
+        (
+            [
+                {"iters": 1, "standing": 0, "mapping_only": True},
+                {"iters": 1, "standing": 0},
+                {"iters": 1, "standing": 0, "mapping_only": True},
+            ],
+            "at most one consecutive run",
+        ),
+        (
+            [
+                {"iters": 1, "standing": 0, "mapping_only": True, "mapping_lr": 2},
+                {"iters": 1, "standing": 0, "mapping_only": True},
+            ],
+            "share one mapping_lr",
+        ),
+        (
+            [{"iters": 1, "standing": 0, "mapping_lr": 2}],
+            r"phases\[0\]: mapping_lr applies to mapping_only phases only",
+        ),
+    ):
+        with pytest.raises(ConfigError, match=msg):
+            from_dict(WorldGanContinuedSpec, {"phases": bad}, "world.gan_continued")
+
+
 def test_standing_cats_are_rare_and_pink_ones_absent_in_the_gan_training_set():
     import json
 

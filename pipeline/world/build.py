@@ -7,6 +7,8 @@ training figures and the held-out accuracy; and a `<file>.sha256` beside every w
     sketcher   photosketch.pth     PhotoSketch architecture, narrow
     clip       clip.safetensors    open_clip `toy-clip`, float16
     gan        netG.pth netD.pth   the project's StyleGAN2, GANSketching's bare state dicts
+    gan_continued                  the same files: `gan`'s generator continued through
+               netG.pth netD.pth   world.gan_continued.phases (a pose curriculum; README "The toy world")
 
 Any loader that finds `<file>.sha256` beside a weights file checks it (pipeline.nets.checkpoint
 .verify_digest), so a file that is not the one this stage wrote is refused, naming both digests.
@@ -26,12 +28,13 @@ from .spec import WorldSpec
 
 log = logging.getLogger(__name__)
 
-PARTS = ("oracle", "sketcher", "clip", "gan")
+PARTS = ("oracle", "sketcher", "clip", "gan", "gan_continued")
 FILES = {
     "oracle": ("oracle.pth",),
     "sketcher": ("photosketch.pth",),
     "clip": ("clip.safetensors",),
     "gan": ("netG.pth", "netD.pth"),
+    "gan_continued": ("netG.pth", "netD.pth"),
 }
 
 
@@ -58,6 +61,59 @@ def pose_mix(s: float) -> dict:
         "pose": {"standing": s, "sitting": (1 - s) / 2, "lying": (1 - s) / 2},
         "colour": {c: 1.0 for c in NATURAL_COLOURS},
     }
+
+
+def continue_gan(spec: WorldSpec, base: Path, out: Path, ckpt_dir: Path) -> dict:
+    """world.gan's generator (the files in `base`) continued through world.gan_continued.phases into
+    out/netG.pth and out/netD.pth; resumable from ckpt_dir. Returns the training summary."""
+    from ..config import ConfigError
+    from ..models import resolve_device
+    from .gan import GanData, train_stylegan
+
+    gs, cont = spec.gan, spec.gan_continued
+    if not cont.phases:
+        raise ConfigError("world.gan_continued.phases: empty; list the phases to continue world.gan's generator with")
+    for name in ("netG.pth", "netD.pth"):
+        if not (base / name).is_file():
+            raise FileNotFoundError(
+                f"{base / name}: world.gan's generator, which world@gan_continued continues, is missing"
+            )
+    start, mixes = gs.iters, {}
+
+    def data_at(step: int) -> GanData:
+        share = cont.phase_at(step, start).standing
+        if share not in mixes:
+            mixes[share] = GanData(**pose_mix(share))
+        return mixes[share]
+
+    window = cont.mapping_window(start)
+    device = resolve_device(gs.device, "world.gan.device")
+    summary = train_stylegan(
+        gan_config(spec),
+        data_at,
+        out,
+        ckpt_dir,
+        seed=spec.seed,
+        iters=start + cont.total_iters(),
+        batch=gs.batch,
+        lr=gs.lr,
+        r1_gamma=gs.r1_gamma,
+        d_reg_every=gs.d_reg_every,
+        mixing=gs.mixing,
+        ema_kimg=gs.ema_kimg,
+        mapping_only_from=window[0] if window else None,
+        mapping_only_until=window[1] if window else None,
+        mapping_lr_mult=next((p.mapping_lr for p in cont.phases if p.mapping_only), 1.0),
+        init=(base / "netG.pth", base / "netD.pth"),
+        start_step=start,
+        ckpt_every=gs.ckpt_every,
+        device=device,
+    )
+    summary["device"] = str(device)
+    summary["continued_from"] = {"files": str(base), "step": start}
+    # what it was trained on last: the image-regularization photos and fid_prior use it
+    summary["distribution"] = pose_mix(cont.phases[-1].standing)
+    return summary
 
 
 def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: Path | None = None) -> dict:
@@ -99,6 +155,8 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
                 lr=c.lr,
                 model=c.model,
             )
+        elif part == "gan_continued":
+            summary = continue_gan(spec, out.parent / "gan", tmp, ckpt_dir)
         else:
             from ..models import resolve_device
             from .gan import GanData, train_stylegan

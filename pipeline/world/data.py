@@ -26,20 +26,21 @@ from .render import NATURAL_COLOURS, POSES, render, sample_factors
 SEED_STREAMS = {"sketches": 1, "photos": 2, "eval": 3}
 
 
-def world_files(world_dir: Path) -> dict[str, Path]:
+def world_files(world_dir: Path, gan: str = "gan") -> dict[str, Path]:
+    """The world's trained files; `gan`: the part holding the generator (assets.world_gan)."""
     return {
-        "netG.pth": world_dir / "gan" / "netG.pth",
-        "netD.pth": world_dir / "gan" / "netD.pth",
+        "netG.pth": world_dir / gan / "netG.pth",
+        "netD.pth": world_dir / gan / "netD.pth",
         "photosketch.pth": world_dir / "sketcher" / "photosketch.pth",
         "clip.safetensors": world_dir / "clip" / "clip.safetensors",
         "oracle.pth": world_dir / "oracle" / "oracle.pth",
     }
 
 
-def check_world(world_dir: Path, key: str, exp=None) -> None:
+def check_world(world_dir: Path, key: str, exp=None, gan: str = "gan") -> None:
     """Every trained file is there and, given the experiment, its generator settings are the ones the
     world's GAN was trained with (lr_mlp changes what the stored weights mean, not their shapes)."""
-    for name, p in world_files(world_dir).items():
+    for name, p in world_files(world_dir, gan).items():
         if not p.is_file():
             part = p.parent.name
             raise DataError(
@@ -52,7 +53,7 @@ def check_world(world_dir: Path, key: str, exp=None) -> None:
     import dataclasses
     import json
 
-    summary = world_dir / "gan" / "summary.json"
+    summary = world_dir / gan / "summary.json"
     world = json.loads(summary.read_text())["world"]
     mine = {"size": exp.size, **dataclasses.asdict(exp.generator)}
     theirs = {"size": world["size"], **world["generator"]}
@@ -69,11 +70,11 @@ def _write(images: torch.Tensor, folder: Path) -> None:
         save_png(to_pil(im), folder / f"{i:06d}.png")
 
 
-def gan_training_distribution(world_dir: Path) -> dict:
-    """The pose / colour weights the committed generator was trained on (its summary.json)."""
+def gan_training_distribution(world_dir: Path, gan: str = "gan") -> dict:
+    """The pose / colour weights the generator in part `gan` was trained on last (its summary.json)."""
     import json
 
-    summary = world_dir / "gan" / "summary.json"
+    summary = world_dir / gan / "summary.json"
     try:
         return json.loads(summary.read_text())["training"]["distribution"]
     except (OSError, KeyError, ValueError) as e:

@@ -88,6 +88,7 @@ def train_stylegan(
     pl_every: int = 4,
     pl_from: int = 0,
     mapping_only_from: int | None = None,
+    mapping_only_until: int | None = None,
     mapping_lr_mult: float = 1.0,
     init: tuple[Path, Path] | None = None,
     start_step: int = 0,
@@ -103,8 +104,9 @@ def train_stylegan(
     init (netG.pth, netD.pth): continue an earlier run's files instead of starting from random weights:
     G and G_ema from its G_ema, D from its D, fresh Adam states, steps numbered on from start_step (so
     the data stream and the step-based schedules continue the earlier run's). mapping_only_from: from
-    that step on only the mapping network (`style.*`) of G trains; the synthesis network stays fixed,
-    and G's lr is multiplied by mapping_lr_mult (the mapping's own lr is already lr_mlp times G's).
+    that step on (until mapping_only_until, if given) only the mapping network (`style.*`) of G trains;
+    the synthesis network stays fixed, and G's lr is multiplied by mapping_lr_mult (the mapping's own lr
+    is already lr_mlp times G's).
     Initial weights, latents z, renders and the mixing draws come from the CPU generator whatever
     the device, so a CUDA run starts from the same G and D and sees the same data; only the
     per-layer noise and the arithmetic then differ (not bit-exact against a CPU run).
@@ -150,10 +152,18 @@ def train_stylegan(
     bar = tqdm(range(start, iters), initial=start, total=iters, desc="world GAN", dynamic_ncols=True, mininterval=2.0)
     pl_on = pl_weight > 0 and pl_every > 0
     synthesis = [p for name, p in G.named_parameters() if not name.startswith("style.")]
+
+    def mapping_only(it: int) -> bool:
+        return (
+            mapping_only_from is not None
+            and it >= mapping_only_from
+            and (mapping_only_until is None or it < mapping_only_until)
+        )
+
     for it in bar:
         # G's Adam: the lazy-regularization ratio once path-length regularization is on (from the step)
         g_ratio = pl_every / (pl_every + 1) if pl_on and it >= pl_from else 1.0
-        g_lr = lr * g_ratio * (mapping_lr_mult if mapping_only_from is not None and it >= mapping_only_from else 1.0)
+        g_lr = lr * g_ratio * (mapping_lr_mult if mapping_only(it) else 1.0)
         for group in g_opt.param_groups:
             group["lr"], group["betas"] = g_lr, (0.0, 0.99**g_ratio)
         real = data_at(it).batch(batch, step_seed(seed, it), cfg.size).to(device)
@@ -176,7 +186,7 @@ def train_stylegan(
             logs["r1"] = pen.item()
         # G step
         G.requires_grad_(True)
-        if mapping_only_from is not None and it >= mapping_only_from:
+        if mapping_only(it):
             for p in synthesis:  # no gradient: Adam leaves them (and their moments) as they are
                 p.requires_grad_(False)
         D.requires_grad_(False)

@@ -66,6 +66,62 @@ class WorldGanSpec:
 
 
 @spec
+class GanPhase:
+    """`iters` steps with `standing` of the renders standing; mapping_only: only G's mapping network
+    trains (the synthesis network fixed), at G's lr times mapping_lr."""
+
+    iters: PosInt
+    standing: Unit
+    mapping_only: bool = False
+    mapping_lr: PosFloat = 1.0
+
+
+@spec
+class WorldGanContinuedSpec:
+    """The world part `gan_continued`: world.gan's generator continued through `phases`, in order.
+
+    G and G_ema start from world.gan's netG.pth (its G_ema), D from its netD.pth, with fresh Adam
+    states; steps are numbered on from world.gan.iters, so the data stream goes on where that run
+    stopped; batch, lr, R1, mixing and EMA are world.gan's. At most one consecutive run of
+    mapping_only phases (train_stylegan's mapping window)."""
+
+    phases: tuple[GanPhase, ...] = ()
+
+    def validate(self, path):
+        flags = [p.mapping_only for p in self.phases]
+        runs = sum(1 for i, f in enumerate(flags) if f and (i == 0 or not flags[i - 1]))
+        if runs > 1:
+            raise ConfigError(f"{path}.phases: at most one consecutive run of mapping_only phases, got {flags}")
+        lrs = {p.mapping_lr for p in self.phases if p.mapping_only}
+        if len(lrs) > 1:
+            raise ConfigError(f"{path}.phases: the mapping_only phases must share one mapping_lr, got {sorted(lrs)}")
+        bad = [i for i, p in enumerate(self.phases) if not p.mapping_only and p.mapping_lr != 1.0]
+        if bad:
+            raise ConfigError(f"{path}.phases[{bad[0]}]: mapping_lr applies to mapping_only phases only")
+
+    def total_iters(self) -> int:
+        return sum(p.iters for p in self.phases)
+
+    def phase_at(self, step: int, start: int) -> GanPhase:
+        """The phase that step `step` (numbered on from `start`) falls in."""
+        end = start
+        for p in self.phases:
+            end += p.iters
+            if step < end:
+                return p
+        raise ValueError(f"step {step} is past the continuation's last phase (ends at {end})")
+
+    def mapping_window(self, start: int) -> tuple[int, int] | None:
+        """(first step, step after the last) of the mapping_only phases, or None."""
+        at, window = start, None
+        for p in self.phases:
+            if p.mapping_only:
+                window = (window[0] if window else at, at + p.iters)
+            at += p.iters
+        return window
+
+
+@spec
 class WorldClipSpec:
     model: Str = "toy-clip"  # an open_clip config (pipeline/nets/clip_configs/toy-clip.json)
     steps: PosInt = 2500
@@ -97,6 +153,7 @@ class WorldSpec:
     out: Str = "data/world"  # relative to the project root; one folder per part
     generator: GeneratorSpec = GeneratorSpec(style_dim=128, n_mlp=4, channel_base=1024, channel_max=64, lr_mlp=0.1)
     gan: WorldGanSpec = field(default_factory=WorldGanSpec)
+    gan_continued: WorldGanContinuedSpec = field(default_factory=WorldGanContinuedSpec)
     clip: WorldClipSpec = field(default_factory=WorldClipSpec)
     sketcher: WorldSketcherSpec = field(default_factory=WorldSketcherSpec)
     oracle: WorldOracleSpec = field(default_factory=WorldOracleSpec)
