@@ -1571,7 +1571,7 @@ BUGS = [
         'looks = pred["background"] * len(FACINGS) + pred["facing"]',
         'looks = pred["background"] * len(FACINGS)',
         1,
-        ["tests/test_world.py"],
+        ["tests/test_world.py::test_diversity_is_the_normalized_entropy_of_the_oracles_background_and_facing"],
     ),
     (
         "diversity normalized by the number of backgrounds instead of (background, facing) pairs",
@@ -1579,7 +1579,7 @@ BUGS = [
         "normalized_entropy(looks, len(BACKGROUND_NAMES) * len(FACINGS))",
         "normalized_entropy(looks, len(BACKGROUND_NAMES) * len(FACINGS) // 2)",
         1,
-        ["tests/test_world.py"],
+        ["tests/test_world.py::test_diversity_is_the_normalized_entropy_of_the_oracles_background_and_facing"],
     ),
     (
         "normalized entropy keeps the empty classes (0 log 0 taken as nan)",
@@ -1587,7 +1587,7 @@ BUGS = [
         "    p = p[p > 0]\n    return float(-(p * p.log()).sum()",
         "    return float(-(p * p.log()).sum()",
         1,
-        ["tests/test_world.py"],
+        ["tests/test_world.py::test_diversity_is_the_normalized_entropy_of_the_oracles_background_and_facing"],
     ),
     # the world part gan_continued (pipeline/world/gan.py, spec.py, build.py)
     (
@@ -1596,7 +1596,7 @@ BUGS = [
         "and (mapping_only_until is None or it < mapping_only_until)",
         "and True",
         1,
-        ["tests/test_world.py"],
+        ["tests/test_world.py::test_gan_continued_runs_its_phases_from_the_gan_parts_files"],
     ),
     (
         "gan_continued's phases change one step late",
@@ -1604,7 +1604,7 @@ BUGS = [
         "            if step < end:",
         "            if step <= end:",
         1,
-        ["tests/test_world.py"],
+        ["tests/test_world.py::test_gan_continued_runs_its_phases_from_the_gan_parts_files"],
     ),
     (
         "the mapping window's end taken from the phase's start",
@@ -1612,7 +1612,7 @@ BUGS = [
         "window = (window[0] if window else at, at + p.iters)",
         "window = (window[0] if window else at, at)",
         1,
-        ["tests/test_world.py"],
+        ["tests/test_world.py::test_gan_continued_runs_its_phases_from_the_gan_parts_files"],
     ),
     (
         "gan_continued numbers its steps from 0 instead of world.gan.iters (the data stream restarts)",
@@ -1620,7 +1620,7 @@ BUGS = [
         "start, mixes = gs.iters, {}",
         "start, mixes = 0, {}",
         1,
-        ["tests/test_world.py"],
+        ["tests/test_world.py::test_gan_continued_runs_its_phases_from_the_gan_parts_files"],
     ),
 ]
 
