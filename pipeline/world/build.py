@@ -63,11 +63,22 @@ def pose_mix(s: float) -> dict:
     }
 
 
+def _stylegan_settings(spec: WorldSpec) -> dict:
+    """train_stylegan's settings from world.gan, shared by its run and world@gan_continued's."""
+    from ..models import resolve_device
+
+    gs = spec.gan
+    return {
+        "seed": spec.seed, "batch": gs.batch, "lr": gs.lr, "r1_gamma": gs.r1_gamma, "d_reg_every": gs.d_reg_every,
+        "mixing": gs.mixing, "ema_kimg": gs.ema_kimg, "ckpt_every": gs.ckpt_every,
+        "device": resolve_device(gs.device, "world.gan.device"),
+    }  # fmt: skip
+
+
 def continue_gan(spec: WorldSpec, base: Path, out: Path, ckpt_dir: Path) -> dict:
     """world.gan's generator (the files in `base`) continued through world.gan_continued.phases into
     out/netG.pth and out/netD.pth; resumable from ckpt_dir. Returns the training summary."""
     from ..config import ConfigError
-    from ..models import resolve_device
     from .gan import GanData, train_stylegan
 
     gs, cont = spec.gan, spec.gan_continued
@@ -87,29 +98,21 @@ def continue_gan(spec: WorldSpec, base: Path, out: Path, ckpt_dir: Path) -> dict
         return mixes[share]
 
     window = cont.mapping_window(start)
-    device = resolve_device(gs.device, "world.gan.device")
+    kw = _stylegan_settings(spec)
     summary = train_stylegan(
         gan_config(spec),
         data_at,
         out,
         ckpt_dir,
-        seed=spec.seed,
         iters=start + cont.total_iters(),
-        batch=gs.batch,
-        lr=gs.lr,
-        r1_gamma=gs.r1_gamma,
-        d_reg_every=gs.d_reg_every,
-        mixing=gs.mixing,
-        ema_kimg=gs.ema_kimg,
         mapping_only_from=window[0] if window else None,
         mapping_only_until=window[1] if window else None,
         mapping_lr_mult=next((p.mapping_lr for p in cont.phases if p.mapping_only), 1.0),
         init=(base / "netG.pth", base / "netD.pth"),
         start_step=start,
-        ckpt_every=gs.ckpt_every,
-        device=device,
+        **kw,
     )
-    summary["device"] = str(device)
+    summary["device"] = str(kw["device"])
     summary["continued_from"] = {"files": str(base), "step": start}
     # what it was trained on last: the image-regularization photos and fid_prior use it
     summary["distribution"] = pose_mix(cont.phases[-1].standing)
@@ -158,32 +161,22 @@ def train_part(part: str, spec: WorldSpec, out: Path, ckpt_dir: Path, tmp_dir: P
         elif part == "gan_continued":
             summary = continue_gan(spec, out.parent / "gan", tmp, ckpt_dir)
         else:
-            from ..models import resolve_device
             from .gan import GanData, train_stylegan
 
-            gs = spec.gan
-            device = resolve_device(gs.device, "world.gan.device")
+            gs, kw = spec.gan, _stylegan_settings(spec)
             summary = train_stylegan(
                 gan_config(spec),
                 lambda step: GanData(**gan_distribution(spec, step)),  # gan.standing_changes
                 tmp,
                 ckpt_dir,
-                seed=spec.seed,
                 iters=gs.iters,
-                batch=gs.batch,
-                lr=gs.lr,
-                r1_gamma=gs.r1_gamma,
-                d_reg_every=gs.d_reg_every,
-                mixing=gs.mixing,
-                ema_kimg=gs.ema_kimg,
                 pl_weight=gs.pl_weight,
                 pl_every=gs.pl_every,
                 pl_from=gs.pl_from,
                 mapping_only_from=gs.mapping_only_from,
-                ckpt_every=gs.ckpt_every,
-                device=device,
+                **kw,
             )
-            summary["device"] = str(device)
+            summary["device"] = str(kw["device"])
             # what it was trained on last: the image-regularization photos and fid_prior use it
             summary["distribution"] = gan_distribution(spec, gs.iters - 1)
             if gs.standing_changes:
