@@ -1622,6 +1622,22 @@ BUGS = [
         1,
         ["tests/test_world.py::test_gan_continued_runs_its_phases_from_the_gan_parts_files"],
     ),
+    (
+        "prepare renders the photos from world.gan's distribution whatever assets.world_gan says",
+        "pipeline/prepare.py",
+        "gan_training_distribution(world, a.world_gan),",
+        "gan_training_distribution(world),",
+        1,
+        ["tests/test_world.py::test_assets_world_gan_picks_the_generator_part"],
+    ),
+    (
+        "prepare copies world.gan's generator whatever assets.world_gan says",
+        "pipeline/prepare.py",
+        "files = world_files(world, a.world_gan)",
+        "files = world_files(world)",
+        1,
+        ["tests/test_world.py::test_assets_world_gan_picks_the_generator_part"],
+    ),
 ]
 
 

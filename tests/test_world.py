@@ -166,9 +166,51 @@ def test_every_trained_file_loads_strictly_through_the_real_loaders():
     ):
         with pytest.raises(ValueError, match=f"toy-oracle expects uint8 \\[B,3,H,W\\], got {named}"):
             extractor(bad)
-    for name, path in files.items():
+    # world@gan_continued's generator loads through the same loaders, and is not world@gan's
+    cont = world_files(WORLD, "gan_continued")
+    Gc = load_generator(exp, cont["netG.pth"])
+    load_discriminator(exp, cont["netD.pth"])
+    assert any(not torch.equal(a, b) for a, b in zip(G.state_dict().values(), Gc.state_dict().values()))
+    every = {**files, **{f"gan_continued/{k}": v for k, v in cont.items() if k.startswith("net")}}
+    assert len(every) == 7
+    for name, path in every.items():
         assert path.stat().st_size < 5e6, f"{name}: {path.stat().st_size} bytes (limit 5 MB)"
-    assert sum(p.stat().st_size for p in files.values()) < 20e6
+    assert sum(p.stat().st_size for p in every.values()) < 20e6
+
+
+def test_assets_world_gan_picks_the_generator_part(tmp_path):
+    """assets.world_gan: prepare copies that part's generator and renders the image-regularization
+    photos from the distribution it was trained on last (gan_continued: 3 % standing; gan: 7 %); a
+    world without the part is refused naming the file and its stage; other part names are refused."""
+    from toyworld import prepare_toy, toy_params
+
+    from pipeline.config import ConfigError
+    from pipeline.data import DataError
+    from pipeline.world.data import check_world, gan_training_distribution
+
+    assert gan_training_distribution(WORLD, "gan_continued")["pose"]["standing"] == 0.03
+    assert gan_training_distribution(WORLD)["pose"]["standing"] == 0.07
+    exp = toy_params(**{"experiments.toy.assets.world_gan": "gan_continued"}).experiment
+    prepared = prepare_toy(tmp_path, exp)
+    for name in ("netG.pth", "netD.pth"):
+        assert (prepared / "pretrained" / name).read_bytes() == (WORLD / "gan_continued" / name).read_bytes()
+    # the photos: renders of gan_continued's last distribution, not gan's (the same seed stream)
+    from pipeline.metrics import load_images
+    from pipeline.world.data import SEED_STREAMS
+
+    photos = load_images(sorted((prepared / "photos").glob("*.png"))[:60])
+    n, seed = exp.toy_data.n_photos, exp.seed * 10 + SEED_STREAMS["photos"]
+    for gan, match in (("gan_continued", True), ("gan", False)):
+        want = render(sample_factors(n, seed, **gan_training_distribution(WORLD, gan)), 32)[0][:60]
+        assert ((photos - want).abs().amax(dim=(1, 2, 3)) <= 2 / 255 + 1e-6).all() == match, gan
+    partial = tmp_path / "world"
+    for part in ("oracle", "sketcher", "clip", "gan"):
+        shutil.copytree(WORLD / part, partial / part)
+    check_world(partial, "assets.world_dir", exp)  # world.gan's generator is there
+    with pytest.raises(DataError, match=r"gan_continued/netG.pth: .*`dvc unfreeze world_gan_continued && dvc"):
+        check_world(partial, "assets.world_dir", exp, "gan_continued")
+    with pytest.raises(ConfigError, match=r"experiments.toy.assets.world_gan"):
+        toy_params(**{"experiments.toy.assets.world_gan": "oracle"})
 
 
 def test_a_file_that_is_not_the_recorded_one_is_refused(tmp_path):

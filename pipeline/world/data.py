@@ -43,10 +43,11 @@ def check_world(world_dir: Path, key: str, exp=None, gan: str = "gan") -> None:
     for name, p in world_files(world_dir, gan).items():
         if not p.is_file():
             part = p.parent.name
+            stage = "world_gan_continued" if part == "gan_continued" else f"world@{part}"  # dvc.yaml's names
             raise DataError(
                 f"{p}: the toy world's {name} is missing ({key}: {world_dir}); it is committed with "
                 f"the project (git checkout -- {p.parent}), or retrain it: "
-                f"`dvc unfreeze world@{part} && dvc repro world@{part}`"
+                f"`dvc unfreeze {stage} && dvc repro {stage}`"
             )
     if exp is None:
         return
