@@ -1,6 +1,13 @@
 """Beyond the defaults, in the toy world (issue 13): sketches by another hand, other prompt colours.
 
     python benchmarks/toy_generalisation.py [--seeds 0] [--jobs 2] [--out data/toy_generalisation]
+        [--cases other_hand renderer prompt] [--set KEY=VALUE ...]
+
+`--set` edits params.yaml for every case, as `dvc exp run -S` does (the value is read as YAML), e.g.
+the W-prior configuration on the continued generator (docs/toy-world-measurements.md):
+    --set experiments.toy.assets.world_gan=gan_continued --set methods.syog.l_wprior=100 \
+    --set methods.syog.select=final --set methods.syog.g_lr_decay=0.5 \
+    --set experiments.toy.method_overrides.syog.iters=800 --out data/toy_generalisation_wprior
 
 - `syog` with the sketches of tests/fixtures/other_hand (drawn with a paint program's strokes, not by
   the renderer; 6 per pose), given with `assets.sketch_dir`, one run per pose: the target pose is
@@ -38,7 +45,20 @@ POSES = ("standing", "sitting", "lying")
 COLOURS = ("blue", "green", "purple")
 # in_domain: whether a sample is a cat of this world at all (k-NN precision against its renders); the oracle
 # reads a pose from anything, so a pose_acc of samples outside the domain says little (README "The toy world")
-METRICS = ["pose_acc", "colour_acc", "joint_acc", "fid_target", "fid_prior", "in_domain", "pose_acc_in_domain"]
+# pose_acc_fit: of the target pose *and* close to a render in pixels (what a person sees as a clean cat)
+METRICS = [
+    "pose_acc",
+    "colour_acc",
+    "joint_acc",
+    "fid_target",
+    "fid_prior",
+    "in_domain",
+    "pose_acc_in_domain",
+    "render_fit",
+    "pose_acc_fit",
+    "diversity",
+]
+CASES = ("other_hand", "renderer", "prompt")
 
 
 def run_one(chain, sweeps_dir: str, prepared: str, cache_dir: str) -> tuple[str, float]:
@@ -64,12 +84,27 @@ def pretrained_metrics(exp, prepared: Path, out: Path, cache: Path) -> dict:
     return values
 
 
+def parse_sets(items: list[str]) -> dict:
+    """["a.b=1", "c=final"] -> {"a.b": 1, "c": "final"}: `dvc exp run -S`'s syntax, values read as YAML."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. methods.syog.l_wprior=100")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--jobs", type=int, default=2, help="chains at once, one torch thread each")
     ap.add_argument("--iters", type=int, default=None, help="fine-tune iterations (default: the experiment's)")
     ap.add_argument("--out", default=str(ROOT / "data" / "toy_generalisation"))
+    ap.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="which groups of runs")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a params.yaml edit (YAML value)")
     args = ap.parse_args()
 
     import pipeline  # noqa: F401  (torchvision shim)
@@ -82,10 +117,11 @@ def main() -> None:
     base = {"experiment": "toy", "experiments.toy.eval.metrics": METRICS}
     if args.iters:
         base["experiments.toy.train.iters"] = args.iters
+    base.update(parse_sets(args.set))
 
     # (label, target prompt, experiment, method block, prepared folder)
     cases = []
-    for pose in POSES:
+    for pose in POSES if "other_hand" in args.cases else ():
         sketches = out / f"sketches_{pose}"
         if not sketches.is_dir():
             sketches.mkdir(parents=True)
@@ -93,11 +129,12 @@ def main() -> None:
                 shutil.copy(f, sketches / f.name)
         params = load_params(ROOT / "params.yaml", {**base, "experiments.toy.assets.sketch_dir": str(sketches)})
         cases.append((f"other hand, {pose}", None, params, "syog", out / f"prepared_{pose}"))
-    for pose in POSES[1:]:  # the same poses in the default sketches' style (the renderer's, through the sketcher)
+    # the same poses in the default sketches' style (the renderer's, through the sketcher)
+    for pose in POSES[1:] if "renderer" in args.cases else ():
         params = load_params(ROOT / "params.yaml", {**base, "experiments.toy.toy_data.sketch_pose": pose})
         cases.append((f"renderer, {pose}", None, params, "syog", out / f"prepared_renderer_{pose}"))
     params = load_params(ROOT / "params.yaml", base)
-    for colour in COLOURS:
+    for colour in COLOURS if "prompt" in args.cases else ():
         cases.append((f"prompt {colour}", f"a photo of a {colour} cat", params, "clip_global", out / "prepared"))
 
     todo, rows = [], []
@@ -121,9 +158,9 @@ def main() -> None:
     import json
 
     lines = [
-        "| case | target | pretrained pose / colour / in_domain | after pose / colour / joint "
-        "| after in_domain / pose_acc_in_domain |",
-        "|---|---|---:|---:|---:|",
+        "| case | target | pretrained pose / colour / in_domain / pose_acc_fit | after pose / colour / joint "
+        "| after in_domain / pose_acc_in_domain | after render_fit / pose_acc_fit / diversity |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for label, _prompt, _params, block, prepared in cases:
         chains = [c for lab, c, _ in todo if lab == label]
@@ -137,9 +174,10 @@ def main() -> None:
         cell = {m: f"{after[m]['mean']:.3f}" if m in after else "–" for m in METRICS}
         lines.append(
             f'| {label} ({block}) | {target}, "{colour}" '
-            f"| {pre['pose_acc']:.3f} / {pre['colour_acc']:.3f} / {pre['in_domain']:.3f} "
+            f"| {pre['pose_acc']:.3f} / {pre['colour_acc']:.3f} / {pre['in_domain']:.3f} / {pre['pose_acc_fit']:.3f} "
             f"| {cell['pose_acc']} / {cell['colour_acc']} / {cell['joint_acc']} "
-            f"| {cell['in_domain']} / {cell['pose_acc_in_domain']} |"
+            f"| {cell['in_domain']} / {cell['pose_acc_in_domain']} "
+            f"| {cell['render_fit']} / {cell['pose_acc_fit']} / {cell['diversity']} |"
         )
         rows.append(
             {"case": label, "block": block, "target_pose": target, "prompt": colour, "pretrained": pre, "after": after}
