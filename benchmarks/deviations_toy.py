@@ -155,7 +155,7 @@ def main() -> None:
     head = (
         f"TOY-WORLD NUMBERS. Each deviation switch flipped alone from the reference default; "
         f"mean ± std (ddof 1) over seeds {args.seeds}, {exp.train.iters} fine-tune iterations, "
-        f"{exp.eval.n_samples} samples per chain"
+        f"{exp.eval.n_samples} samples per chain, generator world@{exp.assets.world_gan}"
         + (f", toy schedule {', '.join(f'{k}={v}' for k, v in schedule.items())}" if schedule else "")
         + f"; measured by `python benchmarks/deviations_toy.py{' --set ' + ' '.join(args.set) if args.set else ''}`."
     )

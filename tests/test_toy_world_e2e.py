@@ -73,7 +73,8 @@ def test_ground_truth_metrics_for_pretrained_and_syog(toy):
     pre, syog = metrics["pretrained"], metrics["syog"]
     # The pretrained generator rarely draws standing cats (its training set has 7 %) and never pink ones.
     assert pre["pose_acc"] <= 0.15 and pre["colour_acc"] <= 0.02
-    # 160 steps of the toy schedule move the samples toward the sketched pose (measured: 0.12 -> 0.68)
+    # 160 steps of the toy schedule move the samples toward the sketched pose (measured on the first
+    # generator, world@gan, before the W prior: 0.12 -> 0.68)
     assert syog["pose_acc"] >= pre["pose_acc"] + 0.3, (pre, syog)
     for row in (pre, syog):
         assert 0 <= row["joint_acc"] <= min(row["pose_acc"], row["colour_acc"]) <= 1

@@ -190,10 +190,14 @@ def test_assets_world_gan_picks_the_generator_part(tmp_path):
 
     assert gan_training_distribution(WORLD, "gan_continued")["pose"]["standing"] == 0.03
     assert gan_training_distribution(WORLD)["pose"]["standing"] == 0.07
+    assert toy_params().experiment.assets.world_gan == "gan_continued"  # the default (README "The toy world")
     exp = toy_params(**{"experiments.toy.assets.world_gan": "gan_continued"}).experiment
     prepared = prepare_toy(tmp_path, exp)
     for name in ("netG.pth", "netD.pth"):
         assert (prepared / "pretrained" / name).read_bytes() == (WORLD / "gan_continued" / name).read_bytes()
+    first = prepare_toy(tmp_path / "first", toy_params(**{"experiments.toy.assets.world_gan": "gan"}).experiment)
+    for name in ("netG.pth", "netD.pth"):
+        assert (first / "pretrained" / name).read_bytes() == (WORLD / "gan" / name).read_bytes()
     # the photos: renders of gan_continued's last distribution, not gan's (the same seed stream)
     from pipeline.metrics import load_images
     from pipeline.world.data import SEED_STREAMS
@@ -270,8 +274,13 @@ def test_method_overrides_apply_per_experiment():
 
     toy = load_params(ROOT / "params.yaml", overrides={"experiment": "toy"})
     paper = load_params(ROOT / "params.yaml", overrides={"experiment": "standing_cat"})
-    assert toy.experiment.method_overrides["direction_every"] == toy.methods["clip_direction"].direction_every
+    mo = toy.experiment.method_overrides
+    # a shared key reaches every block that has it; a block's own mapping wins over the shared key
+    assert mo["lambda_global"] == toy.methods["clip_global"].lambda_global == toy.methods["diagonal"].lambda_global
+    assert mo["direction_every"] != mo["clip_direction"]["direction_every"]
+    assert toy.methods["clip_direction"].direction_every == mo["clip_direction"]["direction_every"]
     assert paper.methods["clip_direction"].direction_every == 100
+    assert paper.methods["clip_global"].lambda_global == 1.0 != mo["lambda_global"]
     with pytest.raises(ConfigError, match="method_overrides.no_such_key: no method has this key"):
         load_params(
             ROOT / "params.yaml",
@@ -299,7 +308,8 @@ def test_a_block_s_own_method_overrides_apply_to_that_block_only():
 
 def test_method_overrides_for_a_dropped_default_block_are_ignored():
     """The toy schedule names clip_global; a project with the syog block only still loads (and the
-    mapping reaches no other block), while a name that is neither a block nor a method is refused."""
+    mapping reaches no other block), while a name that is neither a block nor a method is refused:
+    an ablation block's own mapping (clip_direction_no_image's) goes with the block, as the studio does."""
     import yaml
 
     from pipeline.config import DELETE, ConfigError, load_params
@@ -308,13 +318,16 @@ def test_method_overrides_for_a_dropped_default_block_are_ignored():
     assert "clip_global" in raw["experiments"]["toy"]["method_overrides"]
     drop = {f"methods.{n}": DELETE for n in raw["methods"] if n != "syog"}
     own = {"experiments.toy.method_overrides.syog.iters": DELETE}  # syog's own length off: clip_global's stays there
-    p = load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop, **own})
+    ablation = "experiments.toy.method_overrides.clip_direction_no_image"
+    with pytest.raises(ConfigError, match=r"method_overrides.clip_direction_no_image: no method block of this name"):
+        load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop, **own})
+    p = load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop, **own, ablation: DELETE})
     assert set(p.methods) == {"syog"}
     assert raw["experiments"]["toy"]["method_overrides"]["clip_global"]["iters"] == 400
     assert p.method("syog").iters is None  # clip_global's 400 steps stay with clip_global
     typo = {"experiments.toy.method_overrides.clip_globl": {"iters": 3}}
     with pytest.raises(ConfigError, match=r"method_overrides.clip_globl: no method block of this name"):
-        load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop, **typo})
+        load_params(ROOT / "params.yaml", overrides={"experiment": "toy", **drop, ablation: DELETE, **typo})
 
 
 def test_world_parts_train_deterministically(tmp_path):

@@ -61,6 +61,11 @@ def write_tiny_params(path: Path, extra: dict | None = None, methods: dict | Non
     apply(raw, {**TINY, **(extra or {})})
     if methods is not None:
         raw["methods"] = methods
+        # a per-block override of a block dropped here goes with the block, as the studio does
+        for exp in raw["experiments"].values():
+            mo = exp.get("method_overrides") or {}
+            for name in [n for n, v in mo.items() if isinstance(v, dict) and n not in methods]:
+                del mo[name]
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
 
