@@ -54,6 +54,18 @@ def parse_set(items: list[str]) -> dict:
     return out
 
 
+def bench_params(iters: int | None = None):
+    """The toy experiment with the method blocks as `methods:` has them (the references' values): the
+    toy schedule's `method_overrides` are dropped, since they flip some of the switches measured here
+    (`direction_inputs: shared` for NADA's blocks); `--set` gives a schedule back, the same for every variant."""
+    from pipeline.config import load_params
+
+    overrides = {"experiment": "toy", "experiments.toy.eval.metrics": METRICS, "experiments.toy.method_overrides": {}}
+    if iters:
+        overrides["experiments.toy.train.iters"] = iters
+    return load_params(ROOT / "params.yaml", overrides)
+
+
 def chains(params, prepared: Path, seeds: list[int], schedule: dict | None = None):
     """Every (variant, seed) chain. schedule: method-block values applied to every block that has
     the field (e.g. a toy schedule's g_lr), before the variant's switch."""
@@ -121,14 +133,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import pipeline  # noqa: F401  (torchvision shim)
-    from pipeline.config import load_params, write_json
+    from pipeline.config import write_json
     from pipeline.prepare import prepare
     from pipeline.sweep import summarize, sweep_record
 
-    overrides = {"experiment": "toy", "experiments.toy.eval.metrics": METRICS}
-    if args.iters:
-        overrides["experiments.toy.train.iters"] = args.iters
-    params = load_params(ROOT / "params.yaml", overrides)
+    params = bench_params(args.iters)
     exp = params.experiment
     assert exp.is_toy, "the toy world is the default experiment"
     out = Path(args.out)

@@ -38,7 +38,16 @@ def test_repo_params_default_is_the_toy_world():
     assert exp.size == p.world.size == 32
     assert exp.generator == p.world.generator  # the world's GAN, the experiment's generator
     assert exp.clip.model == p.world.clip.model and exp.eval.feature_extractor == "toy-oracle"
-    assert p.methods["clip_direction"].direction_every == exp.method_overrides["direction_every"]
+    mo = exp.method_overrides  # a shared key reaches every block that has it, a block's own mapping wins
+    assert (
+        p.methods["clip_global"].lambda_global
+        == mo["lambda_global"]
+        != p.raw["methods"]["clip_global"]["lambda_global"]
+    )
+    assert (
+        p.methods["clip_direction"].direction_every == mo["clip_direction"]["direction_every"] != mo["direction_every"]
+    )
+    assert exp.assets.world_gan == "gan_continued"
 
 
 def test_repo_params_demo_is_valid():
