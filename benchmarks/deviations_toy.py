@@ -48,7 +48,7 @@ def parse_set(items: list[str]) -> dict:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise SystemExit(f"--set {item!r}: expected key=value, e.g. g_lr=0.05")
         out[key.strip()] = yaml.safe_load(value)
     return out

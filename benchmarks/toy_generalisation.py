@@ -84,19 +84,6 @@ def pretrained_metrics(exp, prepared: Path, out: Path, cache: Path) -> dict:
     return values
 
 
-def parse_sets(items: list[str]) -> dict:
-    """["a.b=1", "c=final"] -> {"a.b": 1, "c": "final"}: `dvc exp run -S`'s syntax, values read as YAML."""
-    import yaml
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. methods.syog.l_wprior=100")
-        out[key] = yaml.safe_load(value)
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -106,6 +93,8 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="which groups of runs")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a params.yaml edit (YAML value)")
     args = ap.parse_args()
+
+    from deviations_toy import parse_set
 
     import pipeline  # noqa: F401  (torchvision shim)
     from pipeline.config import load_params
@@ -117,7 +106,7 @@ def main() -> None:
     base = {"experiment": "toy", "experiments.toy.eval.metrics": METRICS}
     if args.iters:
         base["experiments.toy.train.iters"] = args.iters
-    base.update(parse_sets(args.set))
+    base.update(parse_set(args.set))  # benchmarks/deviations_toy.py's: `dvc exp run -S`'s syntax
 
     # (label, target prompt, experiment, method block, prepared folder)
     cases = []

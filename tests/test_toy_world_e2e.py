@@ -71,7 +71,7 @@ def test_ground_truth_metrics_for_pretrained_and_syog(toy):
     for row in metrics.values():
         assert METRIC_KEYS <= set(row) and {"fid", "kid_mean", "precision", "recall"} <= set(row)
     pre, syog = metrics["pretrained"], metrics["syog"]
-    # The pretrained generator rarely draws standing cats (its training set has 7 %) and never pink ones.
+    # The pretrained generator rarely draws standing cats (its last training phase had 3 %) and never pink ones.
     assert pre["pose_acc"] <= 0.15 and pre["colour_acc"] <= 0.02
     # 160 steps of the toy schedule move the samples toward the sketched pose (measured on the first
     # generator, world@gan, before the W prior: 0.12 -> 0.68)
